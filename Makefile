@@ -1,0 +1,50 @@
+# The verbs of this project. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO ?= go
+COMPOSE ?= docker compose
+# Loads .env into the environment of a recipe line (image names for the tests).
+WITH_ENV := set -a; [ -f .env ] && . ./.env; set +a;
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-18s %s\n", $$1, $$2}'
+
+.env: ## create .env from .env.example with a generated RabbitMQ password
+	@umask 077; sed "s/^RABBITMQ_PASSWORD=.*/RABBITMQ_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')/" .env.example > .env
+	@echo "created .env with a new RabbitMQ password"
+
+.PHONY: images
+images: .env ## build every image (Debian-based stand-ins when no registry is reachable)
+	./docker/images.sh
+
+.PHONY: up
+up: images ## build and start the stack, waiting until it is healthy
+	$(COMPOSE) up -d --wait
+
+.PHONY: down
+down: ## stop the stack and delete its volumes
+	$(COMPOSE) --profile tools down -v --remove-orphans
+
+.PHONY: logs
+logs: ## follow the daemon's log
+	$(COMPOSE) logs -f daemon
+
+.PHONY: test
+test: ## unit tests (no Docker needed)
+	$(GO) test -race -count=1 ./services/...
+
+.PHONY: integration-test
+integration-test: .env ## end-to-end tests in containers (run make images first)
+	$(WITH_ENV) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) test -tags integration -count=1 -timeout 20m -v ./integration/...
+
+.PHONY: lint
+lint: ## go vet and gofmt
+	$(GO) vet ./services/...
+	$(GO) vet -tags integration ./integration/...
+	@test -z "$$(gofmt -l services integration)" || { gofmt -l services integration; exit 1; }
+
+.PHONY: bench
+bench: ## micro-benchmarks of the hot path
+	$(GO) test -run '^$$' -bench . -benchmem ./services/...

@@ -1,0 +1,12 @@
+# A stand-in for the official php fpm image, built from Debian's packages for
+# machines that cannot reach an image registry. It keeps the interface our
+# Dockerfiles rely on: php-fpm and php on PATH, the www-data user.
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+FROM ${DEBIAN_IMAGE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends php8.2-fpm php8.2-cli \
+ && rm -rf /var/lib/apt/lists/* \
+ && ln -s /usr/sbin/php-fpm8.2 /usr/local/sbin/php-fpm
+STOPSIGNAL SIGQUIT
+EXPOSE 9000
+CMD ["php-fpm", "-F"]

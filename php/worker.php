@@ -1,0 +1,38 @@
+<?php
+// The job worker: php-fpm runs this script once per job. The daemon posts the
+// job's fields as form fields, so $_POST['number'] holds the job's number.
+// Delivery is at least once: the same job may arrive twice (see the README),
+// and $_SERVER['HTTP_X_MESSAGE_ID'] tells the copies apart.
+
+declare(strict_types=1);
+
+$number = $_POST['number'] ?? null;
+if (!is_string($number) || preg_match('/^-?[0-9]+$/D', $number) !== 1) {
+    // A job without an integer number can never succeed: answer 4xx so the
+    // daemon does not retry it.
+    http_response_code(400);
+    error_log('worker: rejected a job without an integer number');
+    exit;
+}
+
+$line = "Processing {$number}";
+
+$log = getenv('WORKER_LOG');
+if ($log === false || $log === '') {
+    $log = '/var/log/workers/workers.log';
+}
+if (file_put_contents($log, $line . "\n", FILE_APPEND | LOCK_EX) === false) {
+    // Not writing the line is a failure of this attempt: the daemon retries.
+    http_response_code(500);
+    error_log("worker: cannot write to {$log}");
+    exit;
+}
+// error_log() without an error_log setting goes to the FastCGI stderr stream,
+// which the daemon forwards to its own log.
+error_log($line);
+
+$sleep = getenv('WORKER_SLEEP');
+$seconds = ($sleep === false || $sleep === '') ? 1.0 : (float) $sleep;
+if ($seconds > 0) {
+    usleep((int) round($seconds * 1e6));
+}

@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/fpmq/fpmq/services/internal/job"
+)
+
+// closedURL points at a port where nothing listens, so that a regression
+// that connects before validating shows up as exit status 1 rather than 2.
+const closedURL = "amqp://u:secretpw@127.0.0.1:1/"
+
+// callCaller runs the caller in-process and returns its exit status and
+// output.
+func callCaller(ctx context.Context, args []string, stdin string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(ctx, args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestRunRejectsBadArguments(t *testing.T) {
+	t.Setenv("AMQP_URL", closedURL)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no arguments", nil, "caller: no numbers given"},
+		{"not a number", []string{"abc"}, `caller: invalid number "abc" (argument 1)`},
+		{"second argument", []string{"1", "abc"}, `caller: invalid number "abc" (argument 2)`},
+		{"fraction", []string{"1.5"}, `caller: invalid number "1.5" (argument 1)`},
+		{"exponent", []string{"1e3"}, `caller: invalid number "1e3" (argument 1)`},
+		{"empty", []string{"1", "2", ""}, `caller: invalid number "" (argument 3)`},
+		{"plus alone", []string{"+"}, `caller: invalid number "+" (argument 1)`},
+		{"hex", []string{"0x10"}, `caller: invalid number "0x10" (argument 1)`},
+		{"underscore", []string{"1_000"}, `caller: invalid number "1_000" (argument 1)`},
+		{"space", []string{" 1"}, `caller: invalid number " 1" (argument 1)`},
+		{"above int64", []string{"9223372036854775808"}, `caller: invalid number "9223372036854775808" (argument 1): out of the int64 range`},
+		{"below int64", []string{"-9223372036854775809"}, `(argument 1): out of the int64 range`},
+		{"dash after numbers", []string{"1", "-"}, `caller: "-" (read standard input) must be the only argument (argument 2)`},
+		{"dash before numbers", []string{"-", "1"}, `must be the only argument (argument 1)`},
+		{"long value is clipped", []string{strings.Repeat("x", 100)}, `"` + strings.Repeat("x", 40) + `..." (argument 1)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := callCaller(t.Context(), tt.args, "")
+			checkUsageError(t, code, stdout, stderr, tt.want)
+		})
+	}
+}
+
+func TestRunRejectsBadStdin(t *testing.T) {
+	t.Setenv("AMQP_URL", closedURL)
+	tests := []struct {
+		name  string
+		stdin string
+		want  string
+	}{
+		{"empty", "", "caller: no numbers on standard input"},
+		{"not a number", "1\n2\nabc\n", `caller: invalid number "abc" (stdin line 3)`},
+		{"blank line", "1\n\n2\n", `caller: invalid number "" (stdin line 2)`},
+		{"blank line with CR", "1\r\n\r\n", `caller: invalid number "" (stdin line 2)`},
+		{"only a newline", "\n", `caller: invalid number "" (stdin line 1)`},
+		{"trailing space", "1\n2 \n", `caller: invalid number "2 " (stdin line 2)`},
+		{"two CRs", "1\r\r\n", `caller: invalid number "1\r" (stdin line 1)`},
+		{"last line without newline", "1\nx", `caller: invalid number "x" (stdin line 2)`},
+		{"bad line after many good ones", strings.Repeat("7\n", 10000) + "1.5\n", `caller: invalid number "1.5" (stdin line 10001)`},
+		{"above int64", "9223372036854775808\n", `(stdin line 1): out of the int64 range`},
+		{"dash", "-\n", `caller: invalid number "-" (stdin line 1)`},
+		{"line too long", "1\n" + strings.Repeat("9", 100000) + "\n", "caller: invalid number (stdin line 2): line too long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := callCaller(t.Context(), []string{"-"}, tt.stdin)
+			checkUsageError(t, code, stdout, stderr, tt.want)
+		})
+	}
+}
+
+// checkUsageError checks the outcome of a usage error: status 2, the error
+// on the first line of stderr followed by the usage, nothing on stdout.
+func checkUsageError(t *testing.T, code int, stdout, stderr, want string) {
+	t.Helper()
+	if code != exitUsage {
+		t.Errorf("exit status %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+	}
+	firstLine, rest, _ := strings.Cut(stderr, "\n")
+	if !strings.Contains(firstLine, want) {
+		t.Errorf("first line of stderr %q does not contain %q", firstLine, want)
+	}
+	if !strings.Contains(rest, "Usage:") || !strings.Contains(rest, "AMQP_URL") {
+		t.Errorf("stderr has no usage after the error:\n%s", stderr)
+	}
+	if stdout != "" {
+		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+}
+
+func TestRunStdinReadError(t *testing.T) {
+	t.Setenv("AMQP_URL", closedURL)
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), []string{"-"}, iotest.ErrReader(errors.New("disk on fire")), &out, &errOut)
+	if code != exitFailure || !strings.Contains(errOut.String(), "caller: read standard input: disk on fire") {
+		t.Errorf("exit status %d, stderr %q; want %d and the read error", code, errOut.String(), exitFailure)
+	}
+}
+
+func TestParseInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		stdin string
+		want  []int64
+	}{
+		{"one argument", []string{"42"}, "", []int64{42}},
+		{"several arguments", []string{"1", "-2", "007", "+5", "-0"}, "", []int64{1, -2, 7, 5, 0}},
+		{"int64 limits", []string{"9223372036854775807", "-9223372036854775808"}, "", []int64{9223372036854775807, -9223372036854775808}},
+		{"stdin", []string{"-"}, "1\n2\n3\n", []int64{1, 2, 3}},
+		{"stdin with CRLF and no final newline", []string{"-"}, "1\r\n-2\r\n3", []int64{1, -2, 3}},
+		{"stdin with a final CR", []string{"-"}, "4\r", []int64{4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseInput(tt.args, strings.NewReader(tt.stdin))
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("parseInput(%q, %q) = %v, %v; want %v", tt.args, tt.stdin, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseInputLeavesStdinAloneForArguments(t *testing.T) {
+	stdin := iotest.ErrReader(errors.New("stdin must not be read"))
+	if got, err := parseInput([]string{"1", "2"}, stdin); err != nil || !slices.Equal(got, []int64{1, 2}) {
+		t.Errorf("parseInput = %v, %v; want [1 2]", got, err)
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	// Help must not need any configuration.
+	t.Setenv("AMQP_URL", "")
+	os.Unsetenv("AMQP_URL")
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			code, stdout, stderr := callCaller(t.Context(), []string{"1", arg}, "")
+			if code != exitOK {
+				t.Errorf("exit status %d, want %d", code, exitOK)
+			}
+			for _, want := range []string{"caller NUMBER...", "caller -", "AMQP_URL", "AMQP_QUEUE", "commands", "CALLER_TIMEOUT", "10s"} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("usage on stdout does not contain %q:\n%s", want, stdout)
+				}
+			}
+			if stderr != "" {
+				t.Errorf("stderr = %q, want nothing", stderr)
+			}
+		})
+	}
+}
+
+func TestRunRejectsBadConfiguration(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string // KEY=VALUE sets a variable, a bare KEY unsets it
+		want string
+	}{
+		{"missing AMQP_URL", []string{"AMQP_URL"}, "AMQP_URL"},
+		{"empty AMQP_URL", []string{"AMQP_URL="}, "AMQP_URL is empty"},
+		{"not an AMQP URL", []string{"AMQP_URL=http://rabbitmq/"}, "AMQP_URL http://rabbitmq/ is not an AMQP URL"},
+		{"bad port", []string{"AMQP_URL=amqp://u:secretpw@rabbitmq:99999999999/"}, "AMQP_URL"},
+		{"unparsable URL", []string{"AMQP_URL=amqp://u:secretpw@rabbit%zz/"}, "AMQP_URL"},
+		{"empty AMQP_QUEUE", []string{"AMQP_URL=" + closedURL, "AMQP_QUEUE="}, "AMQP_QUEUE is empty"},
+		{"bad CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=soon"}, "CALLER_TIMEOUT"},
+		{"zero CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=0s"}, "CALLER_TIMEOUT must be positive"},
+		{"negative CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=-1s"}, "CALLER_TIMEOUT must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, kv := range tt.env {
+				k, v, set := strings.Cut(kv, "=")
+				t.Setenv(k, v) // also restores the variable after the test
+				if !set {
+					os.Unsetenv(k)
+				}
+			}
+			code, stdout, stderr := callCaller(t.Context(), []string{"42"}, "")
+			checkUsageError(t, code, stdout, stderr, tt.want)
+			if strings.Contains(stderr, "secretpw") {
+				t.Errorf("stderr shows the password:\n%s", stderr)
+			}
+		})
+	}
+}
+
+func TestRunUnreachableBroker(t *testing.T) {
+	t.Setenv("AMQP_URL", closedURL)
+	t.Setenv("CALLER_TIMEOUT", "2s")
+	start := time.Now()
+	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2"}, "")
+	checkFailure(t, code, stdout, stderr, "caller: connect to amqp://u:xxxxx@127.0.0.1:1/")
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("took %v, want well under 5s", elapsed)
+	}
+}
+
+// TestRunTimeout connects to a server that never answers, so only
+// CALLER_TIMEOUT ends the call.
+func TestRunTimeout(t *testing.T) {
+	addr := silentServer(t)
+	t.Setenv("AMQP_URL", "amqp://u:secretpw@"+addr+"/")
+	t.Setenv("CALLER_TIMEOUT", "300ms")
+	start := time.Now()
+	code, stdout, stderr := callCaller(t.Context(), []string{"1"}, "")
+	checkFailure(t, code, stdout, stderr, "caller: timed out after 300ms (CALLER_TIMEOUT): connect to amqp://u:xxxxx@")
+	if elapsed := time.Since(start); elapsed < 300*time.Millisecond || elapsed > 5*time.Second {
+		t.Errorf("took %v, want about 300ms", elapsed)
+	}
+}
+
+func TestRunInterrupted(t *testing.T) {
+	addr := silentServer(t)
+	t.Setenv("AMQP_URL", "amqp://u:secretpw@"+addr+"/")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	code, stdout, stderr := callCaller(ctx, []string{"1"}, "")
+	checkFailure(t, code, stdout, stderr, "caller: interrupted: connect to")
+}
+
+// silentServer accepts TCP connections and never says anything.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// checkFailure checks the outcome of a failed call: status 1, one line on
+// stderr containing want and not the password, no job reported as sent.
+func checkFailure(t *testing.T, code int, stdout, stderr, want string) {
+	t.Helper()
+	if code != exitFailure {
+		t.Errorf("exit status %d, want %d; stderr:\n%s", code, exitFailure, stderr)
+	}
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q does not contain %q", stderr, want)
+	}
+	if strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr is not one line: %q", stderr)
+	}
+	if strings.Contains(stderr, "secretpw") {
+		t.Errorf("stderr shows the password: %q", stderr)
+	}
+	if strings.Contains(stdout, "sent") {
+		t.Errorf("stdout reports a job as sent: %q", stdout)
+	}
+}
+
+// sentLines returns what the caller prints for the confirmed numbers.
+func sentLines(numbers ...int64) string {
+	var b strings.Builder
+	for _, n := range numbers {
+		fmt.Fprintf(&b, " [x] Message sent: %d\n", n)
+	}
+	return b.String()
+}
+
+func useBroker(t *testing.T, b *fakeBroker) {
+	t.Helper()
+	b.start(t)
+	t.Setenv("AMQP_URL", b.url)
+	t.Setenv("CALLER_TIMEOUT", "10s")
+}
+
+func TestRunPublishes(t *testing.T) {
+	b := &fakeBroker{decide: func(int) verdict { return ack }}
+	useBroker(t, b)
+	start := time.Now()
+	code, stdout, stderr := callCaller(t.Context(), []string{"42", "-7", "9223372036854775807"}, "")
+	if code != exitOK || stderr != "" {
+		t.Fatalf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
+	}
+	if want := sentLines(42, -7, 9223372036854775807); stdout != want {
+		t.Errorf("stdout = %q, want %q", stdout, want)
+	}
+	if got := b.queues(); !slices.Equal(got, []string{"commands+durable"}) {
+		t.Errorf("declared queues %q, want the durable queue commands", got)
+	}
+	msgs := b.messages()
+	if len(msgs) != 3 {
+		t.Fatalf("broker got %d messages, want 3", len(msgs))
+	}
+	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for i, n := range []int64{42, -7, 9223372036854775807} {
+		m := msgs[i]
+		if m.body != string(job.Marshal(n)) {
+			t.Errorf("message %d body %q, want %q", i, m.body, job.Marshal(n))
+		}
+		if m.exchange != "" || m.routingKey != "commands" || !m.mandatory {
+			t.Errorf("message %d published to exchange %q key %q mandatory %v; want the default exchange, key commands, mandatory", i, m.exchange, m.routingKey, m.mandatory)
+		}
+		if m.contentType != "application/json" || m.deliveryMode != 2 {
+			t.Errorf("message %d content type %q delivery mode %d; want application/json, persistent (2)", i, m.contentType, m.deliveryMode)
+		}
+		if !hexID.MatchString(m.messageID) || i > 0 && m.messageID == msgs[i-1].messageID {
+			t.Errorf("message %d ID %q is not a fresh 128-bit hex ID", i, m.messageID)
+		}
+		if m.timestamp.Before(start.Truncate(time.Second)) || m.timestamp.After(time.Now()) {
+			t.Errorf("message %d timestamp %v is not the time of publishing", i, m.timestamp)
+		}
+	}
+}
+
+func TestRunPublishesManyFromStdin(t *testing.T) {
+	t.Setenv("AMQP_QUEUE", "other")
+	b := &fakeBroker{decide: func(int) verdict { return ack }}
+	useBroker(t, b)
+	// More than two windows, so that publishing waits for confirms midway.
+	count := 2*maxOutstanding + 5
+	var in strings.Builder
+	numbers := make([]int64, count)
+	for i := range numbers {
+		numbers[i] = int64(i * 3)
+		in.WriteString(strconv.FormatInt(numbers[i], 10) + "\r\n")
+	}
+	code, stdout, stderr := callCaller(t.Context(), []string{"-"}, in.String())
+	if code != exitOK || stderr != "" {
+		t.Fatalf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
+	}
+	if want := sentLines(numbers...); stdout != want {
+		t.Errorf("stdout has %d lines, want %d in order", strings.Count(stdout, "\n"), count)
+	}
+	msgs := b.messages()
+	if len(msgs) != count || msgs[count-1].routingKey != "other" {
+		t.Errorf("broker got %d messages, want %d routed to other", len(msgs), count)
+	}
+}
+
+// at settles publish n as v and all others as ack.
+func at(n int, v verdict) func(int) verdict {
+	return func(seq int) verdict {
+		if seq == n {
+			return v
+		}
+		return ack
+	}
+}
+
+// from settles publishes from n on as v and the ones before as ack.
+func from(n int, v verdict) func(int) verdict {
+	return func(seq int) verdict {
+		if seq >= n {
+			return v
+		}
+		return ack
+	}
+}
+
+func TestRunUnconfirmed(t *testing.T) {
+	tests := []struct {
+		name    string
+		decide  func(seq int) verdict
+		timeout string
+		sent    string // stdout
+		want    string // in stderr
+	}{
+		{
+			name:   "nacked",
+			decide: at(2, nack),
+			sent:   sentLines(1, 3),
+			want:   "caller: broker nacked 2 (2 of 3 jobs confirmed)",
+		},
+		{
+			name:   "returned",
+			decide: at(2, returnIt),
+			sent:   sentLines(1, 3),
+			want:   "caller: broker returned 2 as unroutable: 312 NO_ROUTE (2 of 3 jobs confirmed)",
+		},
+		{
+			// Nothing is drained before the first confirm, so this one
+			// needs the returns channel to have room.
+			name:   "first returned",
+			decide: at(1, returnIt),
+			sent:   sentLines(2, 3),
+			want:   "caller: broker returned 1 as unroutable: 312 NO_ROUTE (2 of 3 jobs confirmed)",
+		},
+		{
+			name:    "never confirmed",
+			decide:  from(2, ignore),
+			timeout: "500ms",
+			sent:    sentLines(1),
+			want:    "caller: timed out after 500ms (CALLER_TIMEOUT): wait for the confirm of 2: context deadline exceeded (1 of 3 jobs confirmed)",
+		},
+		{
+			// Hanging up on the last job leaves no doubt that all three were
+			// published before the connection was lost.
+			name:   "connection lost",
+			decide: at(3, hangUp),
+			sent:   sentLines(1, 2),
+			want:   "caller: 3 not confirmed: channel closed: ",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &fakeBroker{decide: tt.decide}
+			useBroker(t, b)
+			if tt.timeout != "" {
+				t.Setenv("CALLER_TIMEOUT", tt.timeout)
+			}
+			code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "")
+			if code != exitFailure {
+				t.Errorf("exit status %d, want %d", code, exitFailure)
+			}
+			if stdout != tt.sent {
+				t.Errorf("stdout = %q, want %q", stdout, tt.sent)
+			}
+			if !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr = %q, want one line containing %q", stderr, tt.want)
+			}
+			if strings.Contains(stderr, "secretpw") {
+				t.Errorf("stderr shows the password: %q", stderr)
+			}
+		})
+	}
+}
+
+// TestRunStopsAfterAFailure has the broker nack the first job while later
+// ones wait for room in the window: those are not published at all, while
+// the ones already published are still waited for and reported.
+func TestRunStopsAfterAFailure(t *testing.T) {
+	b := &fakeBroker{decide: at(1, nack)}
+	useBroker(t, b)
+	args := make([]string, maxOutstanding+10)
+	for i := range args {
+		args[i] = strconv.Itoa(i + 1)
+	}
+	code, stdout, stderr := callCaller(t.Context(), args, "")
+	if code != exitFailure {
+		t.Errorf("exit status %d, want %d", code, exitFailure)
+	}
+	if got := len(b.messages()); got != maxOutstanding {
+		t.Errorf("broker got %d messages, want %d (one window)", got, maxOutstanding)
+	}
+	if got := strings.Count(stdout, "sent"); got != maxOutstanding-1 || strings.Contains(stdout, "sent: 1\n") {
+		t.Errorf("stdout reports %d jobs as sent, want %d without the first", got, maxOutstanding-1)
+	}
+	want := fmt.Sprintf("caller: broker nacked 1 (%d of %d jobs confirmed)\n", maxOutstanding-1, len(args))
+	if stderr != want {
+		t.Errorf("stderr = %q, want %q", stderr, want)
+	}
+}
+
+// TestRunCloseHangs has a broker that never answers channel.close: closing
+// must end at the deadline and not turn the nack into a timeout.
+func TestRunCloseHangs(t *testing.T) {
+	b := &fakeBroker{decide: at(1, nack), ignoreClose: true}
+	useBroker(t, b)
+	t.Setenv("CALLER_TIMEOUT", "300ms")
+	start := time.Now()
+	code, stdout, stderr := callCaller(t.Context(), []string{"1"}, "")
+	checkFailure(t, code, stdout, stderr, "caller: broker nacked 1 (0 of 1 jobs confirmed)")
+	if strings.Contains(stderr, "timed out") {
+		t.Errorf("stderr %q blames a timeout for a nack", stderr)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("took %v, want about 300ms", elapsed)
+	}
+}
+
+func TestRunDeclareRejected(t *testing.T) {
+	b := &fakeBroker{rejectDeclare: true, decide: func(int) verdict { return ack }}
+	useBroker(t, b)
+	code, stdout, stderr := callCaller(t.Context(), []string{"1"}, "")
+	checkFailure(t, code, stdout, stderr, `caller: declare queue "commands": Exception (406) Reason: "PRECONDITION_FAILED`)
+	if n := len(b.messages()); n != 0 {
+		t.Errorf("broker got %d messages after the declare failed, want 0", n)
+	}
+}

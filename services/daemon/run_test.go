@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestHelpListsEverySetting(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	for _, name := range []string{
+		"AMQP_URL", "AMQP_QUEUE", "FASTCGI_ADDR", "SCRIPT_FILENAME", "CONCURRENCY", "PREFETCH",
+		"REQUEST_TIMEOUT", "RETRY_DELAY", "SHUTDOWN_TIMEOUT", "CONNECT_TIMEOUT",
+		"RECONNECT_MAX_DELAY", "LOG_LEVEL", "LOG_FORMAT",
+	} {
+		if !strings.Contains(stdout.String(), name) {
+			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), "unix:///run/php-fpm/commands.sock") {
+		t.Errorf("-h does not show defaults:\n%s", stdout.String())
+	}
+}
+
+func TestBadConfigurationNamesTheVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"missing URL", map[string]string{"AMQP_URL": ""}, "AMQP_URL"},
+		{"URL scheme", map[string]string{"AMQP_URL": "http://u:p@h/"}, "AMQP_URL"},
+		{"relative script", map[string]string{"SCRIPT_FILENAME": "worker.php"}, "SCRIPT_FILENAME"},
+		{"address scheme", map[string]string{"FASTCGI_ADDR": "udp://h:1"}, "FASTCGI_ADDR"},
+		{"zero concurrency", map[string]string{"CONCURRENCY": "0"}, "CONCURRENCY"},
+		{"not a number", map[string]string{"CONCURRENCY": "five"}, "CONCURRENCY"},
+		{"bad duration", map[string]string{"REQUEST_TIMEOUT": "soon"}, "REQUEST_TIMEOUT"},
+		{"zero timeout", map[string]string{"REQUEST_TIMEOUT": "0s"}, "REQUEST_TIMEOUT"},
+		{"log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AMQP_URL", "amqp://u:secret@127.0.0.1:1/")
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), nil, &stdout, &stderr)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr does not name %s: %s", tc.want, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "secret") {
+				t.Errorf("stderr shows the password: %s", stderr.String())
+			}
+		})
+	}
+}
+
+func TestUnknownArgument(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--frobnicate"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), `"--frobnicate"`) {
+		t.Errorf("stderr does not name the argument: %s", stderr.String())
+	}
+}
+
+// With no broker to reach, the daemon keeps retrying, logs the problem
+// without the password, and still stops promptly and cleanly when told to.
+func TestStopsWhileReconnecting(t *testing.T) {
+	t.Setenv("AMQP_URL", "amqp://u:secret@127.0.0.1:1/")
+	t.Setenv("LOG_FORMAT", "json")
+	t.Setenv("CONNECT_TIMEOUT", "200ms")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout bytes.Buffer
+	var stderr syncBuffer
+	done := make(chan int)
+	go func() { done <- run(ctx, nil, &stdout, &stderr) }()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stderr.String(), "broker connection lost") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection failure logged within 5s:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d, want 0; log:\n%s", code, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("daemon did not stop within 5s of cancellation")
+	}
+	log := stderr.String()
+	if strings.Contains(log, "secret") {
+		t.Errorf("log shows the password:\n%s", log)
+	}
+	if !strings.Contains(log, "daemon stopped") {
+		t.Errorf("no clean stop logged:\n%s", log)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the daemon writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
