@@ -90,7 +90,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("malformed messages are rejected and the next job still runs", func(t *testing.T) {
+	t.Run("malformed messages are dead-lettered and the next job still runs", func(t *testing.T) {
 		s.publish(t,
 			[]byte("not json"),
 			[]byte(`{"number":"abc"}`),
@@ -100,13 +100,18 @@ func TestEndToEnd(t *testing.T) {
 		eventually(t, 30*time.Second, "job 424242 processed", func() bool {
 			return s.processed(t)[424242] == 1
 		})
-		eventually(t, 30*time.Second, "queue empty and nothing unacked", func() bool {
+		eventually(t, 30*time.Second, "queue empty and three dead letters", func() bool {
 			q := s.queue(t, jobQueue)
-			return q.ready == 0 && q.unacked == 0
+			return q.ready == 0 && q.unacked == 0 && s.queue(t, deadQueue).ready == 3
 		})
-		logs := containerLogs(t, s.daemon)
-		if n := strings.Count(logs, "malformed message rejected"); n != 3 {
-			t.Errorf("daemon logged %d rejections, want 3:\n%s", n, logs)
+		dead := s.deadLetters(t)
+		if len(dead) != 3 {
+			t.Fatalf("got %d dead letters, want 3", len(dead))
+		}
+		for _, d := range dead {
+			if d.Headers["x-fpmq-reason"] != "malformed" || d.Headers["x-fpmq-last-error"] == "" {
+				t.Errorf("dead letter %q has headers %v, want reason malformed and an error", d.Body, d.Headers)
+			}
 		}
 	})
 

@@ -36,6 +36,7 @@ const (
 	workerLog   = "/var/log/workers/workers.log"
 	socketDir   = "/run/php-fpm"
 	jobQueue    = "commands"
+	deadQueue   = "commands.dead"
 	imagePrefix = "fpmq-test/"
 	imageTag    = "integration"
 )
@@ -286,13 +287,30 @@ func (s *stack) processed(t *testing.T) map[int64]int {
 	t.Helper()
 	counts := map[int64]int{}
 	for _, line := range s.workerLines(t) {
-		if n, ok := strings.CutPrefix(line, "Processing "); ok {
-			if v, err := strconv.ParseInt(n, 10, 64); err == nil {
-				counts[v]++
-			}
+		if strings.HasPrefix(line, "Processing ") {
+			counts[parseNumber(line)]++
 		}
 	}
 	return counts
+}
+
+// parseNumber returns N of a "Processing N" line, or -1.
+func parseNumber(line string) int64 {
+	n, err := strconv.ParseInt(strings.TrimPrefix(line, "Processing "), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// refreshEndpoint finds RabbitMQ's published port again after a restart.
+func (s *stack) refreshEndpoint(t *testing.T) {
+	t.Helper()
+	endpoint, err := s.rabbit.PortEndpoint(context.Background(), "5672/tcp", "")
+	if err != nil {
+		t.Fatalf("rabbitmq endpoint: %v", err)
+	}
+	s.amqpURL = fmt.Sprintf("amqp://%s:%s@%s/", rabbitUser, s.password, endpoint)
 }
 
 // queueState is what RabbitMQ holds in a queue right now.
@@ -360,6 +378,73 @@ func (s *stack) publish(t *testing.T, bodies ...[]byte) {
 		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
 			t.Fatalf("publish not confirmed: ok=%v err=%v", ok, err)
 		}
+	}
+}
+
+// publishJobs publishes {"number":N} for each number with pipelined
+// confirms, as the caller does.
+func (s *stack) publishJobs(t *testing.T, numbers []int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := amqp.Dial(s.amqpURL)
+	if err != nil {
+		t.Fatalf("connect to rabbitmq: %v", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("open channel: %v", err)
+	}
+	if err := ch.Confirm(false); err != nil { // false: wait for confirm.select-ok
+		t.Fatalf("enable confirms: %v", err)
+	}
+	var pending []*amqp.DeferredConfirmation
+	for _, n := range numbers {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", jobQueue,
+			true,  // mandatory
+			false, // immediate
+			amqp.Publishing{
+				ContentType:  "application/json",
+				DeliveryMode: amqp.Persistent,
+				MessageId:    fmt.Sprintf("job-%d", n),
+				Timestamp:    time.Now(),
+				Body:         []byte(fmt.Sprintf(`{"number":%d}`, n)),
+			})
+		if err != nil {
+			t.Fatalf("publish %d: %v", n, err)
+		}
+		pending = append(pending, dc)
+	}
+	for i, dc := range pending {
+		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+			t.Fatalf("job %d not confirmed: ok=%v err=%v", numbers[i], ok, err)
+		}
+	}
+}
+
+// deadLetters takes every message out of the dead-letter queue.
+func (s *stack) deadLetters(t *testing.T) []amqp.Delivery {
+	t.Helper()
+	conn, err := amqp.Dial(s.amqpURL)
+	if err != nil {
+		t.Fatalf("connect to rabbitmq: %v", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("open channel: %v", err)
+	}
+	var got []amqp.Delivery
+	for {
+		d, ok, err := ch.Get(deadQueue, true) // true: auto-ack
+		if err != nil {
+			t.Fatalf("get from %s: %v", deadQueue, err)
+		}
+		if !ok {
+			return got
+		}
+		got = append(got, d)
 	}
 }
 

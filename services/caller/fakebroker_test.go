@@ -15,11 +15,14 @@ import (
 type verdict int
 
 const (
-	ack      verdict = iota // confirm it
-	nack                    // reject it
-	returnIt                // return it as unroutable, then confirm it, as RabbitMQ does
-	ignore                  // never settle it
-	hangUp                  // drop the connection without settling it
+	ack          verdict = iota // confirm it
+	nack                        // reject it
+	returnIt                    // return it as unroutable, then confirm it, as RabbitMQ does
+	ignore                      // never settle it
+	hangUp                      // drop the connection without settling it, after all that was sent before
+	ackHangUp                   // confirm it, then drop the connection
+	abort                       // drop the connection with a TCP reset, which may destroy what was sent before
+	closeChannel                // close the channel with an error, keeping the connection
 )
 
 // publishedMsg is one basic.publish as the fake broker received it.
@@ -35,16 +38,20 @@ type publishedMsg struct {
 
 // fakeBroker is just enough of an AMQP 0-9-1 server for the caller: the
 // handshake, one channel, queue.declare, confirm.select and basic.publish,
-// each publish settled as decide says. It lets the tests check the confirm
-// handling without RabbitMQ.
+// each publish settled as decide says. It accepts any number of connections,
+// one after the other or at once. It lets the tests check the confirm and
+// reconnection handling without RabbitMQ.
 type fakeBroker struct {
 	url           string
-	decide        func(seq int) verdict // seq counts publishes from 1
-	rejectDeclare bool                  // close the channel on queue.declare
-	ignoreClose   bool                  // never answer channel.close
+	decide        func(seq int) verdict // seq counts publishes from 1, over all connections
+	refuse        func(conn int) bool   // if set and true, close connection conn (from 1) before a word
+	rejectDeclare bool                  // close the channel on queue.declare, as RabbitMQ on other arguments
+	ignoreClose   bool                  // never answer channel.close or connection.close
 
 	mu        sync.Mutex
-	declared  []string // queue names, "+durable" appended when durable
+	conns     int      // connections accepted
+	seq       int      // publishes received
+	declared  []string // queue names, "+durable" appended when durable, then " key=value" per argument
 	published []publishedMsg
 }
 
@@ -70,6 +77,14 @@ func (b *fakeBroker) start(t *testing.T) {
 			connsMu.Lock()
 			conns = append(conns, c)
 			connsMu.Unlock()
+			b.mu.Lock()
+			b.conns++
+			refused := b.refuse != nil && b.refuse(b.conns)
+			b.mu.Unlock()
+			if refused {
+				c.Close()
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -99,6 +114,14 @@ func (b *fakeBroker) queues() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.declared...)
+}
+
+// connections returns how many connections the broker accepted, refused
+// ones included.
+func (b *fakeBroker) connections() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.conns
 }
 
 // serve speaks AMQP on one connection until the client closes it or a
@@ -135,21 +158,23 @@ func (b *fakeBroker) serve(c net.Conn) {
 	})
 
 	var (
-		msg       publishedMsg
-		header    []byte
-		body      []byte
-		bodySize  uint64
-		seq       int
-		inContent bool
+		msg         publishedMsg
+		header      []byte
+		body        []byte
+		bodySize    uint64
+		deliveryTag uint64 // per channel
+		inContent   bool
 	)
 	settle := func(ch uint16) bool {
 		inContent = false
-		seq++
+		deliveryTag++
 		msg.body = string(body)
 		b.mu.Lock()
+		b.seq++
+		seq := b.seq
 		b.published = append(b.published, msg)
 		b.mu.Unlock()
-		tag := func(p *buf) { p.u64(uint64(seq)); p.u8(0) }
+		tag := func(p *buf) { p.u64(deliveryTag); p.u8(0) }
 		switch b.decide(seq) {
 		case ack:
 			method(ch, 60, 80, tag) // basic.ack
@@ -166,7 +191,24 @@ func (b *fakeBroker) serve(c net.Conn) {
 			send(3, ch, body)
 			method(ch, 60, 80, tag)
 		case hangUp:
+			dropAfterSent(c, r)
 			return false
+		case ackHangUp:
+			method(ch, 60, 80, tag)
+			dropAfterSent(c, r)
+			return false
+		case abort:
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0) // close sends a reset
+			}
+			return false
+		case closeChannel:
+			method(ch, 20, 40, func(p *buf) { // channel.close
+				p.u16(406)
+				p.shortstr(closeChannelReason)
+				p.u16(60)
+				p.u16(40)
+			})
 		}
 		return true
 	}
@@ -198,8 +240,10 @@ func (b *fakeBroker) serve(c net.Conn) {
 			case class == 10 && id == 40: // connection.open
 				method(0, 10, 41, func(p *buf) { p.shortstr("") })
 			case class == 10 && id == 50: // connection.close
-				method(0, 10, 51, nil)
-				return
+				if !b.ignoreClose {
+					method(0, 10, 51, nil)
+					return
+				}
 			case class == 20 && id == 10: // channel.open
 				method(ch, 20, 11, func(p *buf) { p.longstr("") })
 			case class == 20 && id == 40: // channel.close
@@ -212,13 +256,16 @@ func (b *fakeBroker) serve(c net.Conn) {
 				if d.u8()&2 != 0 {
 					name += "+durable"
 				}
+				for _, arg := range d.table() {
+					name += " " + arg
+				}
 				b.mu.Lock()
 				b.declared = append(b.declared, name)
 				b.mu.Unlock()
 				if b.rejectDeclare {
 					method(ch, 20, 40, func(p *buf) { // channel.close
 						p.u16(406)
-						p.shortstr("PRECONDITION_FAILED - inequivalent arg 'durable'")
+						p.shortstr(rejectReason)
 						p.u16(50)
 						p.u16(10)
 					})
@@ -235,6 +282,25 @@ func (b *fakeBroker) serve(c net.Conn) {
 			}
 		}
 	}
+}
+
+// rejectReason is RabbitMQ's text when a classic queue is declared over a
+// quorum one.
+const rejectReason = "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'commands' in vhost '/': received none but current is the value 'quorum' of type 'longstr'"
+
+// closeChannelReason is RabbitMQ's text when a message is too large.
+const closeChannelReason = "PRECONDITION_FAILED - message size 12 is larger than configured max size 10"
+
+// dropAfterSent ends the connection so that the client gets everything sent
+// before: closing a socket with unread input sends a TCP reset instead of
+// the end of the stream, and the client's system may then discard what it
+// had not read yet. It ignores what the client sends until the client
+// closes too, or the test ends.
+func dropAfterSent(c net.Conn, r io.Reader) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	io.Copy(io.Discard, r)
 }
 
 func readFrame(r *bufio.Reader) (typ byte, ch uint16, payload []byte, err error) {
@@ -305,6 +371,11 @@ func (d *rd) u16() uint16 {
 	d.b = d.b[2:]
 	return v
 }
+func (d *rd) u32() uint32 {
+	v := binary.BigEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return v
+}
 func (d *rd) u64() uint64 {
 	v := binary.BigEndian.Uint64(d.b)
 	d.b = d.b[8:]
@@ -315,4 +386,25 @@ func (d *rd) shortstr() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// table decodes a field table as "key=value" entries; a value that is not a
+// long string shows as its type letter.
+func (d *rd) table() []string {
+	t := &rd{b: d.b[:d.u32()]}
+	d.b = d.b[len(t.b):]
+	var entries []string
+	for len(t.b) > 0 {
+		key := t.shortstr()
+		typ := t.u8()
+		if typ != 'S' {
+			// The caller sends long strings only; the rest cannot be skipped
+			// without decoding every type.
+			return append(entries, key+"="+string(typ)+"?")
+		}
+		n := t.u32()
+		entries = append(entries, key+"="+string(t.b[:n]))
+		t.b = t.b[n:]
+	}
+	return entries
 }

@@ -117,37 +117,6 @@ func TestRunStdinReadError(t *testing.T) {
 	}
 }
 
-func TestParseInput(t *testing.T) {
-	tests := []struct {
-		name  string
-		args  []string
-		stdin string
-		want  []int64
-	}{
-		{"one argument", []string{"42"}, "", []int64{42}},
-		{"several arguments", []string{"1", "-2", "007", "+5", "-0"}, "", []int64{1, -2, 7, 5, 0}},
-		{"int64 limits", []string{"9223372036854775807", "-9223372036854775808"}, "", []int64{9223372036854775807, -9223372036854775808}},
-		{"stdin", []string{"-"}, "1\n2\n3\n", []int64{1, 2, 3}},
-		{"stdin with CRLF and no final newline", []string{"-"}, "1\r\n-2\r\n3", []int64{1, -2, 3}},
-		{"stdin with a final CR", []string{"-"}, "4\r", []int64{4}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseInput(tt.args, strings.NewReader(tt.stdin))
-			if err != nil || !slices.Equal(got, tt.want) {
-				t.Errorf("parseInput(%q, %q) = %v, %v; want %v", tt.args, tt.stdin, got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestParseInputLeavesStdinAloneForArguments(t *testing.T) {
-	stdin := iotest.ErrReader(errors.New("stdin must not be read"))
-	if got, err := parseInput([]string{"1", "2"}, stdin); err != nil || !slices.Equal(got, []int64{1, 2}) {
-		t.Errorf("parseInput = %v, %v; want [1 2]", got, err)
-	}
-}
-
 func TestRunHelp(t *testing.T) {
 	// Help must not need any configuration.
 	t.Setenv("AMQP_URL", "")
@@ -158,7 +127,7 @@ func TestRunHelp(t *testing.T) {
 			if code != exitOK {
 				t.Errorf("exit status %d, want %d", code, exitOK)
 			}
-			for _, want := range []string{"caller NUMBER...", "caller -", "AMQP_URL", "AMQP_QUEUE", "commands", "CALLER_TIMEOUT", "10s"} {
+			for _, want := range []string{"caller NUMBER...", "caller -", "AMQP_URL", "AMQP_QUEUE", "commands", "AMQP_QUEUE_TYPE", "classic", "quorum", "CALLER_TIMEOUT", "10s"} {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("usage on stdout does not contain %q:\n%s", want, stdout)
 				}
@@ -182,6 +151,9 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"bad port", []string{"AMQP_URL=amqp://u:secretpw@rabbitmq:99999999999/"}, "AMQP_URL"},
 		{"unparsable URL", []string{"AMQP_URL=amqp://u:secretpw@rabbit%zz/"}, "AMQP_URL"},
 		{"empty AMQP_QUEUE", []string{"AMQP_URL=" + closedURL, "AMQP_QUEUE="}, "AMQP_QUEUE is empty"},
+		{"bad AMQP_QUEUE_TYPE", []string{"AMQP_URL=" + closedURL, "AMQP_QUEUE_TYPE=stream"}, `configuration: AMQP_QUEUE_TYPE: queue type "stream": want classic or quorum`},
+		{"capitalised AMQP_QUEUE_TYPE", []string{"AMQP_URL=" + closedURL, "AMQP_QUEUE_TYPE=Quorum"}, `AMQP_QUEUE_TYPE: queue type "Quorum"`},
+		{"empty AMQP_QUEUE_TYPE", []string{"AMQP_URL=" + closedURL, "AMQP_QUEUE_TYPE="}, `AMQP_QUEUE_TYPE: queue type ""`},
 		{"bad CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=soon"}, "CALLER_TIMEOUT"},
 		{"zero CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=0s"}, "CALLER_TIMEOUT must be positive"},
 		{"negative CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=-1s"}, "CALLER_TIMEOUT must be positive"},
@@ -426,12 +398,13 @@ func TestRunUnconfirmed(t *testing.T) {
 			want:    "caller: timed out after 500ms (CALLER_TIMEOUT): wait for the confirm of 2: context deadline exceeded (1 of 3 jobs confirmed)",
 		},
 		{
-			// Hanging up on the last job leaves no doubt that all three were
-			// published before the connection was lost.
-			name:   "connection lost",
-			decide: at(3, hangUp),
+			// The broker closes the channel alone: it refuses what the caller
+			// did, and another connection would not change its mind. On the
+			// last job, so that all three were published before.
+			name:   "channel closed",
+			decide: at(3, closeChannel),
 			sent:   sentLines(1, 2),
-			want:   "caller: 3 not confirmed: channel closed: ",
+			want:   `caller: 3 not confirmed: channel closed: Exception (406) Reason: "` + closeChannelReason + `" (2 of 3 jobs confirmed)`,
 		},
 	}
 	for _, tt := range tests {
@@ -453,6 +426,9 @@ func TestRunUnconfirmed(t *testing.T) {
 			}
 			if strings.Contains(stderr, "secretpw") {
 				t.Errorf("stderr shows the password: %q", stderr)
+			}
+			if n := b.connections(); n != 1 {
+				t.Errorf("the caller connected %d times, want once: a final failure is not retried", n)
 			}
 		})
 	}
@@ -501,12 +477,42 @@ func TestRunCloseHangs(t *testing.T) {
 	}
 }
 
+// TestRunDeclareRejected has the queue exist with other arguments: the
+// caller says so in one line and does not retry, as only an operator can
+// fix it.
 func TestRunDeclareRejected(t *testing.T) {
 	b := &fakeBroker{rejectDeclare: true, decide: func(int) verdict { return ack }}
 	useBroker(t, b)
 	code, stdout, stderr := callCaller(t.Context(), []string{"1"}, "")
-	checkFailure(t, code, stdout, stderr, `caller: declare queue "commands": Exception (406) Reason: "PRECONDITION_FAILED`)
+	want := `caller: declare queue "commands": queue exists with other arguments: ` + rejectReason + "; delete the queue or change the setting\n"
+	checkFailure(t, code, stdout, stderr, want)
+	if stderr != want {
+		t.Errorf("stderr = %q, want %q", stderr, want)
+	}
 	if n := len(b.messages()); n != 0 {
 		t.Errorf("broker got %d messages after the declare failed, want 0", n)
+	}
+	if n := b.connections(); n != 1 {
+		t.Errorf("the caller connected %d times, want once", n)
+	}
+}
+
+func TestRunDeclaresTheQueueType(t *testing.T) {
+	for _, tt := range []struct{ queueType, want string }{
+		{"classic", "commands+durable"}, // no arguments, as older versions declared it
+		{"quorum", "commands+durable x-queue-type=quorum"},
+	} {
+		t.Run(tt.queueType, func(t *testing.T) {
+			b := &fakeBroker{decide: func(int) verdict { return ack }}
+			useBroker(t, b)
+			t.Setenv("AMQP_QUEUE_TYPE", tt.queueType)
+			code, stdout, stderr := callCaller(t.Context(), []string{"5"}, "")
+			if code != exitOK || stdout != sentLines(5) || stderr != "" {
+				t.Errorf("exit status %d, stdout %q, stderr %q; want %d, job 5 sent, nothing", code, stdout, stderr, exitOK)
+			}
+			if got := b.queues(); !slices.Equal(got, []string{tt.want}) {
+				t.Errorf("declared %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -4,23 +4,42 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 )
+
+// topology returns the queues the configuration describes.
+func (c config) topology() broker.Topology {
+	return broker.Topology{
+		Queue:       c.Queue,
+		QueueType:   c.QueueType,
+		DeadQueue:   c.DeadQueue,
+		RetryDelays: broker.RetryDelays(c.MaxAttempts, c.RetryInitial, c.RetryFactor, c.RetryMax),
+	}
+}
 
 // config is the daemon's whole configuration, read from the environment.
 type config struct {
 	AMQPURL         string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST (required; percent-encode special characters)"`
 	Queue           string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"queue to consume jobs from"`
+	QueueType       string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the daemon's queues: classic, or quorum for a RabbitMQ cluster"`
+	DeadQueue       string        `envconfig:"DEAD_LETTER_QUEUE" desc:"queue of jobs that will never succeed (default: AMQP_QUEUE + \".dead\")"`
 	FastCGIAddr     string        `envconfig:"FASTCGI_ADDR" default:"unix:///run/php-fpm/commands.sock" desc:"php-fpm pool address: unix:///PATH or tcp://HOST:PORT"`
 	ScriptFilename  string        `envconfig:"SCRIPT_FILENAME" default:"/app/worker.php" desc:"absolute path of the worker script where php-fpm runs"`
 	Concurrency     int           `envconfig:"CONCURRENCY" default:"5" desc:"jobs run at once; at most the pool's pm.max_children"`
 	Prefetch        int           `envconfig:"PREFETCH" default:"0" desc:"unacknowledged deliveries held from the broker; 0 means CONCURRENCY"`
 	RequestTimeout  time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one job on php-fpm, connect to last byte; a timeout requeues the job"`
-	RetryDelay      time.Duration `envconfig:"RETRY_DELAY" default:"1s" desc:"pause before a failed job is requeued"`
+	MaxAttempts     int           `envconfig:"MAX_ATTEMPTS" default:"5" desc:"attempts of a job before it is dead-lettered"`
+	RetryInitial    time.Duration `envconfig:"RETRY_INITIAL_DELAY" default:"1s" desc:"wait before the 2nd attempt; later waits grow by RETRY_FACTOR (with jitter)"`
+	RetryFactor     float64       `envconfig:"RETRY_FACTOR" default:"2" desc:"growth of the wait between attempts"`
+	RetryMax        time.Duration `envconfig:"RETRY_MAX_DELAY" default:"60s" desc:"longest wait between attempts"`
+	MaxMessageSize  int           `envconfig:"MAX_MESSAGE_SIZE" default:"1048576" desc:"largest job body in bytes; larger ones are dead-lettered"`
+	PingPath        string        `envconfig:"FASTCGI_PING_PATH" default:"/ping" desc:"php-fpm ping.path, requested to see whether the pool is back after an outage"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"on SIGTERM, how long in-flight jobs may finish before they are requeued"`
 	ConnectTimeout  time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of one broker connection attempt"`
 	ReconnectMax    time.Duration `envconfig:"RECONNECT_MAX_DELAY" default:"30s" desc:"longest pause between broker reconnection attempts (backoff with jitter)"`
@@ -35,6 +54,9 @@ func loadConfig() (config, error) {
 	if err := envconfig.Process("", &c); err != nil {
 		return c, err
 	}
+	if c.DeadQueue == "" {
+		c.DeadQueue = c.Queue + ".dead"
+	}
 	return c, c.validate()
 }
 
@@ -45,6 +67,24 @@ func (c config) validate() error {
 	}
 	if c.Queue == "" {
 		return fmt.Errorf("AMQP_QUEUE: must not be empty")
+	}
+	if err := broker.CheckQueueType(c.QueueType); err != nil {
+		return fmt.Errorf("AMQP_QUEUE_TYPE: %w", err)
+	}
+	if c.DeadQueue == c.Queue {
+		return fmt.Errorf("DEAD_LETTER_QUEUE: must differ from AMQP_QUEUE")
+	}
+	if c.MaxAttempts < 1 {
+		return fmt.Errorf("MAX_ATTEMPTS: must be at least 1, got %d", c.MaxAttempts)
+	}
+	if c.RetryFactor < 1 {
+		return fmt.Errorf("RETRY_FACTOR: must be at least 1, got %g", c.RetryFactor)
+	}
+	if c.MaxMessageSize < 1 {
+		return fmt.Errorf("MAX_MESSAGE_SIZE: must be positive, got %d", c.MaxMessageSize)
+	}
+	if !strings.HasPrefix(c.PingPath, "/") {
+		return fmt.Errorf("FASTCGI_PING_PATH: must start with /, got %q", c.PingPath)
 	}
 	if _, _, err := fastcgi.ParseAddress(c.FastCGIAddr); err != nil {
 		return fmt.Errorf("FASTCGI_ADDR: %w", err)
@@ -66,13 +106,12 @@ func (c config) validate() error {
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 		{"CONNECT_TIMEOUT", c.ConnectTimeout},
 		{"RECONNECT_MAX_DELAY", c.ReconnectMax},
+		{"RETRY_INITIAL_DELAY", c.RetryInitial},
+		{"RETRY_MAX_DELAY", c.RetryMax},
 	} {
 		if d.value <= 0 {
 			return fmt.Errorf("%s: must be positive, got %s", d.name, d.value)
 		}
-	}
-	if c.RetryDelay < 0 {
-		return fmt.Errorf("RETRY_DELAY: must not be negative, got %s", c.RetryDelay)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -19,9 +20,10 @@ import (
 const usage = `Usage: daemon
 
 Consumes jobs from a RabbitMQ queue and runs each one on a php-fpm pool over
-FastCGI. A job is acknowledged only once the worker answered 2xx; a failed job
-is requeued after a pause; a malformed message is rejected. SIGTERM or SIGINT
-stops taking jobs and waits for the running ones.
+FastCGI. A job is acknowledged once the worker answered 2xx; a failed attempt
+is retried later through a retry queue, up to MAX_ATTEMPTS; a job that can
+never succeed goes to the dead-letter queue. SIGTERM or SIGINT stops taking
+jobs and waits for the running ones.
 
 Configuration, from environment variables:
 `
@@ -62,22 +64,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Str("fastcgi_addr", cfg.FastCGIAddr).
 		Str("script", cfg.ScriptFilename).
 		Int("concurrency", cfg.Concurrency).
+		Int("max_attempts", cfg.MaxAttempts).
+		Str("dead_letter_queue", cfg.DeadQueue).
 		Msg("daemon starting")
 
+	topology := cfg.topology()
 	d := dispatch.New(client, dispatch.Config{
-		Script:     cfg.ScriptFilename,
-		Timeout:    cfg.RequestTimeout,
-		RetryDelay: cfg.RetryDelay,
+		Script:         cfg.ScriptFilename,
+		Timeout:        cfg.RequestTimeout,
+		MaxAttempts:    cfg.MaxAttempts,
+		MaxMessageSize: cfg.MaxMessageSize,
+		Topology:       topology,
+		FailurePause:   cfg.RetryInitial,
+		PingPath:       cfg.PingPath,
 	}, log)
+	handle := func(ctx context.Context, m amqp.Delivery, pub *broker.Publisher) error {
+		res := d.Handle(ctx, m, pub)
+		if errors.Is(res.Err, dispatch.ErrPoolUnavailable) {
+			return consume.ErrBackendDown
+		}
+		return nil
+	}
 	c := consume.New(consume.Config{
 		URL:             cfg.AMQPURL,
-		Queue:           cfg.Queue,
+		Topology:        topology,
 		Concurrency:     cfg.Concurrency,
 		Prefetch:        cfg.Prefetch,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		ConnectTimeout:  cfg.ConnectTimeout,
 		ReconnectMax:    cfg.ReconnectMax,
-	}, func(ctx context.Context, m amqp.Delivery) { d.Handle(ctx, m) }, log)
+		Probe:           func(ctx context.Context) error { return d.Ping(ctx, cfg.PingPath) },
+	}, handle, log)
 
 	if err := c.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("daemon stopped")

@@ -16,8 +16,10 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 	for _, name := range []string{
 		"AMQP_URL", "AMQP_QUEUE", "FASTCGI_ADDR", "SCRIPT_FILENAME", "CONCURRENCY", "PREFETCH",
-		"REQUEST_TIMEOUT", "RETRY_DELAY", "SHUTDOWN_TIMEOUT", "CONNECT_TIMEOUT",
-		"RECONNECT_MAX_DELAY", "LOG_LEVEL", "LOG_FORMAT",
+		"REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT", "CONNECT_TIMEOUT",
+		"RECONNECT_MAX_DELAY", "LOG_LEVEL", "LOG_FORMAT", "AMQP_QUEUE_TYPE", "DEAD_LETTER_QUEUE",
+		"MAX_ATTEMPTS", "RETRY_INITIAL_DELAY", "RETRY_FACTOR", "RETRY_MAX_DELAY", "MAX_MESSAGE_SIZE",
+		"FASTCGI_PING_PATH",
 	} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
@@ -44,6 +46,12 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		{"zero timeout", map[string]string{"REQUEST_TIMEOUT": "0s"}, "REQUEST_TIMEOUT"},
 		{"log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"queue type", map[string]string{"AMQP_QUEUE_TYPE": "stream"}, "AMQP_QUEUE_TYPE"},
+		{"dead queue is the job queue", map[string]string{"DEAD_LETTER_QUEUE": "commands"}, "DEAD_LETTER_QUEUE"},
+		{"zero attempts", map[string]string{"MAX_ATTEMPTS": "0"}, "MAX_ATTEMPTS"},
+		{"shrinking retries", map[string]string{"RETRY_FACTOR": "0.5"}, "RETRY_FACTOR"},
+		{"zero size", map[string]string{"MAX_MESSAGE_SIZE": "0"}, "MAX_MESSAGE_SIZE"},
+		{"ping path", map[string]string{"FASTCGI_PING_PATH": "ping"}, "FASTCGI_PING_PATH"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,7 +97,7 @@ func TestStopsWhileReconnecting(t *testing.T) {
 	go func() { done <- run(ctx, nil, &stdout, &stderr) }()
 
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), "broker connection lost") {
+	for !strings.Contains(stderr.String(), "broker unavailable") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no connection failure logged within 5s:\n%s", stderr.String())
 		}

@@ -71,18 +71,56 @@ func Dial(ctx context.Context, rawURL string) (*amqp.Connection, error) {
 	}
 }
 
-// DeclareQueue declares the durable job queue. Every program that touches the
-// queue declares it through here, so that the arguments always agree.
-func DeclareQueue(ch *amqp.Channel, name string) (amqp.Queue, error) {
+// Queue types, as RabbitMQ's x-queue-type argument names them.
+const (
+	QueueClassic = "classic"
+	QueueQuorum  = "quorum"
+)
+
+// CheckQueueType returns an error unless t is QueueClassic or QueueQuorum.
+func CheckQueueType(t string) error {
+	if t != QueueClassic && t != QueueQuorum {
+		return fmt.Errorf("queue type %q: want %s or %s", t, QueueClassic, QueueQuorum)
+	}
+	return nil
+}
+
+// DeclareQueue declares the durable job queue name of the given type.
+// Every program that touches the job queue declares it through here, so that
+// the arguments always agree. A queue that exists with other arguments is an
+// error wrapping ErrTopology that says which argument differs.
+func DeclareQueue(ch *amqp.Channel, name, queueType string) (amqp.Queue, error) {
+	return declare(ch, name, queueArgs(queueType))
+}
+
+// queueArgs returns the arguments that make a queue of type t. A classic
+// queue gets none, so that it matches one declared by older versions.
+func queueArgs(t string) amqp.Table {
+	if t == QueueQuorum {
+		return amqp.Table{"x-queue-type": QueueQuorum}
+	}
+	return amqp.Table{}
+}
+
+// ErrTopology means a queue exists with other arguments than ours. Retrying
+// cannot fix it: an operator must delete the queue or change the setting.
+var ErrTopology = errors.New("queue exists with other arguments")
+
+func declare(ch *amqp.Channel, name string, args amqp.Table) (amqp.Queue, error) {
 	q, err := ch.QueueDeclare(
 		name,
 		true,  // durable
 		false, // auto-delete
 		false, // exclusive
 		false, // no-wait
-		nil,   // arguments
+		args,
 	)
 	if err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+			// RabbitMQ's text names the argument and both values.
+			return q, fmt.Errorf("declare queue %q: %w: %s; delete the queue or change the setting", name, ErrTopology, ae.Reason)
+		}
 		return q, fmt.Errorf("declare queue %q: %w", name, err)
 	}
 	return q, nil

@@ -3,11 +3,13 @@ package dispatch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/fcgi"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 
+	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 )
 
@@ -45,17 +48,41 @@ func (a *acknowledger) Reject(_ uint64, requeue bool) error {
 	return a.record("reject")
 }
 
-// seen is what the FastCGI server saw of one request.
-type seen struct {
-	form      url.Values
-	messageID string
-	attempt   string
-	script    string
-	length    int64
+// publisher records what the dispatcher publishes; fail makes it refuse.
+type publisher struct {
+	fail      error
+	panicking int // panic on this many calls first
+	sent      []sent
 }
 
-// serve runs handler as a FastCGI server on a unix socket and returns its address.
-func serve(t *testing.T, handler http.HandlerFunc) string {
+type sent struct {
+	queue string
+	msg   amqp.Publishing
+}
+
+func (p *publisher) Publish(_ context.Context, queue string, msg amqp.Publishing) error {
+	if p.panicking > 0 {
+		p.panicking--
+		panic("publisher exploded")
+	}
+	if p.fail != nil {
+		return p.fail
+	}
+	p.sent = append(p.sent, sent{queue, msg})
+	return nil
+}
+
+// seen is what the FastCGI server saw of one request.
+type seen struct {
+	form   url.Values
+	header http.Header
+	script string
+	length int64
+}
+
+// serve runs handler as a FastCGI server on a unix socket and returns its
+// address and what it saw.
+func serve(t *testing.T, handler http.HandlerFunc) (string, func() []seen) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "fpm.sock")
 	l, err := net.Listen("unix", sock)
@@ -63,8 +90,37 @@ func serve(t *testing.T, handler http.HandlerFunc) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	go fcgi.Serve(l, handler)
-	return "unix://" + sock
+	var mu sync.Mutex
+	var got []seen
+	go fcgi.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			t.Errorf("parse form: %v", err)
+		}
+		mu.Lock()
+		got = append(got, seen{r.PostForm, r.Header, fcgi.ProcessEnv(r)["SCRIPT_FILENAME"], r.ContentLength})
+		mu.Unlock()
+		handler(w, r)
+	}))
+	return "unix://" + sock, func() []seen {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]seen(nil), got...)
+	}
+}
+
+func status(code int) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if code != 0 {
+			w.WriteHeader(code)
+		}
+	}
+}
+
+var topology = broker.Topology{
+	Queue:       "jobs",
+	QueueType:   broker.QueueClassic,
+	DeadQueue:   "jobs.dead",
+	RetryDelays: broker.RetryDelays(3, time.Second, 2, time.Minute),
 }
 
 func newDispatcher(t *testing.T, addr string, log *bytes.Buffer) *Dispatcher {
@@ -74,71 +130,78 @@ func newDispatcher(t *testing.T, addr string, log *bytes.Buffer) *Dispatcher {
 		t.Fatal(err)
 	}
 	return New(client, Config{
-		Script:     "/app/worker.php",
-		Timeout:    2 * time.Second,
-		RetryDelay: 10 * time.Millisecond,
+		Script:         "/app/worker.php",
+		Timeout:        2 * time.Second,
+		MaxAttempts:    3,
+		MaxMessageSize: 1024,
+		Topology:       topology,
+		FailurePause:   10 * time.Millisecond,
+		PingPath:       "/ping",
 	}, zerolog.New(log))
 }
 
-func delivery(body string) (amqp.Delivery, *acknowledger) {
+func delivery(body string, headers amqp.Table) (amqp.Delivery, *acknowledger) {
 	ack := &acknowledger{}
-	return amqp.Delivery{Acknowledger: ack, MessageId: "m-1", Body: []byte(body), Timestamp: time.Unix(1700000000, 0)}, ack
+	return amqp.Delivery{
+		Acknowledger: ack, MessageId: "m-1", Body: []byte(body),
+		Timestamp: time.Unix(1700000000, 0), Headers: headers, ContentType: "application/json",
+	}, ack
 }
 
 func TestHandle(t *testing.T) {
 	tests := []struct {
 		name    string
 		body    string
+		headers amqp.Table
 		status  int // the worker's answer; 0 writes nothing
 		want    Outcome
-		settled string
+		reason  string
+		queue   string // where a copy goes, if anywhere
+		runs    bool   // whether the worker sees the job
 	}{
-		{"success without Status header", `{"number":42}`, 0, Succeeded, "ack"},
-		{"explicit 200", `{"number":42}`, 200, Succeeded, "ack"},
-		{"204", `{"number":42}`, 204, Succeeded, "ack"},
-		{"worker error", `{"number":42}`, 500, Requeued, "nack-requeue"},
-		{"worker rejects", `{"number":42}`, 400, Requeued, "nack-requeue"},
-		{"not json", `number=42`, 0, Rejected, "reject"},
-		{"no number", `{"count":42}`, 0, Rejected, "reject"},
-		{"fractional number", `{"number":4.2}`, 0, Rejected, "reject"},
+		{"success without Status header", `{"number":42}`, nil, 0, Succeeded, "", "", true},
+		{"204", `{"number":42}`, nil, 204, Succeeded, "", "", true},
+		{"worker error is retried", `{"number":42}`, nil, 500, Retried, "", "jobs.retry.1s", true},
+		{"second failure waits longer", `{"number":42}`, amqp.Table{HeaderAttempt: int32(2)}, 503, Retried, "", "jobs.retry.2s", true},
+		{"last attempt is dead-lettered", `{"number":42}`, amqp.Table{HeaderAttempt: int64(3)}, 500, DeadLettered, ReasonExhausted, "jobs.dead", true},
+		{"4xx is dead-lettered at once", `{"number":42}`, nil, 422, DeadLettered, ReasonRejected, "jobs.dead", true},
+		{"not json", `number=42`, nil, 0, DeadLettered, ReasonMalformed, "jobs.dead", false},
+		{"no number", `{"count":42}`, nil, 0, DeadLettered, ReasonMalformed, "jobs.dead", false},
+		{"fractional number", `{"number":4.2}`, nil, 0, DeadLettered, ReasonMalformed, "jobs.dead", false},
+		{"too large", `{"number":1,"pad":"` + strings.Repeat("x", 1100) + `"}`, nil, 0, DeadLettered, ReasonTooLarge, "jobs.dead", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var got []seen
-			var mu sync.Mutex
-			addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
-				if err := r.ParseForm(); err != nil {
-					t.Errorf("parse form: %v", err)
-				}
-				mu.Lock()
-				got = append(got, seen{
-					form:      r.PostForm,
-					messageID: r.Header.Get("X-Message-Id"),
-					attempt:   r.Header.Get("X-Attempt"),
-					script:    fcgi.ProcessEnv(r)["SCRIPT_FILENAME"],
-					length:    r.ContentLength,
-				})
-				mu.Unlock()
-				if tc.status != 0 {
-					w.WriteHeader(tc.status)
-				}
-			})
+			addr, requests := serve(t, status(tc.status))
 			var log bytes.Buffer
 			d := newDispatcher(t, addr, &log)
-			m, ack := delivery(tc.body)
+			m, ack := delivery(tc.body, tc.headers)
+			pub := &publisher{}
 
-			if o := d.Handle(context.Background(), m); o != tc.want {
-				t.Errorf("outcome %v, want %v; log:\n%s", o, tc.want, log.String())
+			res := d.Handle(context.Background(), m, pub)
+			if res.Outcome != tc.want || res.Reason != tc.reason {
+				t.Errorf("result %+v, want outcome %v reason %q; log:\n%s", res, tc.want, tc.reason, log.String())
 			}
-			if len(ack.settled) != 1 || ack.settled[0] != tc.settled {
-				t.Errorf("settled %v, want [%s]", ack.settled, tc.settled)
+			// Every outcome here settles the delivery with an ack: copies
+			// are published first.
+			if len(ack.settled) != 1 || ack.settled[0] != "ack" {
+				t.Errorf("settled %v, want [ack]", ack.settled)
 			}
-			if tc.want == Rejected {
-				if len(got) != 0 {
-					t.Errorf("a malformed message reached the worker: %+v", got)
+			switch {
+			case tc.queue == "" && len(pub.sent) != 0:
+				t.Errorf("published %+v, want nothing", pub.sent)
+			case tc.queue != "" && (len(pub.sent) != 1 || pub.sent[0].queue != tc.queue):
+				t.Errorf("published %+v, want one copy to %s", pub.sent, tc.queue)
+			case tc.queue != "":
+				msg := pub.sent[0].msg
+				if string(msg.Body) != tc.body || msg.MessageId != "m-1" || msg.DeliveryMode != amqp.Persistent || msg.ContentType != "application/json" {
+					t.Errorf("copy lost the original: %+v", msg)
 				}
-				if !strings.Contains(log.String(), "malformed") {
-					t.Errorf("rejection not logged with its reason:\n%s", log.String())
+			}
+			got := requests()
+			if !tc.runs {
+				if len(got) != 0 {
+					t.Errorf("the worker ran a message it should not see: %+v", got)
 				}
 				return
 			}
@@ -146,73 +209,193 @@ func TestHandle(t *testing.T) {
 				t.Fatalf("worker saw %d requests, want 1", len(got))
 			}
 			r := got[0]
-			if r.form.Get("number") != "42" || r.messageID != "m-1" || r.attempt != "1" || r.script != "/app/worker.php" || r.length != int64(len("number=42")) {
+			wantAttempt := strconv.Itoa(attemptOf(m))
+			if r.form.Get("number") != "42" || r.header.Get("X-Message-Id") != "m-1" || r.header.Get("X-Attempt") != wantAttempt ||
+				r.header.Get("X-Timestamp") != "1700000000" || r.script != "/app/worker.php" || r.length != int64(len("number=42")) {
 				t.Errorf("worker saw %+v", r)
 			}
 		})
 	}
 }
 
-func TestHandleUnreachablePool(t *testing.T) {
+func TestRetryCopy(t *testing.T) {
+	addr, _ := serve(t, status(500))
 	var log bytes.Buffer
-	d := newDispatcher(t, "unix://"+filepath.Join(t.TempDir(), "missing.sock"), &log)
-	m, ack := delivery(`{"number":1}`)
-	if o := d.Handle(context.Background(), m); o != Requeued {
-		t.Errorf("outcome %v, want requeued", o)
+	d := newDispatcher(t, addr, &log)
+	m, _ := delivery(`{"number":7}`, amqp.Table{"tenant": "acme"})
+	pub := &publisher{}
+	d.Handle(context.Background(), m, pub)
+
+	if len(pub.sent) != 1 {
+		t.Fatalf("published %d copies, want 1", len(pub.sent))
 	}
-	if len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
-		t.Errorf("settled %v, want [nack-requeue]", ack.settled)
+	h := pub.sent[0].msg.Headers
+	if h[HeaderAttempt] != int64(2) || h[HeaderLastStatus] != int64(500) || !strings.Contains(h[HeaderLastError].(string), "500") || h["tenant"] != "acme" {
+		t.Errorf("retry headers %v", h)
+	}
+	// The first retry waits 1s with jitter: between 500ms and 1s.
+	ms, err := strconv.Atoi(pub.sent[0].msg.Expiration)
+	if err != nil || ms < 500 || ms > 1000 {
+		t.Errorf("expiration %q, want 500..1000 ms", pub.sent[0].msg.Expiration)
 	}
 }
 
-func TestHandleTimeout(t *testing.T) {
+func TestDeadLetterCopy(t *testing.T) {
+	addr, _ := serve(t, status(500))
+	var log bytes.Buffer
+	d := newDispatcher(t, addr, &log)
+	m, _ := delivery(`{"number":7}`, amqp.Table{HeaderAttempt: int64(3)})
+	pub := &publisher{}
+	d.Handle(context.Background(), m, pub)
+
+	if len(pub.sent) != 1 {
+		t.Fatalf("published %d copies, want 1", len(pub.sent))
+	}
+	h := pub.sent[0].msg.Headers
+	if h[HeaderReason] != ReasonExhausted || h[HeaderAttempts] != int64(3) || h[HeaderLastStatus] != int64(500) || h[HeaderQueue] != "jobs" {
+		t.Errorf("dead-letter headers %v", h)
+	}
+	if _, ok := h[HeaderAttempt]; ok {
+		t.Errorf("dead letter keeps %s, so a replay would not start afresh: %v", HeaderAttempt, h)
+	}
+	if pub.sent[0].msg.Expiration != "" {
+		t.Errorf("dead letter expires: %q", pub.sent[0].msg.Expiration)
+	}
+}
+
+// A job the pool could not take is requeued with no attempt counted and no
+// copy, and the error tells the consumer to pause.
+func TestHandleUnreachablePool(t *testing.T) {
+	var log bytes.Buffer
+	d := newDispatcher(t, "unix://"+filepath.Join(t.TempDir(), "missing.sock"), &log)
+	m, ack := delivery(`{"number":1}`, nil)
+	pub := &publisher{}
+	res := d.Handle(context.Background(), m, pub)
+	if res.Outcome != Requeued || !errors.Is(res.Err, ErrPoolUnavailable) {
+		t.Errorf("result %+v, want requeued with ErrPoolUnavailable", res)
+	}
+	if len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" || len(pub.sent) != 0 {
+		t.Errorf("settled %v, published %v; want [nack-requeue] and nothing", ack.settled, pub.sent)
+	}
+}
+
+func TestHandleTimeoutIsRetried(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	addr := serve(t, func(http.ResponseWriter, *http.Request) { <-release })
+	addr, _ := serve(t, func(http.ResponseWriter, *http.Request) { <-release })
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
 	d.cfg.Timeout = 100 * time.Millisecond
-	m, ack := delivery(`{"number":1}`)
+	m, _ := delivery(`{"number":1}`, nil)
+	pub := &publisher{}
 
 	start := time.Now()
-	if o := d.Handle(context.Background(), m); o != Requeued {
-		t.Errorf("outcome %v, want requeued", o)
+	res := d.Handle(context.Background(), m, pub)
+	if res.Outcome != Retried || !errors.Is(res.Err, context.DeadlineExceeded) {
+		t.Errorf("result %+v, want retried after a deadline", res)
 	}
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("a hung worker held the job for %s", elapsed)
 	}
-	if len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
-		t.Errorf("settled %v, want [nack-requeue]", ack.settled)
-	}
-	if !strings.Contains(log.String(), "deadline") {
-		t.Errorf("timeout not logged:\n%s", log.String())
+}
+
+// Shutdown cutting a job short is not the job's fault: requeued, no copy.
+func TestHandleAbortedByShutdown(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	addr, _ := serve(t, func(http.ResponseWriter, *http.Request) { <-release })
+	var log bytes.Buffer
+	d := newDispatcher(t, addr, &log)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	m, ack := delivery(`{"number":1}`, nil)
+	pub := &publisher{}
+	res := d.Handle(ctx, m, pub)
+	if res.Outcome != Requeued || len(pub.sent) != 0 || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
+		t.Errorf("result %+v, settled %v, published %v; want a plain requeue", res, ack.settled, pub.sent)
 	}
 }
 
-func TestHandleRetryPause(t *testing.T) {
-	addr := serve(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) })
+// When the broker does not take the copy, the original is requeued rather
+// than acked: nothing is lost.
+func TestHandleCopyRefused(t *testing.T) {
+	addr, _ := serve(t, status(500))
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
-	d.cfg.RetryDelay = 300 * time.Millisecond
+	m, ack := delivery(`{"number":1}`, nil)
+	res := d.Handle(context.Background(), m, &publisher{fail: broker.ErrNotConfirmed})
+	if res.Outcome != Requeued || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
+		t.Errorf("result %+v, settled %v; want requeued", res, ack.settled)
+	}
+}
 
-	m, _ := delivery(`{"number":1}`)
-	start := time.Now()
-	d.Handle(context.Background(), m)
-	if elapsed := time.Since(start); elapsed < 300*time.Millisecond {
-		t.Errorf("failed job requeued after %s, want a pause of at least 300ms", elapsed)
+// A panic while handling a job dead-letters that job, and the daemon lives on.
+func TestHandleRecoversFromPanic(t *testing.T) {
+	addr, _ := serve(t, status(500))
+	var log bytes.Buffer
+	d := newDispatcher(t, addr, &log)
+	m, ack := delivery(`{"number":1}`, nil)
+	pub := &publisher{panicking: 1} // the retry copy panics, the dead letter works
+	res := d.Handle(context.Background(), m, pub)
+	if res.Outcome != DeadLettered || res.Reason != ReasonPanic {
+		t.Errorf("result %+v, want dead-lettered for a panic", res)
+	}
+	if len(pub.sent) != 1 || pub.sent[0].queue != "jobs.dead" || len(ack.settled) != 1 || ack.settled[0] != "ack" {
+		t.Errorf("published %v, settled %v", pub.sent, ack.settled)
+	}
+	if !strings.Contains(log.String(), "publisher exploded") || !strings.Contains(log.String(), "stack") {
+		t.Errorf("panic not logged with its stack:\n%s", log.String())
 	}
 
-	// A cancelled context (shutdown timeout) skips the pause.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	m, ack := delivery(`{"number":1}`)
-	start = time.Now()
-	d.Handle(ctx, m)
-	if elapsed := time.Since(start); elapsed >= 300*time.Millisecond {
-		t.Errorf("cancelled job waited %s before requeue", elapsed)
+	// Should dead-lettering panic as well, the job is requeued.
+	m, ack = delivery(`{"number":1}`, nil)
+	res = d.Handle(context.Background(), m, &publisher{panicking: 2})
+	if res.Outcome != Requeued || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
+		t.Errorf("result %+v, settled %v; want requeued", res, ack.settled)
 	}
-	if len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
-		t.Errorf("settled %v, want [nack-requeue]", ack.settled)
+}
+
+func TestHeadersReachTheWorkerAsData(t *testing.T) {
+	addr, requests := serve(t, status(200))
+	var log bytes.Buffer
+	d := newDispatcher(t, addr, &log)
+	m, _ := delivery(`{"number":1}`, amqp.Table{
+		"tenant-id":       "acme\r\nX-Evil: 1",
+		"count":           int32(3),
+		"nested":          amqp.Table{"a": "b"},
+		"SCRIPT_FILENAME": "/etc/passwd",
+	})
+	d.Handle(context.Background(), m, &publisher{})
+	got := requests()
+	if len(got) != 1 {
+		t.Fatalf("worker saw %d requests", len(got))
+	}
+	h := got[0].header
+	if h.Get("X-Header-Tenant-Id") != "acmeX-Evil: 1" || h.Get("X-Header-Count") != "3" || h.Get("X-Header-Nested") != "" || h.Get("X-Evil") != "" {
+		t.Errorf("worker headers %v", h)
+	}
+	if got[0].script != "/app/worker.php" {
+		t.Errorf("a header chose the script: %q", got[0].script)
+	}
+}
+
+func TestPing(t *testing.T) {
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ping" && fcgi.ProcessEnv(r)["SCRIPT_NAME"] != "/ping" {
+			w.WriteHeader(404)
+		}
+	})
+	var log bytes.Buffer
+	d := newDispatcher(t, addr, &log)
+	if err := d.Ping(context.Background(), "/ping"); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+	if err := d.Ping(context.Background(), "/nope"); err == nil {
+		t.Error("ping of a 404 path succeeded")
+	}
+	down := newDispatcher(t, "unix://"+filepath.Join(t.TempDir(), "none.sock"), &log)
+	if err := down.Ping(context.Background(), "/ping"); !errors.Is(err, fastcgi.ErrUnavailable) {
+		t.Errorf("ping of a missing pool: %v", err)
 	}
 }
 
@@ -227,16 +410,26 @@ func TestForwardStderr(t *testing.T) {
 
 func TestAttemptOf(t *testing.T) {
 	tests := []struct {
-		m    amqp.Delivery
-		want int
+		headers amqp.Table
+		want    int
 	}{
-		{amqp.Delivery{}, 1},
-		{amqp.Delivery{Redelivered: true}, 2},
-		{amqp.Delivery{Redelivered: true, Headers: amqp.Table{"x-delivery-count": int64(3)}}, 4},
+		{nil, 1},
+		{amqp.Table{HeaderAttempt: int64(3)}, 3},
+		{amqp.Table{HeaderAttempt: int32(2)}, 2},
+		{amqp.Table{HeaderAttempt: "4"}, 1},
+		{amqp.Table{HeaderAttempt: int64(-1)}, 1},
 	}
 	for _, tc := range tests {
-		if got := attemptOf(tc.m); got != tc.want {
-			t.Errorf("attemptOf(%+v) = %d, want %d", tc.m, got, tc.want)
+		if got := attemptOf(amqp.Delivery{Headers: tc.headers, Redelivered: true}); got != tc.want {
+			t.Errorf("attemptOf(%v) = %d, want %d", tc.headers, got, tc.want)
+		}
+	}
+}
+
+func TestCGIName(t *testing.T) {
+	for in, want := range map[string]string{"tenant-id": "TENANT_ID", "a.b c": "A_B_C", "X9": "X9", "é": "__"} {
+		if got := cgiName(in); got != want {
+			t.Errorf("cgiName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

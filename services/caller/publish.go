@@ -1,0 +1,498 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/broker"
+	"github.com/fpmq/fpmq/services/internal/job"
+)
+
+// maxOutstanding bounds the jobs published but not yet confirmed. Waiting
+// for confirms only when the window is full costs one round trip per window
+// rather than per job, and keeps memory bounded for large inputs.
+const maxOutstanding = 4096
+
+// Pauses before reconnection attempts: the first is short, as a broker that
+// restarts is back within seconds, and they stay short, as the whole run
+// must fit in CALLER_TIMEOUT.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// publish publishes a job for each number, with at most maxOutstanding of
+// them unconfirmed at a time, and prints each job that the broker confirmed,
+// once, in input order. It returns an error unless the broker confirmed them
+// all within cfg.Timeout.
+//
+// A lost connection does not end the run: publish connects again, declares
+// the queue again and publishes every job that was not confirmed again, with
+// the message ID, timestamp and body of its first publishing, so that a
+// consumer can recognise a duplicate. A nack, a return, or a channel that
+// the broker closed are final: another connection would meet them again.
+// After the first final failure publish starts nothing new, neither a
+// publish nor a connection, but still waits for the jobs already published,
+// so that every confirmed job is reported.
+//
+// The first connection is not retried: a broker that cannot be reached at
+// all is misconfigured more often than it is restarting, and saying so at
+// once beats saying it at the deadline.
+func publish(ctx context.Context, cfg config, numbers []int64, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	s := &sender{
+		cfg:     cfg,
+		numbers: numbers,
+		window:  min(len(numbers), maxOutstanding),
+		out:     &reporter{w: stdout, numbers: numbers, held: make(map[int]bool)},
+	}
+	err := s.run(ctx)
+	s.out.finish()
+	return err
+}
+
+// message is one job and the publishing that carries it. The publishing is
+// built once, so that every attempt sends the same message.
+type message struct {
+	index  int // in the input
+	number int64
+	pub    amqp.Publishing
+}
+
+func newMessage(index int, n int64) message {
+	return message{index: index, number: n, pub: amqp.Publishing{
+		DeliveryMode: amqp.Persistent,
+		ContentType:  broker.ContentType,
+		MessageId:    newMessageID(),
+		Timestamp:    time.Now(),
+		Body:         job.Marshal(n),
+	}}
+}
+
+// newMessageID returns a random 128-bit ID in hex.
+func newMessageID() string {
+	var b [16]byte
+	rand.Read(b[:]) // crypto/rand.Read never fails: it crashes the program instead
+	return hex.EncodeToString(b[:])
+}
+
+// sender publishes the jobs over as many connections as it takes.
+type sender struct {
+	cfg     config
+	numbers []int64
+	window  int // most jobs unconfirmed at a time
+	out     *reporter
+
+	next   int       // index of the first job never published
+	retry  []message // published on a lost connection and not confirmed, in input order
+	failed error     // the first final failure
+}
+
+// run publishes every job. Its error is the one run reports: see outcome.
+func (s *sender) run(ctx context.Context) error {
+	l, err := dial(ctx, s.cfg.URL)
+	if err != nil {
+		return s.outcome(ctx, err)
+	}
+	delay := minBackoff
+	for {
+		confirmed := s.out.confirmed
+		lost, err := s.session(ctx, l)
+		if !lost {
+			// The outcome is settled before closing, which may take until
+			// the deadline and must not turn another failure into a timeout.
+			err = s.outcome(ctx, err)
+			l.close(ctx, true)
+			return err
+		}
+		l.close(ctx, false)
+		if s.out.confirmed > confirmed {
+			delay = minBackoff // the broker was working: this is a new outage
+		}
+		if l, err = s.reconnect(ctx, err, &delay); err != nil {
+			return s.outcome(ctx, err)
+		}
+	}
+}
+
+// outcome turns err, which ended the run, into the error run reports: with
+// how many jobs were confirmed once any job was published, and with what
+// ended ctx, if anything.
+func (s *sender) outcome(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.next > 0 {
+		err = fmt.Errorf("%w (%d of %d jobs confirmed)", err, s.out.confirmed, len(s.numbers))
+	}
+	return explain(ctx, s.cfg.Timeout, err)
+}
+
+// explain adds to err what ended ctx, if anything. The clock decides a
+// timeout: the socket deadline that broker.Dial sets can fire just before ctx
+// records its own, and the library then reports a plain *amqp.Error.
+func explain(ctx context.Context, timeout time.Duration, err error) error {
+	deadline, _ := ctx.Deadline()
+	switch {
+	case err == nil:
+		return nil
+	case !time.Now().Before(deadline):
+		return fmt.Errorf("timed out after %s (CALLER_TIMEOUT): %w", timeout, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	return err
+}
+
+// reconnect connects again after the connection was lost as cause says,
+// pausing *delay before each attempt and doubling *delay up to maxBackoff.
+// When ctx ends it gives up with the last error that ctx did not cause: the
+// loss, or why the last attempt failed.
+func (s *sender) reconnect(ctx context.Context, cause error, delay *time.Duration) (*link, error) {
+	for {
+		pause := time.NewTimer(*delay)
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return nil, cause
+		case <-pause.C:
+		}
+		*delay = min(2**delay, maxBackoff)
+		l, err := dial(ctx, s.cfg.URL)
+		if err == nil {
+			return l, nil
+		}
+		if ctx.Err() == nil {
+			cause = fmt.Errorf("reconnect: %w", err)
+		}
+	}
+}
+
+// session publishes on l, first s.retry and then the jobs never published,
+// until every job is settled, a job fails or l is lost. If l is lost it
+// returns lost true and the loss as err, and s.retry holds the jobs to
+// publish on the next connection; otherwise err is the first failure, if
+// any.
+func (s *sender) session(ctx context.Context, l *link) (lost bool, err error) {
+	p, err := s.open(l)
+	if err != nil {
+		return p.lost(ctx), err
+	}
+	for s.failed == nil && (len(s.retry) > 0 || s.next < len(s.numbers)) {
+		if len(p.inflight) == s.window {
+			if err := s.awaitOldest(ctx, p); err != nil {
+				return s.lose(p, nil, err)
+			}
+			continue // which may have failed
+		}
+		m := s.take()
+		dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx,
+			"",          // the default exchange, which routes by queue name
+			s.cfg.Queue, // routing key
+			true,        // mandatory: return the job if no queue takes it
+			false,       // immediate
+			m.pub,
+		)
+		if err != nil {
+			err = fmt.Errorf("publish %d: %w", m.number, err)
+			if p.lost(ctx) {
+				return s.lose(p, &m, err)
+			}
+			s.fail(err)
+			break
+		}
+		p.inflight = append(p.inflight, inflight{m, dc})
+	}
+	for len(p.inflight) > 0 {
+		if err := s.awaitOldest(ctx, p); err != nil {
+			return s.lose(p, nil, err)
+		}
+	}
+	return false, s.failed
+}
+
+// open opens a channel on l, declares the queue on it and puts it in
+// confirm mode. It returns a publisher even with an error, for its lost
+// method.
+func (s *sender) open(l *link) (*publisher, error) {
+	p := &publisher{
+		conn:       l.Connection,
+		connCloses: l.NotifyClose(make(chan *amqp.Error, 1)),
+		returned:   make(map[string]amqp.Return),
+	}
+	ch, err := l.Channel()
+	if err != nil {
+		return p, fmt.Errorf("open channel: %w", err)
+	}
+	p.ch = ch
+	p.chCloses = ch.NotifyClose(make(chan *amqp.Error, 1))
+	if _, err := broker.DeclareQueue(ch, s.cfg.Queue, s.cfg.QueueType); err != nil {
+		return p, err
+	}
+	if err := ch.Confirm(false /* noWait */); err != nil {
+		return p, fmt.Errorf("enable publisher confirms: %w", err)
+	}
+	// The library blocks its reader on a full returns channel (and drops
+	// the return after 5 s). The broker sends a return before the confirm of
+	// the same job, and takeReturn drains the channel after each confirm, so
+	// it never holds more returns than there are unconfirmed jobs: the
+	// window.
+	p.returns = ch.NotifyReturn(make(chan amqp.Return, s.window))
+	return p, nil
+}
+
+// take returns the next job to publish: the oldest one to publish again, or
+// else the first one never published.
+func (s *sender) take() message {
+	if len(s.retry) > 0 {
+		m := s.retry[0]
+		s.retry = s.retry[1:]
+		return m
+	}
+	s.next++
+	return newMessage(s.next-1, s.numbers[s.next-1])
+}
+
+// awaitOldest waits for the broker to settle the oldest job in flight and
+// reports it. It returns an error only if the connection was lost first; then
+// the job stays in flight.
+func (s *sender) awaitOldest(ctx context.Context, p *publisher) error {
+	m := p.inflight[0]
+	lost, err := p.await(ctx, m)
+	if lost {
+		return err
+	}
+	p.inflight = p.inflight[1:]
+	s.out.settle(m.index, err == nil)
+	if err != nil {
+		s.fail(err)
+	}
+	return nil
+}
+
+// lose deals with the loss of p's connection, as cause says. It reports the
+// jobs in flight that the broker confirmed or returned before the loss, and
+// puts the others, then unpublished if not nil, ahead of s.retry, for the
+// next connection. After a failure there is no next connection: then it
+// returns lost false and the failure.
+func (s *sender) lose(p *publisher, unpublished *message, cause error) (lost bool, err error) {
+	var again []message
+	for _, m := range p.inflight {
+		if r, ok := p.takeReturn(m.pub.MessageId); ok {
+			s.out.settle(m.index, false)
+			s.fail(returnedError(m.number, r))
+		} else if m.dc.Acked() {
+			s.out.settle(m.index, true)
+		} else {
+			again = append(again, m.message)
+		}
+	}
+	p.inflight = nil
+	if unpublished != nil {
+		again = append(again, *unpublished)
+	}
+	s.retry = append(again, s.retry...)
+	if s.failed != nil {
+		return false, s.failed
+	}
+	return true, cause
+}
+
+// fail records err unless a failure came first.
+func (s *sender) fail(err error) {
+	if s.failed == nil {
+		s.failed = err
+	}
+}
+
+// link is a connection that the end of ctx closes at once: closing the
+// socket is the only way to interrupt a write that the broker does not read
+// or a call it does not answer.
+type link struct {
+	*amqp.Connection
+	stop   func() bool   // cancels the closing on ctx's end
+	closed chan struct{} // closed once that closing has run
+}
+
+// dial connects to the broker at rawURL within ctx.
+func dial(ctx context.Context, rawURL string) (*link, error) {
+	conn, err := broker.Dial(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	l := &link{Connection: conn, closed: make(chan struct{})}
+	l.stop = context.AfterFunc(ctx, func() {
+		defer close(l.closed)
+		conn.CloseDeadline(time.Now())
+	})
+	return l, nil
+}
+
+// close closes l: politely, within ctx's deadline, if l is sound, or at once
+// if it was lost. Whether closing works changes nothing about what was
+// confirmed.
+func (l *link) close(ctx context.Context, sound bool) {
+	if !l.stop() {
+		<-l.closed // ctx ended, and that closed l
+		return
+	}
+	deadline := time.Now()
+	if sound {
+		deadline, _ = ctx.Deadline()
+	}
+	l.CloseDeadline(deadline)
+}
+
+// publisher is one channel in confirm mode and the jobs in flight on it.
+type publisher struct {
+	conn       *amqp.Connection
+	connCloses chan *amqp.Error // why conn closed
+	ch         *amqp.Channel    // nil if it could not be opened
+	chCloses   chan *amqp.Error // why ch closed
+
+	returns  chan amqp.Return       // jobs the broker could not route
+	returned map[string]amqp.Return // returns not yet matched to their job, by message ID
+
+	inflight []inflight // published and not yet settled, oldest first
+}
+
+// inflight is a job published on a channel and not yet settled.
+type inflight struct {
+	message
+	dc *amqp.DeferredConfirmation
+}
+
+// lost tells whether an operation on p failed because the connection was
+// lost, which another connection can cure, rather than because ctx ended or
+// the broker refused the operation by closing the channel alone, which it
+// cannot. A failed write shuts the connection down in the background, so a
+// failure while the channel still looks open counts as a loss too.
+func (p *publisher) lost(ctx context.Context) bool {
+	return ctx.Err() == nil && (p.conn.IsClosed() || p.ch == nil || !p.ch.IsClosed())
+}
+
+// await waits for the broker to settle m. It returns nil if the broker took
+// m; otherwise it returns why not, with lost true if the connection was lost
+// first, which leaves m's fate unknown.
+func (p *publisher) await(ctx context.Context, m inflight) (lost bool, err error) {
+	select {
+	case <-m.dc.Done():
+	case <-ctx.Done():
+		// A confirm that came in as ctx ended still counts.
+		select {
+		case <-m.dc.Done():
+		default:
+			return false, fmt.Errorf("wait for the confirm of %d: %w", m.number, ctx.Err())
+		}
+	}
+	if r, ok := p.takeReturn(m.pub.MessageId); ok {
+		return false, returnedError(m.number, r)
+	}
+	if m.dc.Acked() {
+		return false, nil
+	}
+	// The library also completes a confirm, as not acked, when the channel
+	// closes. It marks the connection closed before it closes the channels,
+	// and a channel before it completes the confirms.
+	switch {
+	case ctx.Err() != nil: // ending ctx closes the connection too
+		return false, fmt.Errorf("wait for the confirm of %d: %w", m.number, ctx.Err())
+	case p.conn.IsClosed():
+		return true, fmt.Errorf("connection lost: %w", closeReason(p.connCloses))
+	case p.ch.IsClosed():
+		return false, fmt.Errorf("%d not confirmed: channel closed: %w", m.number, closeReason(p.chCloses))
+	}
+	return false, fmt.Errorf("broker nacked %d", m.number)
+}
+
+func returnedError(n int64, r amqp.Return) error {
+	return fmt.Errorf("broker returned %d as unroutable: %d %s", n, r.ReplyCode, r.ReplyText)
+}
+
+// takeReturn returns and forgets the return of the job with message ID id,
+// if the broker returned it.
+func (p *publisher) takeReturn(id string) (amqp.Return, bool) {
+	for drained := false; !drained; {
+		select {
+		case r, ok := <-p.returns:
+			if !ok {
+				p.returns = nil // a nil channel is never ready
+				drained = true
+			} else {
+				p.returned[r.MessageId] = r
+			}
+		default:
+			drained = true
+		}
+	}
+	r, ok := p.returned[id]
+	delete(p.returned, id)
+	return r, ok
+}
+
+// closeReason returns why the connection or channel that closes belongs to
+// closed, or amqp.ErrClosed if it does not say yet.
+func closeReason(closes chan *amqp.Error) error {
+	select {
+	case e, ok := <-closes:
+		if ok && e != nil {
+			return e
+		}
+	default:
+	}
+	return amqp.ErrClosed
+}
+
+// reporter prints " [x] Message sent: N" for each confirmed job, in input
+// order: a job settled before an earlier one that is still unsettled (to be
+// published again) is held until that one is settled.
+type reporter struct {
+	w         io.Writer
+	numbers   []int64
+	confirmed int          // jobs settled as confirmed, printed or held
+	next      int          // index of the first job neither printed nor settled as failed
+	held      map[int]bool // jobs settled after next, by index: true if confirmed
+}
+
+// settle records that the broker confirmed the job at index i (ok) or that
+// it never will. It must be called at most once per job.
+func (r *reporter) settle(i int, ok bool) {
+	if ok {
+		r.confirmed++
+	}
+	if i != r.next {
+		r.held[i] = ok
+		return
+	}
+	for {
+		if ok {
+			fmt.Fprintf(r.w, " [x] Message sent: %d\n", r.numbers[r.next])
+		}
+		r.next++
+		var found bool
+		if ok, found = r.held[r.next]; !found {
+			return
+		}
+		delete(r.held, r.next)
+	}
+}
+
+// finish prints the confirmed jobs still held: the jobs before them will
+// not be confirmed now.
+func (r *reporter) finish() {
+	for _, i := range slices.Sorted(maps.Keys(r.held)) {
+		if r.held[i] {
+			fmt.Fprintf(r.w, " [x] Message sent: %d\n", r.numbers[i])
+		}
+	}
+	clear(r.held)
+}

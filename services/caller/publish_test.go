@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fpmq/fpmq/services/internal/job"
+)
+
+// jobs returns the arguments "1" to "n" and the numbers 1 to n.
+func jobs(n int) (args []string, numbers []int64) {
+	for i := 1; i <= n; i++ {
+		args = append(args, strconv.Itoa(i))
+		numbers = append(numbers, int64(i))
+	}
+	return args, numbers
+}
+
+// checkAttempts checks what the broker received: every attempt at a job
+// carries the first attempt's message ID, timestamp and body, and no two
+// jobs share an ID. It returns how many times each number was published.
+func checkAttempts(t *testing.T, msgs []publishedMsg) map[int64]int {
+	t.Helper()
+	first := make(map[int64]publishedMsg)
+	owner := make(map[string]int64) // message ID -> number
+	attempts := make(map[int64]int)
+	for _, m := range msgs {
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(m.body, `{"number":`), "}"), 10, 64)
+		if err != nil || m.body != string(job.Marshal(n)) {
+			t.Fatalf("broker got the body %q, not a job", m.body)
+		}
+		attempts[n]++
+		if f, ok := first[n]; !ok {
+			first[n] = m
+		} else if m.messageID != f.messageID || !m.timestamp.Equal(f.timestamp) {
+			t.Errorf("job %d published again with ID %q at %v, first with ID %q at %v; want the same", n, m.messageID, m.timestamp, f.messageID, f.timestamp)
+		}
+		if o, ok := owner[m.messageID]; ok && o != n {
+			t.Errorf("jobs %d and %d share the message ID %q", o, n, m.messageID)
+		}
+		owner[m.messageID] = n
+	}
+	return attempts
+}
+
+// TestRunReconnects loses the connection while jobs are in flight: the caller
+// reconnects, publishes again what was not confirmed with the same message
+// IDs, and reports every job once, in input order.
+func TestRunReconnects(t *testing.T) {
+	tests := []struct {
+		name   string
+		jobs   int
+		decide func(seq int) verdict
+		conns  int     // connections the caller opens
+		again  []int64 // jobs the broker must get twice; all others once
+	}{
+		{
+			// 4 to 6 are published and unconfirmed when the connection
+			// drops at 7; 8 to 10 perhaps published, but not received.
+			name: "unconfirmed jobs published again",
+			jobs: 10,
+			decide: func(seq int) verdict {
+				switch {
+				case seq >= 4 && seq <= 6:
+					return ignore
+				case seq == 7:
+					return hangUp
+				}
+				return ack
+			},
+			conns: 2,
+			again: []int64{4, 5, 6, 7},
+		},
+		{
+			// 2 is confirmed before 1, which is published again: 2 must
+			// wait for it to keep the input order.
+			name: "confirmed out of order",
+			jobs: 3,
+			decide: func(seq int) verdict {
+				switch seq {
+				case 1:
+					return ignore
+				case 3:
+					return hangUp
+				}
+				return ack
+			},
+			conns: 2,
+			again: []int64{1, 3},
+		},
+		{
+			name:   "dropped right after a confirm",
+			jobs:   5,
+			decide: at(2, ackHangUp),
+			conns:  2,
+			again:  nil, // 3 to 5 were never received
+		},
+		{
+			// The second connection drops too, at 4 after confirming 2 and 3.
+			name: "dropped twice",
+			jobs: 6,
+			decide: func(seq int) verdict {
+				if seq == 2 || seq == 5 {
+					return hangUp
+				}
+				return ack
+			},
+			conns: 3,
+			again: []int64{2, 4},
+		},
+		{
+			// The connection drops while the window is full: the caller
+			// is waiting for confirms, not publishing.
+			name:   "dropped with a full window",
+			jobs:   maxOutstanding + 100,
+			decide: at(maxOutstanding+50, hangUp),
+			conns:  2,
+			again:  []int64{maxOutstanding + 50},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &fakeBroker{decide: tt.decide}
+			useBroker(t, b)
+			t.Setenv("AMQP_QUEUE_TYPE", "quorum")
+			args, numbers := jobs(tt.jobs)
+			code, stdout, stderr := callCaller(t.Context(), args, "")
+			if code != exitOK || stderr != "" {
+				t.Errorf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
+			}
+			if want := sentLines(numbers...); stdout != want {
+				t.Errorf("stdout = %q, want %q", clip(stdout), clip(want))
+			}
+			if n := b.connections(); n != tt.conns {
+				t.Errorf("the caller connected %d times, want %d", n, tt.conns)
+			}
+			declared := b.queues()
+			if len(declared) != tt.conns || slices.ContainsFunc(declared, func(q string) bool { return q != "commands+durable x-queue-type=quorum" }) {
+				t.Errorf("declared %q, want the quorum queue commands on each of %d connections", declared, tt.conns)
+			}
+			attempts := checkAttempts(t, b.messages())
+			for _, n := range numbers {
+				want := 1
+				if slices.Contains(tt.again, n) {
+					want = 2
+				}
+				if attempts[n] != want {
+					t.Errorf("broker got job %d %d times, want %d", n, attempts[n], want)
+				}
+			}
+		})
+	}
+}
+
+// TestRunSurvivesAReset drops the connection with a TCP reset, which may
+// destroy confirms on their way: the caller may then publish more jobs
+// again, but still reports each one once.
+func TestRunSurvivesAReset(t *testing.T) {
+	b := &fakeBroker{decide: at(50, abort)}
+	useBroker(t, b)
+	args, numbers := jobs(100)
+	code, stdout, stderr := callCaller(t.Context(), args, "")
+	if code != exitOK || stderr != "" {
+		t.Errorf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
+	}
+	if want := sentLines(numbers...); stdout != want {
+		t.Errorf("stdout = %q, want %q", clip(stdout), clip(want))
+	}
+	if n := b.connections(); n != 2 {
+		t.Errorf("the caller connected %d times, want 2", n)
+	}
+	attempts := checkAttempts(t, b.messages())
+	for _, n := range numbers {
+		if attempts[n] < 1 || attempts[n] > 2 || n == 50 && attempts[n] != 2 {
+			t.Errorf("broker got job %d %d times, want 1 or 2 (2 for job 50)", n, attempts[n])
+		}
+	}
+}
+
+// TestRunKeepsLosingTheConnection has the broker drop every connection at
+// the first job after 1: the caller keeps trying until CALLER_TIMEOUT.
+func TestRunKeepsLosingTheConnection(t *testing.T) {
+	b := &fakeBroker{decide: from(2, hangUp)}
+	useBroker(t, b)
+	t.Setenv("CALLER_TIMEOUT", "1s")
+	start := time.Now()
+	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "")
+	elapsed := time.Since(start)
+	if code != exitFailure {
+		t.Errorf("exit status %d, want %d", code, exitFailure)
+	}
+	if stdout != sentLines(1) {
+		t.Errorf("stdout = %q, want only job 1 sent", stdout)
+	}
+	// Pauses of 100, 200, 400 and 800 ms put the deadline in the fourth:
+	// the last event is a loss.
+	const prefix = "caller: timed out after 1s (CALLER_TIMEOUT): connection lost: Exception (501)"
+	if !strings.HasPrefix(stderr, prefix) || !strings.HasSuffix(stderr, " (1 of 3 jobs confirmed)\n") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr = %q, want one line %q...%q", stderr, prefix, " (1 of 3 jobs confirmed)")
+	}
+	if n := b.connections(); n < 3 {
+		t.Errorf("the caller connected %d times, want at least 3", n)
+	}
+	if attempts := checkAttempts(t, b.messages()); attempts[2] < 3 {
+		t.Errorf("broker got job 2 %d times, want at least 3", attempts[2])
+	}
+	if elapsed < time.Second || elapsed > 4*time.Second {
+		t.Errorf("took %v, want about 1s", elapsed)
+	}
+}
+
+// TestRunReconnectsAfterRefusals has the broker refuse two reconnections
+// before it takes the third: the caller pauses 100 then 200 then 400 ms.
+func TestRunReconnectsAfterRefusals(t *testing.T) {
+	b := &fakeBroker{
+		decide: at(2, hangUp),
+		refuse: func(conn int) bool { return conn == 2 || conn == 3 },
+	}
+	useBroker(t, b)
+	start := time.Now()
+	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "")
+	elapsed := time.Since(start)
+	if code != exitOK || stderr != "" {
+		t.Errorf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
+	}
+	if stdout != sentLines(1, 2, 3) {
+		t.Errorf("stdout = %q, want jobs 1 to 3 sent", stdout)
+	}
+	if n := b.connections(); n != 4 {
+		t.Errorf("the caller connected %d times, want 4", n)
+	}
+	if elapsed < 700*time.Millisecond || elapsed > 5*time.Second {
+		t.Errorf("took %v, want the pauses of 100, 200 and 400 ms and little more", elapsed)
+	}
+}
+
+// TestRunBrokerGoneAfterLoss has the broker refuse every reconnection: the
+// caller gives up at CALLER_TIMEOUT with the last attempt's error.
+func TestRunBrokerGoneAfterLoss(t *testing.T) {
+	b := &fakeBroker{
+		decide: at(2, hangUp),
+		refuse: func(conn int) bool { return conn > 1 },
+	}
+	useBroker(t, b)
+	t.Setenv("CALLER_TIMEOUT", "1s")
+	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "")
+	if code != exitFailure {
+		t.Errorf("exit status %d, want %d", code, exitFailure)
+	}
+	if stdout != sentLines(1) {
+		t.Errorf("stdout = %q, want only job 1 sent", stdout)
+	}
+	const prefix = "caller: timed out after 1s (CALLER_TIMEOUT): reconnect: connect to amqp://u:xxxxx@"
+	if !strings.HasPrefix(stderr, prefix) || !strings.HasSuffix(stderr, " (1 of 3 jobs confirmed)\n") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr = %q, want one line %q...%q", stderr, prefix, " (1 of 3 jobs confirmed)")
+	}
+	if strings.Contains(stderr, "secretpw") {
+		t.Errorf("stderr shows the password: %q", stderr)
+	}
+}
+
+// TestRunInterruptedWhileReconnecting cancels the run while the broker
+// refuses reconnections: the caller stops at once, with the count.
+func TestRunInterruptedWhileReconnecting(t *testing.T) {
+	b := &fakeBroker{
+		decide: at(2, hangUp),
+		refuse: func(conn int) bool { return conn > 1 },
+	}
+	useBroker(t, b)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	polled := make(chan bool)
+	go func() {
+		// Cancel once the caller is past its first connection.
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.After(5 * time.Second)
+		for b.connections() < 2 {
+			select {
+			case <-tick.C:
+			case <-deadline:
+				cancel()
+				polled <- false
+				return
+			}
+		}
+		cancel()
+		polled <- true
+	}()
+	start := time.Now()
+	code, stdout, stderr := callCaller(ctx, []string{"1", "2", "3"}, "")
+	elapsed := time.Since(start)
+	if !<-polled {
+		t.Fatal("the caller never reconnected")
+	}
+	if code != exitFailure || stdout != sentLines(1) {
+		t.Errorf("exit status %d, stdout %q; want %d and only job 1 sent", code, stdout, exitFailure)
+	}
+	if !strings.HasPrefix(stderr, "caller: interrupted: ") || !strings.HasSuffix(stderr, " (1 of 3 jobs confirmed)\n") {
+		t.Errorf("stderr = %q, want the interruption and the count", stderr)
+	}
+	if elapsed > 5*time.Second {
+		t.Errorf("took %v, want well under CALLER_TIMEOUT (10s)", elapsed)
+	}
+}
+
+func TestReporter(t *testing.T) {
+	var out strings.Builder
+	r := &reporter{w: &out, numbers: []int64{10, 20, 30, 40, 50}, held: make(map[int]bool)}
+	step := func(i int, ok bool, want string) {
+		t.Helper()
+		out.Reset()
+		r.settle(i, ok)
+		if got := out.String(); got != want {
+			t.Errorf("settle(%d, %v) printed %q, want %q", i, ok, got, want)
+		}
+	}
+	step(1, true, "")             // waits for 0
+	step(3, true, "")             // waits for 0 and 2
+	step(0, false, sentLines(20)) // 0 failed: 1 is next
+	step(2, true, sentLines(30, 40))
+	out.Reset()
+	r.finish()
+	if out.String() != "" || r.confirmed != 3 || r.next != 4 {
+		t.Errorf("after finish: printed %q, %d confirmed, next %d; want nothing, 3, 4", out.String(), r.confirmed, r.next)
+	}
+
+	// Job 0 never settles: finish prints what waited for it.
+	out.Reset()
+	r = &reporter{w: &out, numbers: []int64{10, 20, 30, 40}, held: make(map[int]bool)}
+	r.settle(3, true)
+	r.settle(1, true)
+	r.settle(2, false)
+	if out.String() != "" {
+		t.Errorf("printed %q before job 0 settled", out.String())
+	}
+	r.finish()
+	if out.String() != sentLines(20, 40) || len(r.held) != 0 {
+		t.Errorf("finish printed %q and kept %v, want jobs 20 and 40 and nothing held", out.String(), slices.Collect(maps.Keys(r.held)))
+	}
+}
