@@ -3,11 +3,14 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
 )
 
 // TestEndToEnd runs the system as compose does and drives it like a user:
@@ -127,5 +130,57 @@ func TestEndToEnd(t *testing.T) {
 		eventually(t, 30*time.Second, "job 515151 processed", func() bool {
 			return s.processed(t)[515151] == 1
 		})
+	})
+
+	t.Run("a queue declared with other arguments is a clear error, not a crash loop", func(t *testing.T) {
+		d := s.startDaemonUntil(t, map[string]string{"AMQP_QUEUE_TYPE": "quorum"}, "queue exists with other arguments")
+		logs := containerLogs(t, d)
+		if !strings.Contains(logs, "x-queue-type") {
+			t.Errorf("the error does not name the argument:\n%s", tail(logs, 5))
+		}
+		state, err := d.State(context.Background())
+		if err != nil || !state.Running {
+			t.Errorf("the daemon exited (state %+v, %v); it should keep retrying", state, err)
+		}
+	})
+
+	t.Run("quorum queues", func(t *testing.T) {
+		const queue = "quorum-jobs"
+		s.startDaemon(t, map[string]string{"AMQP_QUEUE": queue, "AMQP_QUEUE_TYPE": "quorum"})
+		code, out := s.runCaller(t, map[string]string{"AMQP_QUEUE": queue, "AMQP_QUEUE_TYPE": "quorum"}, "616161")
+		if code != 0 {
+			t.Fatalf("caller exit %d:\n%s", code, out)
+		}
+		eventually(t, 30*time.Second, "job 616161 processed", func() bool {
+			return s.processed(t)[616161] == 1
+		})
+		types := s.queueTypes(t)
+		for _, q := range []string{queue, queue + ".dead", queue + ".retry.1s"} {
+			if types[q] != "quorum" {
+				t.Errorf("queue %s has type %q, want quorum (all: %v)", q, types[q], types)
+			}
+		}
+	})
+
+	t.Run("dead jobs replay with the README's shovel command", func(t *testing.T) {
+		s.publish(t, []byte(`{"number":"replay-me"}`))
+		eventually(t, 30*time.Second, "one dead letter", func() bool { return s.queue(t, deadQueue).ready == 1 })
+		before := strings.Count(containerLogs(t, s.daemon), `"outcome":"dead-lettered"`)
+
+		code, out, err := s.rabbit.Exec(context.Background(), []string{"rabbitmqctl", "set_parameter", "shovel", "replay-dead",
+			`{"src-protocol":"amqp091","src-uri":"amqp://","src-queue":"commands.dead","src-delete-after":"queue-length","dest-protocol":"amqp091","dest-uri":"amqp://","dest-queue":"commands"}`,
+		}, tcexec.Multiplexed())
+		if err != nil || code != 0 {
+			t.Fatalf("set shovel: exit %d, %v: %s", code, err, readAll(t, out))
+		}
+		// The job went back through the daemon, which dead-lettered it again.
+		eventually(t, 30*time.Second, "the replayed job handled again", func() bool {
+			return strings.Count(containerLogs(t, s.daemon), `"outcome":"dead-lettered"`) == before+1
+		})
+		eventually(t, 30*time.Second, "one dead letter again", func() bool { return s.queue(t, deadQueue).ready == 1 })
+		dead := s.deadLetters(t)
+		if len(dead) != 1 || dead[0].Headers["x-fpmq-attempts"] != int64(1) || string(dead[0].Body) != `{"number":"replay-me"}` {
+			t.Errorf("replayed dead letter: %+v", dead)
+		}
 	})
 }

@@ -196,6 +196,12 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 // startDaemon starts a daemon container on the stack and waits until it consumes.
 func (s *stack) startDaemon(t *testing.T, env map[string]string) *testcontainers.DockerContainer {
 	t.Helper()
+	return s.startDaemonUntil(t, env, `"message":"consuming"`)
+}
+
+// startDaemonUntil starts a daemon container and waits until its log shows logLine.
+func (s *stack) startDaemonUntil(t *testing.T, env map[string]string, logLine string) *testcontainers.DockerContainer {
+	t.Helper()
 	e := map[string]string{
 		"AMQP_URL":    fmt.Sprintf("amqp://%s:%s@rabbitmq:5672/", rabbitUser, s.password),
 		"CONCURRENCY": "5",
@@ -208,13 +214,14 @@ func (s *stack) startDaemon(t *testing.T, env map[string]string) *testcontainers
 	d, err := testcontainers.Run(context.Background(), imageRef("daemon"),
 		network.WithNetwork(nil, s.net),
 		testcontainers.WithEnv(e),
+		testcontainers.WithExposedPorts("9090/tcp"),
 		testcontainers.WithMounts(testcontainers.VolumeMount(s.socket, socketDir)),
 		testcontainers.WithHostConfigModifier(func(h *hostConfig) {
 			h.ReadonlyRootfs = true
 			h.CapDrop = []string{"ALL"}
 			h.SecurityOpt = []string{"no-new-privileges:true"}
 		}),
-		testcontainers.WithWaitStrategy(wait.ForLog(`"message":"consuming"`).WithStartupTimeout(time.Minute)),
+		testcontainers.WithWaitStrategy(wait.ForLog(logLine).WithStartupTimeout(time.Minute)),
 	)
 	testcontainers.CleanupContainer(t, d)
 	if err != nil {
@@ -342,6 +349,24 @@ func (s *stack) queue(t *testing.T, name string) queueState {
 		}
 	}
 	return queueState{}
+}
+
+// queueTypes returns the type of every queue, by name.
+func (s *stack) queueTypes(t *testing.T) map[string]string {
+	t.Helper()
+	code, out, err := s.rabbit.Exec(context.Background(), []string{
+		"rabbitmqctl", "-q", "list_queues", "--no-table-headers", "name", "type",
+	}, tcexec.Multiplexed())
+	if err != nil || code != 0 {
+		t.Fatalf("list queue types: exit %d, %v", code, err)
+	}
+	types := map[string]string{}
+	for _, line := range strings.Split(readAll(t, out), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			types[f[0]] = f[1]
+		}
+	}
+	return types
 }
 
 // publish sends raw bodies to the job queue from the host, with confirms.

@@ -46,7 +46,7 @@ type fakeBroker struct {
 	decide        func(seq int) verdict // seq counts publishes from 1, over all connections
 	refuse        func(conn int) bool   // if set and true, close connection conn (from 1) before a word
 	rejectDeclare bool                  // close the channel on queue.declare, as RabbitMQ on other arguments
-	ignoreClose   bool                  // never answer channel.close or connection.close
+	ignoreClose   bool                  // never answer channel.close
 
 	mu        sync.Mutex
 	conns     int      // connections accepted
@@ -240,10 +240,8 @@ func (b *fakeBroker) serve(c net.Conn) {
 			case class == 10 && id == 40: // connection.open
 				method(0, 10, 41, func(p *buf) { p.shortstr("") })
 			case class == 10 && id == 50: // connection.close
-				if !b.ignoreClose {
-					method(0, 10, 51, nil)
-					return
-				}
+				method(0, 10, 51, nil)
+				return
 			case class == 20 && id == 10: // channel.open
 				method(ch, 20, 11, func(p *buf) { p.longstr("") })
 			case class == 20 && id == 40: // channel.close

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -12,7 +13,9 @@ import (
 // line of stdin when the only argument is "-" (a trailing '\r' on a line is
 // ignored). It reads all of stdin, so that nothing is published unless every
 // number is valid. Bad input is a *usageError that names the value and where
-// it came from; only a failure to read stdin is not.
+// it came from; only a failure to read stdin is not. A "-" among other
+// arguments is reported before any bad number: it is a mistake in how the
+// caller is called, which fixing the numbers would not cure.
 func parseInput(args []string, stdin io.Reader) ([]int64, error) {
 	if len(args) == 0 {
 		return nil, usagef("no numbers given")
@@ -20,11 +23,11 @@ func parseInput(args []string, stdin io.Reader) ([]int64, error) {
 	if len(args) == 1 && args[0] == "-" {
 		return readNumbers(stdin)
 	}
+	if i := slices.Index(args, "-"); i >= 0 {
+		return nil, usagef(`"-" (read standard input) must be the only argument (argument %d)`, i+1)
+	}
 	numbers := make([]int64, len(args))
 	for i, arg := range args {
-		if arg == "-" {
-			return nil, usagef(`"-" (read standard input) must be the only argument (argument %d)`, i+1)
-		}
 		n, err := parseNumber(arg, "argument", i+1)
 		if err != nil {
 			return nil, err
@@ -65,13 +68,32 @@ func readNumbers(r io.Reader) ([]int64, error) {
 // from, for the error.
 func parseNumber(s, where string, index int) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if errors.Is(err, strconv.ErrRange) {
+	// ParseInt reports a range error as soon as the digits overflow, even
+	// if a character that is not a digit follows.
+	if errors.Is(err, strconv.ErrRange) && isDecimal(s) {
 		return 0, usagef("invalid number %q (%s %d): out of the int64 range", clip(s), where, index)
 	}
 	if err != nil {
 		return 0, usagef("invalid number %q (%s %d)", clip(s), where, index)
 	}
 	return n, nil
+}
+
+// isDecimal tells whether s is an optional sign and one or more ASCII
+// digits.
+func isDecimal(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // clip shortens s for an error message.

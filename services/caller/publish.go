@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -234,6 +232,7 @@ func (s *sender) open(l *link) (*publisher, error) {
 		return p, fmt.Errorf("open channel: %w", err)
 	}
 	p.ch = ch
+	l.ch = ch
 	p.chCloses = ch.NotifyClose(make(chan *amqp.Error, 1))
 	if _, err := broker.DeclareQueue(ch, s.cfg.Queue, s.cfg.QueueType); err != nil {
 		return p, err
@@ -319,6 +318,7 @@ func (s *sender) fail(err error) {
 // or a call it does not answer.
 type link struct {
 	*amqp.Connection
+	ch     *amqp.Channel // the channel open on it, if any
 	stop   func() bool   // cancels the closing on ctx's end
 	closed chan struct{} // closed once that closing has run
 }
@@ -341,6 +341,13 @@ func dial(ctx context.Context, rawURL string) (*link, error) {
 // if it was lost. Whether closing works changes nothing about what was
 // confirmed.
 func (l *link) close(ctx context.Context, sound bool) {
+	if sound && l.ch != nil {
+		// The channel goes first, while ctx's end is still set to close the
+		// socket: that bounds the wait for a broker that does not answer.
+		// The deadline that CloseDeadline sets does not: the library's
+		// heartbeater moves it when it handles a frame read just before.
+		l.ch.Close()
+	}
 	if !l.stop() {
 		<-l.closed // ctx ended, and that closed l
 		return
@@ -450,49 +457,4 @@ func closeReason(closes chan *amqp.Error) error {
 	default:
 	}
 	return amqp.ErrClosed
-}
-
-// reporter prints " [x] Message sent: N" for each confirmed job, in input
-// order: a job settled before an earlier one that is still unsettled (to be
-// published again) is held until that one is settled.
-type reporter struct {
-	w         io.Writer
-	numbers   []int64
-	confirmed int          // jobs settled as confirmed, printed or held
-	next      int          // index of the first job neither printed nor settled as failed
-	held      map[int]bool // jobs settled after next, by index: true if confirmed
-}
-
-// settle records that the broker confirmed the job at index i (ok) or that
-// it never will. It must be called at most once per job.
-func (r *reporter) settle(i int, ok bool) {
-	if ok {
-		r.confirmed++
-	}
-	if i != r.next {
-		r.held[i] = ok
-		return
-	}
-	for {
-		if ok {
-			fmt.Fprintf(r.w, " [x] Message sent: %d\n", r.numbers[r.next])
-		}
-		r.next++
-		var found bool
-		if ok, found = r.held[r.next]; !found {
-			return
-		}
-		delete(r.held, r.next)
-	}
-}
-
-// finish prints the confirmed jobs still held: the jobs before them will
-// not be confirmed now.
-func (r *reporter) finish() {
-	for _, i := range slices.Sorted(maps.Keys(r.held)) {
-		if r.held[i] {
-			fmt.Fprintf(r.w, " [x] Message sent: %d\n", r.numbers[i])
-		}
-	}
-	clear(r.held)
 }

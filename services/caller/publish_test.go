@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -19,6 +20,17 @@ func jobs(n int) (args []string, numbers []int64) {
 		numbers = append(numbers, int64(i))
 	}
 	return args, numbers
+}
+
+// firstDifference describes the first line where got and want differ.
+func firstDifference(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range min(len(g), len(w)) {
+		if g[i] != w[i] {
+			return fmt.Sprintf("line %d is %q, want %q", i+1, g[i], w[i])
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(g)-1, len(w)-1)
 }
 
 // checkAttempts checks what the broker received: every attempt at a job
@@ -134,7 +146,7 @@ func TestRunReconnects(t *testing.T) {
 				t.Errorf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
 			}
 			if want := sentLines(numbers...); stdout != want {
-				t.Errorf("stdout = %q, want %q", clip(stdout), clip(want))
+				t.Errorf("stdout differs from every job sent once, in order: %s", firstDifference(stdout, want))
 			}
 			if n := b.connections(); n != tt.conns {
 				t.Errorf("the caller connected %d times, want %d", n, tt.conns)
@@ -169,7 +181,7 @@ func TestRunSurvivesAReset(t *testing.T) {
 		t.Errorf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
 	}
 	if want := sentLines(numbers...); stdout != want {
-		t.Errorf("stdout = %q, want %q", clip(stdout), clip(want))
+		t.Errorf("stdout differs from every job sent once, in order: %s", firstDifference(stdout, want))
 	}
 	if n := b.connections(); n != 2 {
 		t.Errorf("the caller connected %d times, want 2", n)

@@ -51,6 +51,7 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		{"below int64", []string{"-9223372036854775809"}, `(argument 1): out of the int64 range`},
 		{"dash after numbers", []string{"1", "-"}, `caller: "-" (read standard input) must be the only argument (argument 2)`},
 		{"dash before numbers", []string{"-", "1"}, `must be the only argument (argument 1)`},
+		{"dash after a bad number", []string{"x", "-"}, `caller: "-" (read standard input) must be the only argument (argument 2)`},
 		{"long value is clipped", []string{strings.Repeat("x", 100)}, `"` + strings.Repeat("x", 40) + `..." (argument 1)`},
 	}
 	for _, tt := range tests {

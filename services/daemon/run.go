@@ -5,25 +5,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rs/zerolog"
 
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/consume"
 	"github.com/fpmq/fpmq/services/internal/dispatch"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/logging"
+	"github.com/fpmq/fpmq/services/internal/metrics"
 )
 
-const usage = `Usage: daemon
+const usage = `Usage: daemon [healthcheck [live|ready]]
 
 Consumes jobs from a RabbitMQ queue and runs each one on a php-fpm pool over
 FastCGI. A job is acknowledged once the worker answered 2xx; a failed attempt
 is retried later through a retry queue, up to MAX_ATTEMPTS; a job that can
 never succeed goes to the dead-letter queue. SIGTERM or SIGINT stops taking
 jobs and waits for the running ones.
+
+"daemon healthcheck" asks a running daemon's /readyz (or /healthz with
+"live") on METRICS_ADDR and exits 0 if it is ready, 1 if not: the image has
+no other tools for a container health check.
 
 Configuration, from environment variables:
 `
@@ -35,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "-h", "-help", "--help", "help":
 			printUsage(stdout)
 			return 0
+		case "healthcheck":
+			return healthcheck(ctx, args[1:], stdout, stderr)
 		default:
 			fmt.Fprintf(stderr, "daemon: unknown argument %q\n\n", args[0])
 			printUsage(stderr)
@@ -57,6 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "daemon: configuration: FASTCGI_ADDR: %v\n", err)
 		return 2
 	}
+	var ln net.Listener
+	if cfg.MetricsAddr != "" {
+		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			fmt.Fprintf(stderr, "daemon: METRICS_ADDR: %v\n", err)
+			return 1
+		}
+	}
 
 	log.Info().
 		Str("amqp_url", broker.Redact(cfg.AMQPURL)).
@@ -68,6 +85,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Str("dead_letter_queue", cfg.DeadQueue).
 		Msg("daemon starting")
 
+	d, c, m := assemble(cfg, client, log)
+	var served chan error
+	if ln != nil {
+		handler := metrics.Handler(m, health(c, d, cfg.PingPath), cfg.Pprof)
+		serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopServing()
+		served = make(chan error, 1)
+		go func() { served <- metrics.Serve(serveCtx, ln, handler, log) }()
+		// Health and metrics stay up while the consumer drains.
+		defer func() {
+			stopServing()
+			if err := <-served; err != nil {
+				log.Warn().Err(err).Msg("metrics server")
+			}
+		}()
+	}
+
+	if err := c.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("daemon stopped")
+		return 1
+	}
+	log.Info().Msg("daemon stopped")
+	return 0
+}
+
+// assemble builds the dispatcher, the consumer that feeds it, and the
+// metrics that watch both.
+func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) (*dispatch.Dispatcher, *consume.Consumer, *metrics.Metrics) {
 	topology := cfg.topology()
 	d := dispatch.New(client, dispatch.Config{
 		Script:         cfg.ScriptFilename,
@@ -78,8 +123,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		FailurePause:   cfg.RetryInitial,
 		PingPath:       cfg.PingPath,
 	}, log)
-	handle := func(ctx context.Context, m amqp.Delivery, pub *broker.Publisher) error {
-		res := d.Handle(ctx, m, pub)
+
+	var m *metrics.Metrics
+	handle := func(ctx context.Context, msg amqp.Delivery, pub *broker.Publisher) error {
+		done := m.Started(msg.Timestamp)
+		res := d.Handle(ctx, msg, pub)
+		done(res)
 		if errors.Is(res.Err, dispatch.ErrPoolUnavailable) {
 			return consume.ErrBackendDown
 		}
@@ -96,11 +145,89 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Probe:           func(ctx context.Context) error { return d.Ping(ctx, cfg.PingPath) },
 	}, handle, log)
 
-	if err := c.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("daemon stopped")
+	m = metrics.New(metrics.Gauges{
+		Concurrency: func() float64 { return float64(cfg.Concurrency) },
+		Connected:   func() float64 { return bit(c.State() == consume.Consuming || c.State() == consume.Paused) },
+		Paused:      func() float64 { return bit(c.State() == consume.Paused) },
+		Reconnects:  func() float64 { return float64(c.Reconnects()) },
+	})
+	m.Registry.MustRegister(metrics.NewPoolCollector(func(ctx context.Context) (metrics.PoolStatus, error) {
+		resp, err := d.Get(ctx, "/status", "json")
+		if err != nil {
+			return metrics.PoolStatus{}, err
+		}
+		if resp.Status != 200 {
+			return metrics.PoolStatus{}, fmt.Errorf("php-fpm status page: status %d", resp.Status)
+		}
+		return metrics.ParsePoolStatus(resp.Body)
+	}, 2*time.Second))
+	return d, c, m
+}
+
+// health says the daemon is live while its consumer runs, and ready when it
+// is connected and php-fpm answers its ping.
+func health(c *consume.Consumer, d *dispatch.Dispatcher, pingPath string) metrics.Health {
+	return metrics.Health{
+		Live: func() error {
+			if s := c.State(); s == consume.Stopped {
+				return fmt.Errorf("consumer %s", s)
+			}
+			return nil
+		},
+		Ready: func(ctx context.Context) error {
+			if s := c.State(); s != consume.Consuming && s != consume.Paused {
+				return fmt.Errorf("broker: %s", s)
+			}
+			if err := d.Ping(ctx, pingPath); err != nil {
+				return fmt.Errorf("php-fpm: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+func bit(b bool) float64 {
+	if b {
 		return 1
 	}
-	log.Info().Msg("daemon stopped")
+	return 0
+}
+
+// healthcheck asks the running daemon's health endpoint.
+func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	path := "/readyz"
+	if len(args) > 0 {
+		switch args[0] {
+		case "ready":
+		case "live":
+			path = "/healthz"
+		default:
+			fmt.Fprintf(stderr, "daemon healthcheck: unknown argument %q (want live or ready)\n", args[0])
+			return 2
+		}
+	}
+	var cfg struct {
+		MetricsAddr string `envconfig:"METRICS_ADDR" default:":9090"`
+	}
+	if err := envconfig.Process("", &cfg); err != nil {
+		fmt.Fprintf(stderr, "daemon healthcheck: %v\n", err)
+		return 2
+	}
+	host, port, err := net.SplitHostPort(cfg.MetricsAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "daemon healthcheck: METRICS_ADDR %q: %v\n", cfg.MetricsAddr, err)
+		return 2
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := metrics.Check(ctx, "http://"+net.JoinHostPort(host, port)+path); err != nil {
+		fmt.Fprintf(stderr, "daemon healthcheck: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "ok")
 	return 0
 }
 

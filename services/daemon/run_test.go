@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		"REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT", "CONNECT_TIMEOUT",
 		"RECONNECT_MAX_DELAY", "LOG_LEVEL", "LOG_FORMAT", "AMQP_QUEUE_TYPE", "DEAD_LETTER_QUEUE",
 		"MAX_ATTEMPTS", "RETRY_INITIAL_DELAY", "RETRY_FACTOR", "RETRY_MAX_DELAY", "MAX_MESSAGE_SIZE",
-		"FASTCGI_PING_PATH",
+		"FASTCGI_PING_PATH", "METRICS_ADDR", "PPROF",
 	} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
@@ -90,6 +91,7 @@ func TestStopsWhileReconnecting(t *testing.T) {
 	t.Setenv("AMQP_URL", "amqp://u:secret@127.0.0.1:1/")
 	t.Setenv("LOG_FORMAT", "json")
 	t.Setenv("CONNECT_TIMEOUT", "200ms")
+	t.Setenv("METRICS_ADDR", freeAddr(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout bytes.Buffer
 	var stderr syncBuffer
@@ -102,6 +104,16 @@ func TestStopsWhileReconnecting(t *testing.T) {
 			t.Fatalf("no connection failure logged within 5s:\n%s", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// Alive, but not ready without a broker: what a container health
+	// check sees through "daemon healthcheck".
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"healthcheck", "live"}, &out, &errOut); code != 0 {
+		t.Errorf("healthcheck live: exit %d: %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"healthcheck"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "503") {
+		t.Errorf("healthcheck (ready) without a broker: exit %d: %s", code, errOut.String())
 	}
 	cancel()
 	select {
@@ -137,4 +149,40 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestHealthcheckWithoutDaemon(t *testing.T) {
+	t.Setenv("METRICS_ADDR", freeAddr(t))
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"healthcheck"}, &out, &errOut); code != 1 {
+		t.Errorf("healthcheck with no daemon running: exit %d, want 1", code)
+	}
+	if code := run(context.Background(), []string{"healthcheck", "sideways"}, &out, &errOut); code != 2 {
+		t.Errorf("healthcheck sideways: exit %d, want 2", code)
+	}
+}
+
+func TestMetricsAddressInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	t.Setenv("AMQP_URL", "amqp://u:p@127.0.0.1:1/")
+	t.Setenv("METRICS_ADDR", l.Addr().String())
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "METRICS_ADDR") {
+		t.Errorf("exit %d, stderr %q; want 1 naming METRICS_ADDR", code, errOut.String())
+	}
+}
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -112,8 +112,12 @@ type Result struct {
 	Attempt  int
 	Status   int    // the worker's HTTP status; 0 if it did not answer
 	Reason   string // why a job was dead-lettered
-	Duration time.Duration
-	Err      error // what failed, if anything
+	Duration time.Duration // the whole handling, settling included
+	// Ran says whether the job was sent to php-fpm; WorkerTime is how long
+	// php-fpm took to answer, or to fail.
+	Ran        bool
+	WorkerTime time.Duration
+	Err        error // what failed, if anything
 }
 
 // Dispatcher hands job messages to the php-fpm pool. It is safe for
@@ -185,7 +189,9 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 	}
 	res.Number = j.Number
 
+	sent := time.Now()
 	resp, err := d.run(ctx, m, j, res.Attempt)
+	res.Ran, res.WorkerTime = true, time.Since(sent)
 	if resp != nil {
 		res.Status = resp.Status
 		forwardStderr(log.With().Int64("number", j.Number).Logger(), resp.Stderr)
@@ -430,15 +436,7 @@ func (d *Dispatcher) poolDown(ctx context.Context) bool {
 // Ping asks the pool for its ping path (php-fpm's ping.path) and returns nil
 // if it answered 200.
 func (d *Dispatcher) Ping(ctx context.Context, path string) error {
-	resp, err := d.client.Do(ctx, &fastcgi.Request{Params: []fastcgi.Param{
-		{Name: "GATEWAY_INTERFACE", Value: "CGI/1.1"},
-		{Name: "SERVER_PROTOCOL", Value: "HTTP/1.1"},
-		{Name: "REQUEST_METHOD", Value: "GET"},
-		{Name: "SCRIPT_NAME", Value: path},
-		{Name: "SCRIPT_FILENAME", Value: path},
-		{Name: "REQUEST_URI", Value: path},
-		{Name: "QUERY_STRING", Value: ""},
-	}})
+	resp, err := d.Get(ctx, path, "")
 	if err != nil {
 		return fmt.Errorf("ping %s: %w", path, err)
 	}
@@ -446,4 +444,18 @@ func (d *Dispatcher) Ping(ctx context.Context, path string) error {
 		return fmt.Errorf("ping %s: status %d", path, resp.Status)
 	}
 	return nil
+}
+
+// Get sends the pool a GET request for path, such as its status page, which
+// php-fpm serves itself whatever SCRIPT_FILENAME says.
+func (d *Dispatcher) Get(ctx context.Context, path, query string) (*fastcgi.Response, error) {
+	return d.client.Do(ctx, &fastcgi.Request{Params: []fastcgi.Param{
+		{Name: "GATEWAY_INTERFACE", Value: "CGI/1.1"},
+		{Name: "SERVER_PROTOCOL", Value: "HTTP/1.1"},
+		{Name: "REQUEST_METHOD", Value: "GET"},
+		{Name: "SCRIPT_NAME", Value: path},
+		{Name: "SCRIPT_FILENAME", Value: path},
+		{Name: "REQUEST_URI", Value: path},
+		{Name: "QUERY_STRING", Value: query},
+	}})
 }

@@ -1,0 +1,179 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
+)
+
+// TestObservability scrapes the daemon after jobs that succeed and jobs that
+// fail, and watches its health follow php-fpm's.
+func TestObservability(t *testing.T) {
+	s := newStack(t, stackOptions{workerSleep: 0})
+
+	t.Run("metrics count what happened", func(t *testing.T) {
+		var bodies [][]byte
+		for n := 1; n <= 20; n++ {
+			bodies = append(bodies, []byte(fmt.Sprintf(`{"number":%d}`, n)))
+		}
+		bodies = append(bodies, []byte("garbage"), []byte(`{"number":1.5}`), []byte(`{}`))
+		s.publish(t, bodies...)
+
+		// A second daemon whose script does not exist: php-fpm answers 404
+		// to each job, which is a permanent failure.
+		broken := s.startDaemon(t, map[string]string{"AMQP_QUEUE": "broken", "SCRIPT_FILENAME": "/app/missing.php"})
+		s.publishTo(t, "broken", 4)
+
+		eventually(t, 30*time.Second, "every job settled", func() bool {
+			m := scrape(t, s.daemon)
+			b := scrape(t, broken)
+			return m["fpmq_jobs_succeeded_total"] == 20 && m[`fpmq_jobs_dead_lettered_total{reason="malformed"}`] == 3 &&
+				b[`fpmq_jobs_dead_lettered_total{reason="rejected"}`] == 4
+		})
+		m := scrape(t, s.daemon)
+		b := scrape(t, broken)
+		for _, tc := range []struct {
+			name string
+			got  float64
+			want float64
+		}{
+			{"received", m["fpmq_jobs_received_total"], 23},
+			{"malformed", m["fpmq_jobs_malformed_total"], 3},
+			{"2xx answers", m[`fpmq_worker_responses_total{class="2xx"}`], 20},
+			{"retried", m["fpmq_jobs_retried_total"], 0},
+			{"in flight", m["fpmq_jobs_in_flight"], 0},
+			{"worker durations", m["fpmq_worker_duration_seconds_count"], 20},
+			{"end-to-end latencies", m["fpmq_job_latency_seconds_count"], 23},
+			{"concurrency", m["fpmq_concurrency_limit"], 5},
+			{"connected", m["fpmq_broker_connected"], 1},
+			{"paused", m["fpmq_consumption_paused"], 0},
+			{"pool up", m["fpmq_phpfpm_up"], 1},
+			{"pool children", m["fpmq_phpfpm_processes"], 5},
+			{"broken: received", b["fpmq_jobs_received_total"], 4},
+			{"broken: 4xx answers", b[`fpmq_worker_responses_total{class="4xx"}`], 4},
+			{"broken: succeeded", b["fpmq_jobs_succeeded_total"], 0},
+		} {
+			if tc.got != tc.want {
+				t.Errorf("%s = %g, want %g", tc.name, tc.got, tc.want)
+			}
+		}
+		if dead := s.queue(t, "broken.dead"); dead.ready != 4 {
+			t.Errorf("broken.dead holds %d jobs, want 4", dead.ready)
+		}
+	})
+
+	t.Run("readiness follows php-fpm", func(t *testing.T) {
+		if code := healthcheck(t, s.daemon); code != 0 {
+			t.Fatalf("daemon healthcheck exit %d while everything runs", code)
+		}
+		ctx := context.Background()
+		timeout := 30 * time.Second
+		if err := s.php.Stop(ctx, &timeout); err != nil {
+			t.Fatalf("stop php-fpm: %v", err)
+		}
+		eventually(t, 30*time.Second, "/readyz unready without php-fpm", func() bool { return readyz(t, s.daemon) == http.StatusServiceUnavailable })
+		if code := healthcheck(t, s.daemon); code == 0 {
+			t.Error("daemon healthcheck exit 0 without php-fpm")
+		}
+		if code := healthcheckLive(t, s.daemon); code != 0 {
+			t.Errorf("daemon healthcheck live exit %d: the process is alive", code)
+		}
+		if err := s.php.Start(ctx); err != nil {
+			t.Fatalf("start php-fpm: %v", err)
+		}
+		eventually(t, 30*time.Second, "/readyz ready again", func() bool { return readyz(t, s.daemon) == http.StatusOK })
+		if code := healthcheck(t, s.daemon); code != 0 {
+			t.Errorf("daemon healthcheck exit %d after php-fpm returned", code)
+		}
+	})
+}
+
+// publishTo publishes n jobs to queue.
+func (s *stack) publishTo(t *testing.T, queue string, n int) {
+	t.Helper()
+	code, out := s.runCaller(t, map[string]string{"AMQP_QUEUE": queue}, numberArgs(n)...)
+	if code != 0 {
+		t.Fatalf("caller to %s: exit %d:\n%s", queue, code, out)
+	}
+}
+
+func numberArgs(n int) []string {
+	args := make([]string, n)
+	for i := range args {
+		args[i] = strconv.Itoa(i + 1)
+	}
+	return args
+}
+
+// scrape reads a daemon's /metrics into a map from series (name and labels,
+// as written) to value.
+func scrape(t *testing.T, d *testcontainers.DockerContainer) map[string]float64 {
+	t.Helper()
+	body, code := get(t, d, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: status %d", code)
+	}
+	series := map[string]float64{}
+	for _, line := range strings.Split(body, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			series[line[:i]] = v
+		}
+	}
+	return series
+}
+
+func readyz(t *testing.T, d *testcontainers.DockerContainer) int {
+	_, code := get(t, d, "/readyz")
+	return code
+}
+
+func get(t *testing.T, d *testcontainers.DockerContainer, path string) (string, int) {
+	t.Helper()
+	endpoint, err := d.PortEndpoint(context.Background(), "9090/tcp", "http")
+	if err != nil {
+		t.Fatalf("daemon endpoint: %v", err)
+	}
+	resp, err := http.Get(endpoint + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return string(b), resp.StatusCode
+}
+
+// healthcheck runs "daemon healthcheck" inside the daemon's container, as
+// its container health check does, and returns the exit status.
+func healthcheck(t *testing.T, d *testcontainers.DockerContainer) int {
+	return execIn(t, d, "/daemon", "healthcheck")
+}
+
+func healthcheckLive(t *testing.T, d *testcontainers.DockerContainer) int {
+	return execIn(t, d, "/daemon", "healthcheck", "live")
+}
+
+func execIn(t *testing.T, c *testcontainers.DockerContainer, cmd ...string) int {
+	t.Helper()
+	code, _, err := c.Exec(context.Background(), cmd, tcexec.Multiplexed())
+	if err != nil {
+		t.Fatalf("exec %v: %v", cmd, err)
+	}
+	return code
+}

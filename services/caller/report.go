@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+)
+
+// reporter prints " [x] Message sent: N" for each confirmed job, in input
+// order: a job settled before an earlier one that is still unsettled (to be
+// published again) is held until that one is settled.
+type reporter struct {
+	w         io.Writer
+	numbers   []int64
+	confirmed int          // jobs settled as confirmed, printed or held
+	next      int          // index of the first job neither printed nor settled as failed
+	held      map[int]bool // jobs settled after next, by index: true if confirmed
+}
+
+// settle records that the broker confirmed the job at index i (ok) or that
+// it never will. It must be called at most once per job.
+func (r *reporter) settle(i int, ok bool) {
+	if ok {
+		r.confirmed++
+	}
+	if i != r.next {
+		r.held[i] = ok
+		return
+	}
+	for {
+		if ok {
+			fmt.Fprintf(r.w, " [x] Message sent: %d\n", r.numbers[r.next])
+		}
+		r.next++
+		var found bool
+		if ok, found = r.held[r.next]; !found {
+			return
+		}
+		delete(r.held, r.next)
+	}
+}
+
+// finish prints the confirmed jobs still held: the jobs before them will
+// not be confirmed now.
+func (r *reporter) finish() {
+	for _, i := range slices.Sorted(maps.Keys(r.held)) {
+		if r.held[i] {
+			fmt.Fprintf(r.w, " [x] Message sent: %d\n", r.numbers[i])
+		}
+	}
+	clear(r.held)
+}

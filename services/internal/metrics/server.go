@@ -1,0 +1,99 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Health answers the health endpoints.
+type Health struct {
+	// Live returns nil while the daemon's loops run.
+	Live func() error
+	// Ready returns nil when the daemon can do its work: connected to the
+	// broker, consuming or deliberately paused, and php-fpm answering.
+	Ready func(ctx context.Context) error
+}
+
+// Handler serves /metrics, /healthz (liveness) and /readyz (readiness), and
+// the pprof profiles under /debug/pprof/ when withPprof is set.
+func Handler(m *Metrics, h Health, withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, h.Live())
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		answer(w, h.Ready(ctx))
+	})
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+func answer(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ok: %v\n", err)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// Serve serves handler on ln until ctx is done, then shuts the server down.
+func Serve(ctx context.Context, ln net.Listener, handler http.Handler, log zerolog.Logger) error {
+	addr := ln.Addr().String()
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	log.Info().Str("addr", addr).Msg("serving metrics and health")
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down %s: %w", addr, err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Check asks a health endpoint and returns nil if it answered 200. It is
+// what `daemon healthcheck` runs, since the image has no other tools.
+func Check(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body [512]byte
+	n, _ := resp.Body.Read(body[:])
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, body[:n])
+	}
+	return nil
+}
