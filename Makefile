@@ -11,9 +11,12 @@ WITH_ENV := set -a; [ -f .env ] && . ./.env; set +a;
 help: ## list the targets
 	@grep -hE '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-18s %s\n", $$1, $$2}'
 
-.env: ## create .env from .env.example with a generated RabbitMQ password
-	@umask 077; sed "s/^RABBITMQ_PASSWORD=.*/RABBITMQ_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')/" .env.example > .env
-	@echo "created .env with a new RabbitMQ password"
+.env: ## create .env from .env.example with generated RabbitMQ passwords
+	@umask 077; while IFS= read -r line; do \
+	  case $$line in *_PASSWORD=) line="$$line$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" ;; esac; \
+	  printf '%s\n' "$$line"; \
+	done < .env.example > .env
+	@echo "created .env with new RabbitMQ passwords"
 
 .PHONY: images
 images: .env ## build every image (Debian-based stand-ins when no registry is reachable)
@@ -39,12 +42,24 @@ test: ## unit tests (no Docker needed)
 integration-test: .env ## end-to-end tests in containers (run make images first)
 	$(WITH_ENV) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) test -tags integration -count=1 -timeout 20m -v ./integration/...
 
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 .PHONY: lint
-lint: ## go vet and gofmt
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l services integration)" || { gofmt -l services integration; exit 1; }
 	$(GO) vet ./services/...
 	$(GO) vet -tags integration ./integration/...
-	@test -z "$$(gofmt -l services integration)" || { gofmt -l services integration; exit 1; }
+	$(STATICCHECK) ./services/...
+	$(STATICCHECK) -tags integration ./integration/...
 
 .PHONY: bench
 bench: ## micro-benchmarks of the hot path
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
+
+FUZZTIME ?= 20s
+.PHONY: fuzz
+fuzz: ## run every fuzz test for FUZZTIME (20s) each
+	$(GO) test ./services/internal/fastcgi/ -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./services/internal/fastcgi/ -run '^$$' -fuzz '^FuzzReadParams$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./services/internal/job/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./services/caller/ -run '^$$' -fuzz '^FuzzParseInput$$' -fuzztime $(FUZZTIME)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every image of the project.
 #
-# The Dockerfiles start from upstream images (rabbitmq, php fpm, golang).
+# The Dockerfiles start from upstream images (rabbitmq, php fpm, golang,
+# prometheus).
 # When no registry can be reached, this script first builds Debian-based
 # stand-ins for those (docker/local/), from a debootstrap base and Debian's
 # packages, and points .env at them so that plain `docker compose` uses them.
@@ -15,6 +16,7 @@ debian=fpmq-local/debian:bookworm
 gover=$(go env GOVERSION 2>/dev/null || echo go)
 local_rabbitmq=fpmq-local/rabbitmq:3
 local_php=fpmq-local/php:8.2-fpm
+local_prometheus=fpmq-local/prometheus:2
 local_go=fpmq-local/golang:${gover#go}
 
 say() { printf 'images: %s\n' "$*"; }
@@ -42,11 +44,13 @@ build_local_bases() {
     rm -rf "$root"
     trap - EXIT
   fi
-  say "building $local_rabbitmq and $local_php from Debian's packages"
+  say "building $local_rabbitmq, $local_php and $local_prometheus from Debian's packages"
   docker build -q -t "$local_rabbitmq" --build-arg DEBIAN_IMAGE="$debian" \
     -f docker/local/debian-rabbitmq.Dockerfile docker/local >/dev/null
   docker build -q -t "$local_php" --build-arg DEBIAN_IMAGE="$debian" \
     -f docker/local/debian-php-fpm.Dockerfile docker/local >/dev/null
+  docker build -q -t "$local_prometheus" --build-arg DEBIAN_IMAGE="$debian" \
+    -f docker/local/debian-prometheus.Dockerfile docker/local >/dev/null
   if ! has_image "$local_go"; then
     say "building $local_go from the host's Go toolchain and CA bundle"
     ctx=$(mktemp -d)
@@ -61,12 +65,15 @@ build_local_bases() {
   fi
   set_env RABBITMQ_IMAGE "$local_rabbitmq"
   set_env PHP_IMAGE "$local_php"
+  set_env PROMETHEUS_IMAGE "$local_prometheus"
   set_env GO_IMAGE "$local_go"
 }
 
 registry_reachable() {
   local image
-  for image in "$(env_value RABBITMQ_IMAGE)" "$(env_value PHP_IMAGE)" "$(env_value GO_IMAGE)"; do
+  for image in "$(env_value RABBITMQ_IMAGE)" "$(env_value PHP_IMAGE)" "$(env_value GO_IMAGE)" "$(env_value PROMETHEUS_IMAGE)"; do
+    # A .env from before PROMETHEUS_IMAGE existed: compose.yaml has its default.
+    [ -n "$image" ] || continue
     case $image in fpmq-local/*) return 1 ;; esac
     has_image "$image" && continue
     timeout 300 docker pull -q "$image" >/dev/null 2>&1 || return 1
@@ -77,7 +84,7 @@ registry_reachable() {
 
 case $mode in
   upstream)
-    for k in RABBITMQ_IMAGE PHP_IMAGE GO_IMAGE; do
+    for k in RABBITMQ_IMAGE PHP_IMAGE GO_IMAGE PROMETHEUS_IMAGE; do
       set_env "$k" "$(sed -n "s/^$k=//p" .env.example)"
     done
     say "using upstream images" ;;
@@ -94,5 +101,5 @@ case $mode in
 esac
 
 say "building the project's images with docker compose"
-docker compose --profile tools build
-say "done: $(env_value RABBITMQ_IMAGE), $(env_value PHP_IMAGE), $(env_value GO_IMAGE)"
+docker compose --profile tools --profile monitoring build
+say "done: $(env_value RABBITMQ_IMAGE), $(env_value PHP_IMAGE), $(env_value GO_IMAGE), $(env_value PROMETHEUS_IMAGE)"

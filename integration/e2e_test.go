@@ -21,7 +21,7 @@ func TestEndToEnd(t *testing.T) {
 	// Runs first, on a fresh broker: nothing must reach it.
 	t.Run("caller rejects bad input and publishes nothing", func(t *testing.T) {
 		const probe = "probe.bad-input"
-		env := map[string]string{"AMQP_QUEUE": probe}
+		env := map[string]string{"AMQP_QUEUE": probe, "AMQP_URL": s.url(rabbitUser)}
 		for _, args := range [][]string{
 			{},
 			{"abc"},
@@ -146,8 +146,9 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("quorum queues", func(t *testing.T) {
 		const queue = "quorum-jobs"
-		s.startDaemon(t, map[string]string{"AMQP_QUEUE": queue, "AMQP_QUEUE_TYPE": "quorum"})
-		code, out := s.runCaller(t, map[string]string{"AMQP_QUEUE": queue, "AMQP_QUEUE_TYPE": "quorum"}, "616161")
+		env := map[string]string{"AMQP_QUEUE": queue, "AMQP_QUEUE_TYPE": "quorum", "AMQP_URL": s.url(rabbitUser)}
+		s.startDaemon(t, env)
+		code, out := s.runCaller(t, env, "616161")
 		if code != 0 {
 			t.Fatalf("caller exit %d:\n%s", code, out)
 		}
@@ -167,8 +168,8 @@ func TestEndToEnd(t *testing.T) {
 		eventually(t, 30*time.Second, "one dead letter", func() bool { return s.queue(t, deadQueue).ready == 1 })
 		before := strings.Count(containerLogs(t, s.daemon), `"outcome":"dead-lettered"`)
 
-		code, out, err := s.rabbit.Exec(context.Background(), []string{"rabbitmqctl", "set_parameter", "shovel", "replay-dead",
-			`{"src-protocol":"amqp091","src-uri":"amqp://","src-queue":"commands.dead","src-delete-after":"queue-length","dest-protocol":"amqp091","dest-uri":"amqp://","dest-queue":"commands"}`,
+		code, out, err := s.rabbit.Exec(context.Background(), []string{"rabbitmqctl", "set_parameter", "-p", vhost, "shovel", "replay-dead",
+			`{"src-protocol":"amqp091","src-uri":"amqp:///fpmq","src-queue":"commands.dead","src-delete-after":"queue-length","dest-protocol":"amqp091","dest-uri":"amqp:///fpmq","dest-queue":"commands"}`,
 		}, tcexec.Multiplexed())
 		if err != nil || code != 0 {
 			t.Fatalf("set shovel: exit %d, %v: %s", code, err, readAll(t, out))

@@ -31,7 +31,7 @@ func TestObservability(t *testing.T) {
 
 		// A second daemon whose script does not exist: php-fpm answers 404
 		// to each job, which is a permanent failure.
-		broken := s.startDaemon(t, map[string]string{"AMQP_QUEUE": "broken", "SCRIPT_FILENAME": "/app/missing.php"})
+		broken := s.startDaemon(t, map[string]string{"AMQP_QUEUE": "broken", "SCRIPT_FILENAME": "/app/missing.php", "AMQP_URL": s.url(rabbitUser)})
 		s.publishTo(t, "broken", 4)
 
 		eventually(t, 30*time.Second, "every job settled", func() bool {
@@ -101,7 +101,7 @@ func TestObservability(t *testing.T) {
 // publishTo publishes n jobs to queue.
 func (s *stack) publishTo(t *testing.T, queue string, n int) {
 	t.Helper()
-	code, out := s.runCaller(t, map[string]string{"AMQP_QUEUE": queue}, numberArgs(n)...)
+	code, out := s.runCaller(t, map[string]string{"AMQP_QUEUE": queue, "AMQP_URL": s.url(rabbitUser)}, numberArgs(n)...)
 	if code != 0 {
 		t.Fatalf("caller to %s: exit %d:\n%s", queue, code, out)
 	}

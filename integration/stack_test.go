@@ -32,7 +32,12 @@ import (
 )
 
 const (
-	rabbitUser  = "fpmq-test"
+	vhost = "fpmq"
+	// The image defines these users (docker/rabbitmq/definitions.sh);
+	// the test gives each its own password.
+	rabbitUser  = "admin"
+	callerUser  = "caller"
+	daemonUser  = "daemon"
 	workerLog   = "/var/log/workers/workers.log"
 	socketDir   = "/run/php-fpm"
 	jobQueue    = "commands"
@@ -107,13 +112,14 @@ func repoRoot() string {
 
 // stack is one running system: broker, pool and daemon on a private network.
 type stack struct {
-	net      *testcontainers.DockerNetwork
-	rabbit   *testcontainers.DockerContainer
-	php      *testcontainers.DockerContainer
-	daemon   *testcontainers.DockerContainer
-	password string
-	amqpURL  string // from the host, through the published port
-	socket   string // the name of the volume holding the FastCGI socket
+	net       *testcontainers.DockerNetwork
+	rabbit    *testcontainers.DockerContainer
+	php       *testcontainers.DockerContainer
+	daemon    *testcontainers.DockerContainer
+	password  string // the admin's
+	passwords map[string]string
+	amqpURL   string // the admin's, from the host, through the published port
+	socket    string // the name of the volume holding the FastCGI socket
 }
 
 // stackOptions tunes a stack; zero values mean the defaults.
@@ -121,6 +127,8 @@ type stackOptions struct {
 	children    int     // php-fpm pool size (5)
 	workerSleep float64 // seconds each job sleeps (0)
 	daemonEnv   map[string]string
+	rabbitFiles []testcontainers.ContainerFile // copied into rabbitmq before it starts
+	noDaemon    bool                           // start no daemon: s.daemon is nil
 }
 
 // newStack starts a stack and registers its cleanup with t.
@@ -134,6 +142,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	}
 	ctx := context.Background()
 	s := &stack{password: randomHex(16)}
+	s.passwords = map[string]string{rabbitUser: s.password, callerUser: randomHex(16), daemonUser: randomHex(16)}
 
 	nw, err := network.New(ctx)
 	testcontainers.CleanupNetwork(t, nw)
@@ -149,10 +158,12 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		network.WithNetwork([]string{"rabbitmq"}, nw),
 		testcontainers.WithConfigModifier(func(c *containerConfig) { c.Hostname = "rabbitmq" }),
 		testcontainers.WithEnv(map[string]string{
-			"RABBITMQ_DEFAULT_USER": rabbitUser,
-			"RABBITMQ_DEFAULT_PASS": s.password,
+			"RABBITMQ_ADMIN_PASSWORD":  s.passwords[rabbitUser],
+			"RABBITMQ_CALLER_PASSWORD": s.passwords[callerUser],
+			"RABBITMQ_DAEMON_PASSWORD": s.passwords[daemonUser],
 		}),
 		testcontainers.WithExposedPorts("5672/tcp"),
+		testcontainers.WithFiles(opts.rabbitFiles...),
 		testcontainers.WithWaitStrategy(
 			wait.ForExec([]string{"rabbitmq-diagnostics", "-q", "check_port_connectivity"}).
 				WithPollInterval(time.Second).WithStartupTimeout(2*time.Minute),
@@ -167,7 +178,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatalf("rabbitmq endpoint: %v", err)
 	}
-	s.amqpURL = fmt.Sprintf("amqp://%s:%s@%s/", rabbitUser, s.password, endpoint)
+	s.amqpURL = fmt.Sprintf("amqp://%s:%s@%s/%s", rabbitUser, s.password, endpoint, vhost)
 
 	s.php, err = testcontainers.Run(ctx, imageRef("php-fpm"),
 		network.WithNetwork([]string{"php-fpm"}, nw),
@@ -189,8 +200,17 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		t.Fatalf("start php-fpm: %v", err)
 	}
 
-	s.daemon = s.startDaemon(t, opts.daemonEnv)
+	if !opts.noDaemon {
+		s.daemon = s.startDaemon(t, opts.daemonEnv)
+	}
 	return s
+}
+
+// url is user's AMQP URL inside the stack's network. The caller and daemon
+// users may only touch the "commands" queues; tests that use other queues
+// connect as the admin.
+func (s *stack) url(user string) string {
+	return fmt.Sprintf("amqp://%s:%s@rabbitmq:5672/%s", user, s.passwords[user], vhost)
 }
 
 // startDaemon starts a daemon container on the stack and waits until it consumes.
@@ -203,7 +223,7 @@ func (s *stack) startDaemon(t *testing.T, env map[string]string) *testcontainers
 func (s *stack) startDaemonUntil(t *testing.T, env map[string]string, logLine string) *testcontainers.DockerContainer {
 	t.Helper()
 	e := map[string]string{
-		"AMQP_URL":    fmt.Sprintf("amqp://%s:%s@rabbitmq:5672/", rabbitUser, s.password),
+		"AMQP_URL":    s.url(daemonUser),
 		"CONCURRENCY": "5",
 		"LOG_FORMAT":  "json",
 		"RETRY_DELAY": "200ms",
@@ -235,7 +255,7 @@ func (s *stack) startDaemonUntil(t *testing.T, env map[string]string, logLine st
 func (s *stack) runCaller(t *testing.T, env map[string]string, args ...string) (int, string) {
 	t.Helper()
 	ctx := context.Background()
-	e := map[string]string{"AMQP_URL": fmt.Sprintf("amqp://%s:%s@rabbitmq:5672/", rabbitUser, s.password)}
+	e := map[string]string{"AMQP_URL": s.url(callerUser)}
 	for k, v := range env {
 		e[k] = v
 	}
@@ -317,7 +337,7 @@ func (s *stack) refreshEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rabbitmq endpoint: %v", err)
 	}
-	s.amqpURL = fmt.Sprintf("amqp://%s:%s@%s/", rabbitUser, s.password, endpoint)
+	s.amqpURL = fmt.Sprintf("amqp://%s:%s@%s/%s", rabbitUser, s.password, endpoint, vhost)
 }
 
 // queueState is what RabbitMQ holds in a queue right now.
@@ -332,7 +352,7 @@ type queueState struct {
 func (s *stack) queue(t *testing.T, name string) queueState {
 	t.Helper()
 	code, out, err := s.rabbit.Exec(context.Background(), []string{
-		"rabbitmqctl", "-q", "list_queues", "--no-table-headers",
+		"rabbitmqctl", "-q", "list_queues", "-p", vhost, "--no-table-headers",
 		"name", "messages_ready", "messages_unacknowledged", "consumers",
 	}, tcexec.Multiplexed())
 	if err != nil {
@@ -355,7 +375,7 @@ func (s *stack) queue(t *testing.T, name string) queueState {
 func (s *stack) queueTypes(t *testing.T) map[string]string {
 	t.Helper()
 	code, out, err := s.rabbit.Exec(context.Background(), []string{
-		"rabbitmqctl", "-q", "list_queues", "--no-table-headers", "name", "type",
+		"rabbitmqctl", "-q", "list_queues", "-p", vhost, "--no-table-headers", "name", "type",
 	}, tcexec.Multiplexed())
 	if err != nil || code != 0 {
 		t.Fatalf("list queue types: exit %d, %v", code, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -97,7 +98,7 @@ type sender struct {
 
 // run publishes every job. Its error is the one run reports: see outcome.
 func (s *sender) run(ctx context.Context) error {
-	l, err := dial(ctx, s.cfg.URL)
+	l, err := dial(ctx, s.cfg.URL, s.cfg.tls)
 	if err != nil {
 		return s.outcome(ctx, err)
 	}
@@ -165,7 +166,7 @@ func (s *sender) reconnect(ctx context.Context, cause error, delay *time.Duratio
 		case <-pause.C:
 		}
 		*delay = min(2**delay, maxBackoff)
-		l, err := dial(ctx, s.cfg.URL)
+		l, err := dial(ctx, s.cfg.URL, s.cfg.tls)
 		if err == nil {
 			return l, nil
 		}
@@ -323,9 +324,10 @@ type link struct {
 	closed chan struct{} // closed once that closing has run
 }
 
-// dial connects to the broker at rawURL within ctx.
-func dial(ctx context.Context, rawURL string) (*link, error) {
-	conn, err := broker.Dial(ctx, rawURL)
+// dial connects to the broker at rawURL within ctx, with tlsConfig for an
+// amqps:// URL (nil: the system's roots).
+func dial(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*link, error) {
+	conn, err := broker.Dial(ctx, rawURL, tlsConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,9 +28,14 @@ const (
 // config is the caller's configuration, read from the environment only.
 type config struct {
 	URL       string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, e.g. amqp://user:pass@rabbitmq:5672/"`
+	CAFile    string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
+	CertFile  string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
+	KeyFile   string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
 	Queue     string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"durable queue that the jobs are published to"`
 	QueueType string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the job queue: classic, or quorum for a RabbitMQ cluster; must match the daemon's"`
 	Timeout   time.Duration `envconfig:"CALLER_TIMEOUT" default:"10s" desc:"bound on the whole run: connecting, reconnecting and waiting for every publisher confirm"`
+
+	tls *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 }
 
 // usageError is a mistake in the arguments, standard input or environment.
@@ -122,5 +129,42 @@ func loadConfig() (config, error) {
 	if cfg.Timeout <= 0 {
 		return cfg, usagef("configuration: CALLER_TIMEOUT must be positive, not %s", cfg.Timeout)
 	}
+	tc, err := tlsConfig(cfg.URL, broker.TLSFiles{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile})
+	if err != nil {
+		return cfg, usagef("configuration: %v", err)
+	}
+	cfg.tls = tc
 	return cfg, nil
+}
+
+// tlsConfig reads the TLS files, which only an amqps:// URL may use. Its
+// errors name the variable at fault.
+func tlsConfig(rawURL string, files broker.TLSFiles) (*tls.Config, error) {
+	vars := []struct{ name, field, path string }{
+		{"AMQP_CA_FILE", broker.FieldCAFile, files.CAFile},
+		{"AMQP_CERT_FILE", broker.FieldCertFile, files.CertFile},
+		{"AMQP_KEY_FILE", broker.FieldKeyFile, files.KeyFile},
+	}
+	var set []string
+	for _, v := range vars {
+		if v.path != "" {
+			set = append(set, v.name)
+		}
+	}
+	if u, err := url.Parse(rawURL); len(set) > 0 && (err != nil || u.Scheme != "amqps") {
+		verb := "is"
+		if len(set) > 1 {
+			verb = "are"
+		}
+		return nil, fmt.Errorf("%s %s set, but AMQP_URL is not amqps://", strings.Join(set, " and "), verb)
+	}
+	c, err := files.Config()
+	if fe := (*broker.TLSFileError)(nil); errors.As(err, &fe) {
+		for _, v := range vars {
+			if v.field == fe.Field {
+				return nil, fmt.Errorf("%s: %w", v.name, err)
+			}
+		}
+	}
+	return c, err
 }

@@ -3,10 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -128,7 +136,7 @@ func TestRunHelp(t *testing.T) {
 			if code != exitOK {
 				t.Errorf("exit status %d, want %d", code, exitOK)
 			}
-			for _, want := range []string{"caller NUMBER...", "caller -", "AMQP_URL", "AMQP_QUEUE", "commands", "AMQP_QUEUE_TYPE", "classic", "quorum", "CALLER_TIMEOUT", "10s"} {
+			for _, want := range []string{"caller NUMBER...", "caller -", "AMQP_URL", "AMQP_QUEUE", "commands", "AMQP_QUEUE_TYPE", "classic", "quorum", "CALLER_TIMEOUT", "10s", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE"} {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("usage on stdout does not contain %q:\n%s", want, stdout)
 				}
@@ -158,6 +166,10 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"bad CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=soon"}, "CALLER_TIMEOUT"},
 		{"zero CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=0s"}, "CALLER_TIMEOUT must be positive"},
 		{"negative CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=-1s"}, "CALLER_TIMEOUT must be positive"},
+		{"unreadable AMQP_CA_FILE", []string{"AMQP_URL=amqps://u:secretpw@127.0.0.1:1/", "AMQP_CA_FILE=/nonexistent/ca.pem"}, "configuration: AMQP_CA_FILE: CA file /nonexistent/ca.pem: no such file"},
+		{"AMQP_CA_FILE without amqps", []string{"AMQP_URL=" + closedURL, "AMQP_CA_FILE=/nonexistent/ca.pem"}, "configuration: AMQP_CA_FILE is set, but AMQP_URL is not amqps://"},
+		{"client certificate without amqps", []string{"AMQP_URL=" + closedURL, "AMQP_CERT_FILE=/c.pem", "AMQP_KEY_FILE=/k.pem"}, "AMQP_CERT_FILE and AMQP_KEY_FILE are set, but AMQP_URL is not amqps://"},
+		{"AMQP_KEY_FILE without certificate", []string{"AMQP_URL=amqps://u:secretpw@127.0.0.1:1/", "AMQP_KEY_FILE=/nonexistent/k.pem"}, "configuration: AMQP_CERT_FILE: client certificate file: missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,6 +187,50 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLoadConfigTLS(t *testing.T) {
+	t.Setenv("AMQP_URL", "amqps://u:secretpw@rabbitmq:5671/")
+	t.Setenv("AMQP_CA_FILE", writeCA(t))
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.tls == nil || cfg.tls.RootCAs == nil {
+		t.Errorf("TLS configuration %v: want the roots of AMQP_CA_FILE", cfg.tls)
+	}
+
+	t.Setenv("AMQP_CA_FILE", "")
+	if cfg, err = loadConfig(); err != nil || cfg.tls != nil {
+		t.Errorf("amqps:// without files: TLS configuration %v, error %v; want nil, the system's roots", cfg.tls, err)
+	}
+}
+
+// writeCA writes a self-signed CA certificate to a file and returns its path.
+func writeCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestRunUnreachableBroker(t *testing.T) {

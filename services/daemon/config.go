@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -26,6 +28,9 @@ func (c config) topology() broker.Topology {
 // config is the daemon's whole configuration, read from the environment.
 type config struct {
 	AMQPURL         string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST (required; percent-encode special characters)"`
+	CAFile          string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
+	CertFile        string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
+	KeyFile         string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
 	Queue           string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"queue to consume jobs from"`
 	QueueType       string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the daemon's queues: classic, or quorum for a RabbitMQ cluster"`
 	DeadQueue       string        `envconfig:"DEAD_LETTER_QUEUE" desc:"queue of jobs that will never succeed (default: AMQP_QUEUE + \".dead\")"`
@@ -47,6 +52,8 @@ type config struct {
 	Pprof           bool          `envconfig:"PPROF" default:"false" desc:"also serve Go profiles under /debug/pprof/ on METRICS_ADDR"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat       string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
+
+	tls *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 }
 
 // loadConfig reads the configuration from the environment and checks it.
@@ -59,7 +66,44 @@ func loadConfig() (config, error) {
 	if c.DeadQueue == "" {
 		c.DeadQueue = c.Queue + ".dead"
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	var err error
+	c.tls, err = tlsConfig(c.AMQPURL, broker.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
+	return c, err
+}
+
+// tlsConfig reads the TLS files, which only an amqps:// URL may use. Its
+// errors name the variable at fault.
+func tlsConfig(rawURL string, files broker.TLSFiles) (*tls.Config, error) {
+	vars := []struct{ name, field, path string }{
+		{"AMQP_CA_FILE", broker.FieldCAFile, files.CAFile},
+		{"AMQP_CERT_FILE", broker.FieldCertFile, files.CertFile},
+		{"AMQP_KEY_FILE", broker.FieldKeyFile, files.KeyFile},
+	}
+	var set []string
+	for _, v := range vars {
+		if v.path != "" {
+			set = append(set, v.name)
+		}
+	}
+	if u, err := url.Parse(rawURL); len(set) > 0 && (err != nil || u.Scheme != "amqps") {
+		verb := "is"
+		if len(set) > 1 {
+			verb = "are"
+		}
+		return nil, fmt.Errorf("%s %s set, but AMQP_URL is not amqps://", strings.Join(set, " and "), verb)
+	}
+	c, err := files.Config()
+	if fe := (*broker.TLSFileError)(nil); errors.As(err, &fe) {
+		for _, v := range vars {
+			if v.field == fe.Field {
+				return nil, fmt.Errorf("%s: %w", v.name, err)
+			}
+		}
+	}
+	return c, err
 }
 
 func (c config) validate() error {

@@ -136,6 +136,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) (*dispatch
 	}
 	c := consume.New(consume.Config{
 		URL:             cfg.AMQPURL,
+		TLS:             cfg.tls,
 		Topology:        topology,
 		Concurrency:     cfg.Concurrency,
 		Prefetch:        cfg.Prefetch,

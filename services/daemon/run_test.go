@@ -3,7 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +29,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		"REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT", "CONNECT_TIMEOUT",
 		"RECONNECT_MAX_DELAY", "LOG_LEVEL", "LOG_FORMAT", "AMQP_QUEUE_TYPE", "DEAD_LETTER_QUEUE",
 		"MAX_ATTEMPTS", "RETRY_INITIAL_DELAY", "RETRY_FACTOR", "RETRY_MAX_DELAY", "MAX_MESSAGE_SIZE",
-		"FASTCGI_PING_PATH", "METRICS_ADDR", "PPROF",
+		"FASTCGI_PING_PATH", "METRICS_ADDR", "PPROF", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE",
 	} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
@@ -53,6 +62,10 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		{"shrinking retries", map[string]string{"RETRY_FACTOR": "0.5"}, "RETRY_FACTOR"},
 		{"zero size", map[string]string{"MAX_MESSAGE_SIZE": "0"}, "MAX_MESSAGE_SIZE"},
 		{"ping path", map[string]string{"FASTCGI_PING_PATH": "ping"}, "FASTCGI_PING_PATH"},
+		{"unreadable CA file", map[string]string{"AMQP_URL": "amqps://u:secret@127.0.0.1:1/", "AMQP_CA_FILE": "/nonexistent/ca.pem"}, "AMQP_CA_FILE: CA file /nonexistent/ca.pem: no such file"},
+		{"CA file without amqps", map[string]string{"AMQP_CA_FILE": "/nonexistent/ca.pem"}, "AMQP_CA_FILE is set, but AMQP_URL is not amqps://"},
+		{"client certificate without amqps", map[string]string{"AMQP_CERT_FILE": "/c.pem", "AMQP_KEY_FILE": "/k.pem"}, "AMQP_CERT_FILE and AMQP_KEY_FILE are set, but AMQP_URL is not amqps://"},
+		{"certificate without key", map[string]string{"AMQP_URL": "amqps://u:secret@127.0.0.1:1/", "AMQP_CERT_FILE": "/nonexistent/c.pem"}, "AMQP_KEY_FILE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,6 +86,50 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTLSConfiguration(t *testing.T) {
+	t.Setenv("AMQP_URL", "amqps://u:secret@rabbitmq:5671/")
+	t.Setenv("AMQP_CA_FILE", writeCA(t))
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.tls == nil || cfg.tls.RootCAs == nil {
+		t.Errorf("TLS configuration %v: want the roots of AMQP_CA_FILE", cfg.tls)
+	}
+
+	t.Setenv("AMQP_CA_FILE", "")
+	if cfg, err = loadConfig(); err != nil || cfg.tls != nil {
+		t.Errorf("amqps:// without files: TLS configuration %v, error %v; want nil, the system's roots", cfg.tls, err)
+	}
+}
+
+// writeCA writes a self-signed CA certificate to a file and returns its path.
+func writeCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestUnknownArgument(t *testing.T) {

@@ -3,7 +3,9 @@
 package broker
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,15 +18,34 @@ import (
 // ContentType is the content type of every job message.
 const ContentType = "application/json"
 
-// Dial connects to the broker at rawURL. The TCP connection and the AMQP
-// handshake must both complete before ctx is done.
-func Dial(ctx context.Context, rawURL string) (*amqp.Connection, error) {
-	if _, err := amqp.ParseURI(rawURL); err != nil {
+// Dial connects to the broker at rawURL. The TCP connection, the TLS
+// handshake if any and the AMQP handshake must all complete before ctx is
+// done.
+//
+// An amqps:// URL is secured with tlsConfig, or, if it is nil, with the
+// library's default: the system's roots and TLS 1.2 or later. Dial does not
+// modify tlsConfig; it verifies the broker's certificate against the URL's
+// host unless tlsConfig names a ServerName. A tlsConfig with an amqp:// URL
+// is an error rather than a plain connection the caller did not mean.
+func Dial(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*amqp.Connection, error) {
+	uri, err := amqp.ParseURI(rawURL)
+	if err != nil {
 		// A *url.Error quotes the whole URL, password included.
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
 		}
 		return nil, fmt.Errorf("connect to %s: invalid AMQP URL: %w", Redact(rawURL), err)
+	}
+	if tlsConfig != nil {
+		if uri.Scheme != "amqps" {
+			return nil, fmt.Errorf("connect to %s: TLS configured, but the URL is not amqps://", Redact(rawURL))
+		}
+		// A copy: the library sets ServerName in the config it is given,
+		// and the caller's may serve other connections at the same time.
+		tlsConfig = tlsConfig.Clone()
+		if tlsConfig.ServerName == "" {
+			tlsConfig.ServerName = cmp.Or(uri.ServerName, uri.Host)
+		}
 	}
 	type result struct {
 		conn *amqp.Connection
@@ -33,8 +54,9 @@ func Dial(ctx context.Context, rawURL string) (*amqp.Connection, error) {
 	done := make(chan result, 1)
 	go func() {
 		conn, err := amqp.DialConfig(rawURL, amqp.Config{
-			Heartbeat: 10 * time.Second,
-			Locale:    "en_US",
+			Heartbeat:       10 * time.Second,
+			Locale:          "en_US",
+			TLSClientConfig: tlsConfig,
 			Dial: func(network, addr string) (net.Conn, error) {
 				var d net.Dialer
 				conn, err := d.DialContext(ctx, network, addr)

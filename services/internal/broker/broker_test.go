@@ -39,14 +39,15 @@ func TestDialErrorsHideThePassword(t *testing.T) {
 	}()
 
 	for _, url := range []string{
-		"amqp://user:secret@127.0.0.1:1/",                    // refused
-		"amqp://user:secret@" + silent.Addr().String() + "/", // silent
-		"amqp://user:sec%zzret@127.0.0.1:1/",                 // unparsable
-		"http://user:secret@127.0.0.1:1/",                    // wrong scheme
+		"amqp://user:secret@127.0.0.1:1/",                     // refused
+		"amqp://user:secret@" + silent.Addr().String() + "/",  // silent
+		"amqps://user:secret@" + silent.Addr().String() + "/", // silent in the TLS handshake
+		"amqp://user:sec%zzret@127.0.0.1:1/",                  // unparsable
+		"http://user:secret@127.0.0.1:1/",                     // wrong scheme
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		start := time.Now()
-		conn, err := Dial(ctx, url)
+		conn, err := Dial(ctx, url, nil)
 		cancel()
 		if err == nil {
 			conn.Close()

@@ -6,6 +6,7 @@ package consume
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -33,6 +34,7 @@ type Handler func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) e
 // Config describes the consumer. Zero durations take the defaults noted.
 type Config struct {
 	URL         string
+	TLS         *tls.Config // for an amqps:// URL; nil means the system's roots
 	Topology    broker.Topology
 	Concurrency int // deliveries handled at once; at least 1
 	Prefetch    int // unacked deliveries the broker sends ahead; 0 means Concurrency
@@ -159,7 +161,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 // (with the reason), or nil when ctx is cancelled and the workers drained.
 func (c *Consumer) session(ctx, jobs context.Context, onConsuming func()) error {
 	dialCtx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-	conn, err := broker.Dial(dialCtx, c.cfg.URL)
+	conn, err := broker.Dial(dialCtx, c.cfg.URL, c.cfg.TLS)
 	cancel()
 	if err != nil {
 		return err

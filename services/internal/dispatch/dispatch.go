@@ -110,8 +110,8 @@ type Result struct {
 	Outcome  Outcome
 	Number   int64
 	Attempt  int
-	Status   int    // the worker's HTTP status; 0 if it did not answer
-	Reason   string // why a job was dead-lettered
+	Status   int           // the worker's HTTP status; 0 if it did not answer
+	Reason   string        // why a job was dead-lettered
 	Duration time.Duration // the whole handling, settling included
 	// Ran says whether the job was sent to php-fpm; WorkerTime is how long
 	// php-fpm took to answer, or to fail.

@@ -47,11 +47,11 @@ type Gauges struct {
 func New(g Gauges) *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
-		Registry: r,
-		received: counter("jobs_received_total", "Job messages taken from the queue."),
+		Registry:  r,
+		received:  counter("jobs_received_total", "Job messages taken from the queue."),
 		succeeded: counter("jobs_succeeded_total", "Jobs whose worker answered 2xx."),
-		retried: counter("jobs_retried_total", "Failed attempts sent to a retry queue."),
-		requeued: counter("jobs_requeued_total", "Jobs put back without an attempt counted: php-fpm unavailable, shutdown, or a copy the broker did not take."),
+		retried:   counter("jobs_retried_total", "Failed attempts sent to a retry queue."),
+		requeued:  counter("jobs_requeued_total", "Jobs put back without an attempt counted: php-fpm unavailable, shutdown, or a copy the broker did not take."),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "jobs_dead_lettered_total",
 			Help: "Jobs sent to the dead-letter queue, by reason.",

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Writes RabbitMQ's definitions (vhost, users, permissions) from the
+# environment, then starts the broker with them. Passwords come from the
+# environment (compose reads them from .env), never from the image.
+#
+# Three users, each limited to the vhost RABBITMQ_VHOST:
+#   RABBITMQ_ADMIN_USER   everything (management UI, operators)
+#   RABBITMQ_CALLER_USER  may declare the job queue and publish to it, nothing else
+#   RABBITMQ_DAEMON_USER  may use the job queue, its retry queues and its dead-letter queue
+# No "guest" user exists.
+set -eu
+
+: "${RABBITMQ_VHOST:=fpmq}"
+: "${RABBITMQ_QUEUE:=commands}"
+: "${RABBITMQ_ADMIN_USER:=admin}"
+: "${RABBITMQ_CALLER_USER:=caller}"
+: "${RABBITMQ_DAEMON_USER:=daemon}"
+for v in RABBITMQ_ADMIN_PASSWORD RABBITMQ_CALLER_PASSWORD RABBITMQ_DAEMON_PASSWORD; do
+  eval "value=\${$v:-}"
+  if [ -z "$value" ]; then
+    echo "rabbitmq: $v is not set (make .env generates it)" >&2
+    exit 1
+  fi
+done
+
+# json escapes a string for a JSON document.
+json() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
+# regex escapes the dots of a queue name for a permission pattern.
+q=$(printf '%s' "$RABBITMQ_QUEUE" | sed -e 's/\./\\\\./g')
+mine="^$q(\\\\.dead|\\\\.retry\\\\..+)?\$"
+
+definitions=/var/lib/rabbitmq/fpmq-definitions.json
+umask 077
+cat >"$definitions" <<JSON
+{
+  "vhosts": [{"name": "$(json "$RABBITMQ_VHOST")"}],
+  "users": [
+    {"name": "$(json "$RABBITMQ_ADMIN_USER")", "password": "$(json "$RABBITMQ_ADMIN_PASSWORD")", "tags": "administrator"},
+    {"name": "$(json "$RABBITMQ_CALLER_USER")", "password": "$(json "$RABBITMQ_CALLER_PASSWORD")", "tags": ""},
+    {"name": "$(json "$RABBITMQ_DAEMON_USER")", "password": "$(json "$RABBITMQ_DAEMON_PASSWORD")", "tags": ""}
+  ],
+  "permissions": [
+    {"user": "$(json "$RABBITMQ_ADMIN_USER")", "vhost": "$(json "$RABBITMQ_VHOST")", "configure": ".*", "write": ".*", "read": ".*"},
+    {"user": "$(json "$RABBITMQ_CALLER_USER")", "vhost": "$(json "$RABBITMQ_VHOST")", "configure": "^$q\$", "write": "^amq\\\\.default\$", "read": "^\$"},
+    {"user": "$(json "$RABBITMQ_DAEMON_USER")", "vhost": "$(json "$RABBITMQ_VHOST")", "configure": "$mine", "write": "^amq\\\\.default\$", "read": "$mine"}
+  ]
+}
+JSON
+if command -v docker-entrypoint.sh >/dev/null 2>&1; then
+  exec docker-entrypoint.sh "$@"
+fi
+exec "$@"

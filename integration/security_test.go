@@ -1,0 +1,219 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
+)
+
+// TestComposeIsHardened reads the deployment as compose resolves it: what
+// users actually run.
+func TestComposeIsHardened(t *testing.T) {
+	cmd := exec.Command("docker", "compose", "--profile", "tools", "config", "--format", "json")
+	cmd.Dir = repoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("docker compose config: %v", err)
+	}
+	var cfg struct {
+		Services map[string]struct {
+			ReadOnly    bool              `json:"read_only"`
+			CapDrop     []string          `json:"cap_drop"`
+			SecurityOpt []string          `json:"security_opt"`
+			Privileged  bool              `json:"privileged"`
+			Environment map[string]string `json:"environment"`
+			Ports       []struct {
+				HostIP    string `json:"host_ip"`
+				Published string `json:"published"`
+			} `json:"ports"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("parse compose config: %v", err)
+	}
+	for _, name := range []string{"daemon", "caller", "php-fpm"} {
+		svc, ok := cfg.Services[name]
+		if !ok {
+			t.Errorf("no service %s", name)
+			continue
+		}
+		if !svc.ReadOnly || !slices.Contains(svc.CapDrop, "ALL") || !slices.Contains(svc.SecurityOpt, "no-new-privileges:true") {
+			t.Errorf("%s: read_only %v, cap_drop %v, security_opt %v; want a read-only root, no capabilities, no new privileges",
+				name, svc.ReadOnly, svc.CapDrop, svc.SecurityOpt)
+		}
+	}
+	for name, svc := range cfg.Services {
+		if svc.Privileged {
+			t.Errorf("%s is privileged", name)
+		}
+		for _, p := range svc.Ports {
+			if p.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes port %s on %q, want 127.0.0.1 only", name, p.Published, p.HostIP)
+			}
+		}
+		for k, v := range svc.Environment {
+			if strings.Contains(strings.ToLower(v), "guest") {
+				t.Errorf("%s: %s mentions guest", name, k)
+			}
+		}
+	}
+}
+
+// TestImagesRunAsNonRoot checks the user every image runs as.
+func TestImagesRunAsNonRoot(t *testing.T) {
+	if err := buildOnce(); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for name, want := range map[string]string{
+		"daemon": "10001:10001", "caller": "10001:10001", "php-fpm": "www-data", "rabbitmq": "rabbitmq",
+	} {
+		img, err := cli.ImageInspect(context.Background(), imageRef(name))
+		if err != nil {
+			t.Fatalf("inspect %s: %v", name, err)
+		}
+		if user := img.Config.User; user != want {
+			t.Errorf("image %s runs as %q, want %q", name, user, want)
+		}
+	}
+}
+
+// TestRunningStackIsLocked looks at a running stack from outside.
+func TestRunningStackIsLocked(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	ctx := context.Background()
+
+	t.Run("no process runs as root", func(t *testing.T) {
+		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		for name, c := range map[string]*testcontainers.DockerContainer{"daemon": s.daemon, "php-fpm": s.php, "rabbitmq": s.rabbit} {
+			top, err := cli.ContainerTop(ctx, c.GetContainerID(), client.ContainerTopOptions{Arguments: []string{"-o", "pid,uid,comm"}})
+			if err != nil {
+				t.Fatalf("top %s: %v", name, err)
+			}
+			if len(top.Processes) == 0 || !slices.Equal(top.Titles, []string{"PID", "UID", "COMMAND"}) {
+				t.Fatalf("%s: unexpected process list %v %v", name, top.Titles, top.Processes)
+			}
+			for _, p := range top.Processes {
+				if p[1] == "0" {
+					t.Errorf("%s: %s runs as root", name, p[2])
+				}
+			}
+		}
+	})
+
+	t.Run("the FastCGI socket is the daemon's group's only", func(t *testing.T) {
+		code, out, err := s.php.Exec(ctx, []string{"stat", "-c", "%a %U %G", "/run/php-fpm/commands.sock"}, tcexec.Multiplexed())
+		if err != nil || code != 0 {
+			t.Fatalf("stat socket: exit %d, %v", code, err)
+		}
+		if got := strings.TrimSpace(readAll(t, out)); got != "660 www-data fpmq" {
+			t.Errorf("socket mode, owner, group = %q, want \"660 www-data fpmq\"", got)
+		}
+	})
+
+	endpoint, err := s.rabbit.PortEndpoint(ctx, "5672/tcp", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(user, password, vh string) (*amqp.Connection, error) {
+		return amqp.Dial(fmt.Sprintf("amqp://%s:%s@%s/%s", user, password, endpoint, vh))
+	}
+
+	t.Run("guest cannot log in", func(t *testing.T) {
+		for _, vh := range []string{"", vhost} {
+			if conn, err := dial("guest", "guest", vh); err == nil {
+				conn.Close()
+				t.Errorf("guest logged in to vhost %q", vh)
+			} else if !isAccessRefused(err) {
+				t.Errorf("guest login to %q failed, but not as refused: %v", vh, err)
+			}
+		}
+		// The same check lets a real user in.
+		conn, err := dial(callerUser, s.passwords[callerUser], vhost)
+		if err != nil {
+			t.Fatalf("caller login: %v", err)
+		}
+		conn.Close()
+	})
+
+	t.Run("the caller may publish jobs and nothing else", func(t *testing.T) {
+		conn, err := dial(callerUser, s.passwords[callerUser], vhost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		try := func(what string, op func(*amqp.Channel) error) error {
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Fatalf("channel: %v", err)
+			}
+			defer ch.Close()
+			return op(ch)
+		}
+		if err := try("consume", func(ch *amqp.Channel) error {
+			_, err := ch.Consume(jobQueue, "", false, false, false, false, nil)
+			return err
+		}); !isAccessRefused(err) {
+			t.Errorf("caller consuming the job queue: %v, want access refused", err)
+		}
+		if err := try("declare", func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclare("caller-owned", true, false, false, false, nil)
+			return err
+		}); !isAccessRefused(err) {
+			t.Errorf("caller declaring another queue: %v, want access refused", err)
+		}
+		if err := try("read dead letters", func(ch *amqp.Channel) error {
+			_, _, err := ch.Get(deadQueue, false)
+			return err
+		}); !isAccessRefused(err) {
+			t.Errorf("caller reading dead letters: %v, want access refused", err)
+		}
+		if err := try("declare the job queue", func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclare(jobQueue, true, false, false, false, nil)
+			return err
+		}); err != nil {
+			t.Errorf("caller declaring the job queue: %v", err)
+		}
+	})
+
+	t.Run("the daemon may not touch other queues", func(t *testing.T) {
+		conn, err := dial(daemonUser, s.passwords[daemonUser], vhost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		if _, err := ch.QueueDeclare("daemon-owned", true, false, false, false, nil); !isAccessRefused(err) {
+			t.Errorf("daemon declaring another queue: %v, want access refused", err)
+		}
+	})
+}
+
+func isAccessRefused(err error) bool {
+	var ae *amqp.Error
+	return errors.As(err, &ae) && ae.Code == amqp.AccessRefused
+}
