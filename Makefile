@@ -44,6 +44,10 @@ integration-test: .env ## end-to-end tests in containers (run make images first)
 
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
+.PHONY: monitoring-test
+monitoring-test: .env ## the monitoring profile checked in headless Chromium (run make images first)
+	$(WITH_ENV) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) test -tags integration -count=1 -timeout 20m -v -run TestMonitoring ./integration/
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l services integration)" || { gofmt -l services integration; exit 1; }
