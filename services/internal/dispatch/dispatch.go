@@ -161,18 +161,20 @@ func New(client *fastcgi.Client, cfg Config, log zerolog.Logger) *Dispatcher {
 func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher) (res Result) {
 	start := time.Now()
 	res.Attempt = attemptOf(m)
-	log := d.log.With().Str("message_id", m.MessageId).Int("attempt", res.Attempt).Logger()
+	// One logger for all jobs, with the job's fields added to each event:
+	// a child logger per job would cost an allocation on every job.
+	log := d.log
 	defer func() {
 		// No message may crash the daemon: whatever went wrong is this
 		// message's problem, and it goes to the dead-letter queue.
 		if p := recover(); p != nil {
-			log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("panic while handling a job")
+			log.Error().Str("message_id", m.MessageId).Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("panic while handling a job")
 			res.Err = fmt.Errorf("panic: %v", p)
 			res.Reason = ReasonPanic
 			res.Outcome = d.rescue(ctx, m, pub, res)
 		}
 		res.Duration = time.Since(start)
-		d.logResult(log, res)
+		d.logResult(m.MessageId, res)
 	}()
 
 	if len(m.Body) > d.cfg.MaxMessageSize {
@@ -194,7 +196,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 	res.Ran, res.WorkerTime = true, time.Since(sent)
 	if resp != nil {
 		res.Status = resp.Status
-		forwardStderr(log.With().Int64("number", j.Number).Logger(), resp.Stderr)
+		forwardStderr(log, m.MessageId, j.Number, resp.Stderr)
 	}
 	switch {
 	case err == nil && resp.Status >= 200 && resp.Status < 300:
@@ -332,16 +334,20 @@ func copyOf(m amqp.Delivery) amqp.Publishing {
 	}
 }
 
-func (d *Dispatcher) logResult(log zerolog.Logger, res Result) {
+func (d *Dispatcher) logResult(messageID string, res Result) {
 	var e *zerolog.Event
 	switch res.Outcome {
 	case Succeeded:
-		e = log.Info()
+		e = d.log.Info()
 	case DeadLettered:
-		e = log.Error()
+		e = d.log.Error()
 	default:
-		e = log.Warn()
+		e = d.log.Warn()
 	}
+	if e == nil {
+		return // level disabled
+	}
+	e = e.Str("message_id", messageID).Int("attempt", res.Attempt)
 	if res.Reason != ReasonMalformed && res.Reason != ReasonTooLarge {
 		e = e.Int64("number", res.Number)
 	}

@@ -401,9 +401,9 @@ func TestPing(t *testing.T) {
 
 func TestForwardStderr(t *testing.T) {
 	var log bytes.Buffer
-	forwardStderr(zerolog.New(&log), []byte("PHP message: one\r\n\ntwo"))
+	forwardStderr(zerolog.New(&log), "m-9", 7, []byte("PHP message: one\r\n\ntwo"))
 	out := log.String()
-	if strings.Count(out, `"source":"worker"`) != 2 || !strings.Contains(out, `"stderr":"PHP message: one"`) || !strings.Contains(out, `"stderr":"two"`) {
+	if strings.Count(out, `"source":"worker"`) != 2 || strings.Count(out, `"message_id":"m-9","number":7`) != 2 || !strings.Contains(out, `"stderr":"PHP message: one"`) || !strings.Contains(out, `"stderr":"two"`) {
 		t.Errorf("forwarded:\n%s", out)
 	}
 }

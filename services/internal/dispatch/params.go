@@ -101,13 +101,13 @@ func boolParam(b bool) string {
 }
 
 // forwardStderr logs each line the worker wrote to its FastCGI stderr.
-func forwardStderr(log zerolog.Logger, stderr []byte) {
+func forwardStderr(log zerolog.Logger, messageID string, number int64, stderr []byte) {
 	for len(stderr) > 0 {
 		line, rest, _ := bytes.Cut(stderr, []byte{'\n'})
 		stderr = rest
 		line = bytes.TrimRight(line, "\r")
 		if len(line) > 0 {
-			log.Warn().Str("source", "worker").Bytes("stderr", line).Msg("worker stderr")
+			log.Warn().Str("message_id", messageID).Int64("number", number).Str("source", "worker").Bytes("stderr", line).Msg("worker stderr")
 		}
 	}
 }
