@@ -57,7 +57,8 @@ lint: ## gofmt, go vet and staticcheck
 	$(STATICCHECK) -tags integration ./integration/...
 
 .PHONY: bench
-bench: ## micro-benchmarks of the hot path
+bench: ## the system benchmark in containers (after make images; as root), then the micro-benchmarks
+	TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) run ./services/bench $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
 
 FUZZTIME ?= 20s

@@ -44,6 +44,7 @@ type config struct {
 	RetryFactor     float64       `envconfig:"RETRY_FACTOR" default:"2" desc:"growth of the wait between attempts"`
 	RetryMax        time.Duration `envconfig:"RETRY_MAX_DELAY" default:"60s" desc:"longest wait between attempts"`
 	MaxMessageSize  int           `envconfig:"MAX_MESSAGE_SIZE" default:"1048576" desc:"largest job body in bytes; larger ones are dead-lettered"`
+	KeepAlive       bool          `envconfig:"FASTCGI_KEEPALIVE" default:"false" desc:"keep one FastCGI connection open per worker (each pins a php-fpm child: give the pool a child to spare)"`
 	PingPath        string        `envconfig:"FASTCGI_PING_PATH" default:"/ping" desc:"php-fpm ping.path, requested to see whether the pool is back after an outage"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"on SIGTERM, how long in-flight jobs may finish before they are requeued"`
 	ConnectTimeout  time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of one broker connection attempt"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -67,6 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "daemon: configuration: FASTCGI_ADDR: %v\n", err)
 		return 2
 	}
+	if cfg.KeepAlive {
+		// An idle kept connection still pins a php-fpm child; let it go
+		// soon when jobs stop.
+		client.KeepAlive(cfg.Concurrency, 2*time.Second)
+		defer client.CloseIdle()
+	}
 	var ln net.Listener
 	if cfg.MetricsAddr != "" {
 		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -85,10 +92,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Str("dead_letter_queue", cfg.DeadQueue).
 		Msg("daemon starting")
 
-	d, c, m := assemble(cfg, client, log)
+	d, c, m, lastAnswer := assemble(cfg, client, log)
 	var served chan error
 	if ln != nil {
-		handler := metrics.Handler(m, health(c, d, cfg.PingPath), cfg.Pprof)
+		handler := metrics.Handler(m, health(c, d, cfg.PingPath, lastAnswer), cfg.Pprof)
 		serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopServing()
 		served = make(chan error, 1)
@@ -112,7 +119,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // assemble builds the dispatcher, the consumer that feeds it, and the
 // metrics that watch both.
-func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) (*dispatch.Dispatcher, *consume.Consumer, *metrics.Metrics) {
+func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) (*dispatch.Dispatcher, *consume.Consumer, *metrics.Metrics, *atomic.Int64) {
+	// lastAnswer is when php-fpm last answered a job (Unix nanoseconds):
+	// readiness needs no ping while jobs get answers.
+	lastAnswer := new(atomic.Int64)
 	topology := cfg.topology()
 	d := dispatch.New(client, dispatch.Config{
 		Script:         cfg.ScriptFilename,
@@ -129,6 +139,9 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) (*dispatch
 		done := m.Started(msg.Timestamp)
 		res := d.Handle(ctx, msg, pub)
 		done(res)
+		if res.Status != 0 {
+			lastAnswer.Store(time.Now().UnixNano())
+		}
 		if errors.Is(res.Err, dispatch.ErrPoolUnavailable) {
 			return consume.ErrBackendDown
 		}
@@ -162,12 +175,15 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) (*dispatch
 		}
 		return metrics.ParsePoolStatus(resp.Body)
 	}, 2*time.Second))
-	return d, c, m
+	return d, c, m, lastAnswer
 }
 
 // health says the daemon is live while its consumer runs, and ready when it
-// is connected and php-fpm answers its ping.
-func health(c *consume.Consumer, d *dispatch.Dispatcher, pingPath string) metrics.Health {
+// is connected and php-fpm answers: a job answered in the last few seconds
+// shows that, otherwise a ping does. Under load the pool's children are all
+// busy and a ping would wait for one (or never get one, with kept-alive
+// connections).
+func health(c *consume.Consumer, d *dispatch.Dispatcher, pingPath string, lastAnswer *atomic.Int64) metrics.Health {
 	return metrics.Health{
 		Live: func() error {
 			if s := c.State(); s == consume.Stopped {
@@ -176,8 +192,12 @@ func health(c *consume.Consumer, d *dispatch.Dispatcher, pingPath string) metric
 			return nil
 		},
 		Ready: func(ctx context.Context) error {
-			if s := c.State(); s != consume.Consuming && s != consume.Paused {
+			s := c.State()
+			if s != consume.Consuming && s != consume.Paused {
 				return fmt.Errorf("broker: %s", s)
+			}
+			if s == consume.Consuming && time.Since(time.Unix(0, lastAnswer.Load())) < 5*time.Second {
+				return nil
 			}
 			if err := d.Ping(ctx, pingPath); err != nil {
 				return fmt.Errorf("php-fpm: %w", err)

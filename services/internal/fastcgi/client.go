@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 var (
@@ -73,6 +75,82 @@ type Client struct {
 	// otherwise be the largest allocations of every request.
 	buffers sync.Pool // *[]byte
 	readers sync.Pool // *bufio.Reader
+
+	// Kept-alive connections, when KeepAlive enabled them.
+	keep     int
+	idleTime time.Duration
+	mu       sync.Mutex
+	idle     []*keptConn // most recently used last
+}
+
+// keptConn is a connection kept open between requests, with its reader.
+type keptConn struct {
+	conn  net.Conn
+	r     *bufio.Reader
+	timer *time.Timer // closes the connection once idle for too long
+}
+
+// KeepAlive makes the client ask the server to keep connections open
+// (FCGI_KEEP_CONN) and reuse them, keeping at most max idle connections,
+// each closed after idle time without a request. Call it before the first
+// request. php-fpm gives a kept connection one child for as long as it is
+// open, so max must not exceed the requests the caller runs at once, and
+// the pool needs a child to spare for anything else (status, ping).
+func (c *Client) KeepAlive(max int, idle time.Duration) {
+	c.keep, c.idleTime = max, idle
+}
+
+// CloseIdle closes the idle kept-alive connections.
+func (c *Client) CloseIdle() {
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	for _, k := range idle {
+		k.timer.Stop()
+		k.conn.Close()
+	}
+}
+
+// takeIdle returns the most recently used idle connection, or nil.
+func (c *Client) takeIdle() *keptConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.idle) > 0 {
+		k := c.idle[len(c.idle)-1]
+		c.idle = c.idle[:len(c.idle)-1]
+		if k.timer.Stop() {
+			return k
+		}
+		// The timer fired and is closing it.
+	}
+	return nil
+}
+
+// putIdle keeps k for the next request, or closes it if enough are kept.
+func (c *Client) putIdle(k *keptConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.idle) >= c.keep {
+		k.conn.Close()
+		return
+	}
+	if k.timer == nil {
+		k.timer = time.AfterFunc(c.idleTime, func() { c.expire(k) })
+	} else {
+		k.timer.Reset(c.idleTime)
+	}
+	c.idle = append(c.idle, k)
+}
+
+// expire closes k after it was idle for too long, freeing its php-fpm child.
+func (c *Client) expire(k *keptConn) {
+	c.mu.Lock()
+	if i := slices.Index(c.idle, k); i >= 0 {
+		c.idle = slices.Delete(c.idle, i, i+1)
+	}
+	c.mu.Unlock()
+	k.conn.Close()
 }
 
 // NewClient returns a client for addr, which ParseAddress must accept.
@@ -118,8 +196,8 @@ type Response struct {
 	AppStatus uint32
 }
 
-// Do sends req on a new connection and reads the response until
-// END_REQUEST. The context bounds the whole exchange, dial included: when it
+// Do sends req on a new connection, or on a kept one after KeepAlive, and
+// reads the response until END_REQUEST. The context bounds the whole exchange, dial included: when it
 // is cancelled or its deadline passes, Do returns promptly with an error
 // that wraps ctx.Err() (and also ErrUnavailable if the dial had not
 // completed, since the request never reached the server). Other failures
@@ -127,6 +205,14 @@ type Response struct {
 // still carry a 5xx Status or Stderr output; judging those is the caller's
 // business.
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
+	if c.keep > 0 {
+		return c.doKept(ctx, req)
+	}
+	return c.doNew(ctx, req)
+}
+
+// doNew runs req on a new connection, closed after the answer.
+func (c *Client) doNew(ctx context.Context, req *Request) (*Response, error) {
 	conn, err := c.dialer.DialContext(ctx, c.network, c.address)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w: %w", c.addr, ErrUnavailable, err)
@@ -203,4 +289,71 @@ func (c *Client) getReader(conn net.Conn) *bufio.Reader {
 		return r
 	}
 	return bufio.NewReader(conn)
+}
+
+// doKept runs req on a kept-alive connection, or on a new one kept after.
+func (c *Client) doKept(ctx context.Context, req *Request) (*Response, error) {
+	if k := c.takeIdle(); k != nil {
+		resp, stale, err := c.exchange(ctx, k, req)
+		if !stale {
+			return resp, err
+		}
+		// The server closed the connection while it was idle (a child
+		// that reached pm.max_requests, a restart) before reading the
+		// request: it never ran, so it goes on a new connection.
+	}
+	conn, err := c.dialer.DialContext(ctx, c.network, c.address)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w: %w", c.addr, ErrUnavailable, err)
+	}
+	resp, _, err := c.exchange(ctx, &keptConn{conn: conn, r: bufio.NewReader(conn)}, req)
+	return resp, err
+}
+
+// exchange sends req on k and reads the answer, then keeps k for the next
+// request if the exchange went well. stale reports that k was found closed
+// before any answer came, so that req did not run.
+func (c *Client) exchange(ctx context.Context, k *keptConn, req *Request) (resp *Response, stale bool, err error) {
+	keep := false
+	defer func() {
+		if keep {
+			c.putIdle(k)
+		} else {
+			k.conn.Close()
+		}
+	}()
+	deadline, _ := ctx.Deadline() // zero: no deadline, which also clears an old one
+	if err := k.conn.SetDeadline(deadline); err != nil {
+		return nil, true, err
+	}
+	stop := context.AfterFunc(ctx, func() { k.conn.Close() })
+
+	buf := c.getBuffer()
+	*buf = appendRequestFlags((*buf)[:0], req, flagKeepConn)
+	if len(*buf) > syncWriteMax {
+		// See syncWriteMax: a large request needs a writer of its own;
+		// such a rare request gets a connection of its own too.
+		stop()
+		c.buffers.Put(buf)
+		resp, err := c.doNew(ctx, req)
+		return resp, false, err
+	}
+	_, werr := k.conn.Write(*buf)
+	c.buffers.Put(buf)
+	if werr == nil {
+		_, werr = k.r.Peek(1)
+	}
+	if werr != nil {
+		stop()
+		if ctx.Err() != nil {
+			return nil, false, c.fail(ctx, "write request", werr)
+		}
+		return nil, true, c.fail(ctx, "write request", fmt.Errorf("%w: %w", ErrUnavailable, werr))
+	}
+	resp, err = readResponse(k.r)
+	keep = stop() && err == nil && k.r.Buffered() == 0
+	if err != nil {
+		return nil, false, c.fail(ctx, "read response", err)
+	}
+	return resp, false, nil
 }

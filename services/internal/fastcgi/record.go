@@ -20,6 +20,7 @@ const (
 	typeStderr       = 7
 
 	roleResponder = 1
+	flagKeepConn  = 1
 
 	statusRequestComplete = 0
 	statusCantMultiplex   = 1
@@ -39,12 +40,16 @@ const (
 // It adds nothing the caller did not ask for, so CONTENT_LENGTH must be among
 // req.Params whenever req.Body is not empty.
 func appendRequest(dst []byte, req *Request) []byte {
-	// Flags are zero (no FCGI_KEEP_CONN): the server closes the connection
-	// after END_REQUEST, so no connection outlives its request and no state
-	// can leak from one request into the next.
+	return appendRequestFlags(dst, req, 0)
+}
+
+// appendRequestFlags is appendRequest with the BEGIN_REQUEST flags: 0, or
+// flagKeepConn to ask the server to keep the connection open after
+// END_REQUEST.
+func appendRequestFlags(dst []byte, req *Request, flags byte) []byte {
 	dst = append(dst,
 		version1, typeBeginRequest, 0, requestID, 0, 8, 0, 0,
-		0, roleResponder, 0, 0, 0, 0, 0, 0)
+		0, roleResponder, flags, 0, 0, 0, 0, 0)
 
 	s := stream{buf: dst, typ: typeParams, hdr: -1}
 	for _, p := range req.Params {
@@ -176,7 +181,13 @@ func readResponse(r *bufio.Reader) (*Response, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: truncated END_REQUEST: %w", ErrProtocol, err)
 			}
-			return endRequest(binary.BigEndian.Uint32(b), b[4], stdout, stderr)
+			appStatus, protocolStatus := binary.BigEndian.Uint32(b), b[4]
+			// Consume the record whole, so that a kept-alive connection
+			// starts clean for the next request.
+			if _, err := r.Discard(8 + pad); err != nil {
+				return nil, fmt.Errorf("%w: truncated END_REQUEST: %w", ErrProtocol, err)
+			}
+			return endRequest(appStatus, protocolStatus, stdout, stderr)
 		default:
 			return nil, fmt.Errorf("%w: unexpected record type %d", ErrProtocol, typ)
 		}

@@ -1,0 +1,233 @@
+// Command bench is fpmq's system benchmark. It starts RabbitMQ, the php-fpm
+// pool and the daemon in containers from the images make images built,
+// drives them from the host, and measures the pipeline against baselines
+// taken side by side in the same run: the pool driven directly over
+// FastCGI, and a bare consumer that only acks. Absolute figures drift from
+// run to run on a shared machine; the targets are ratios within one run.
+//
+// It prints a table and writes it as CSV and Markdown into -out. See
+// BENCHMARKS.md for the latest figures and how to read them.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+)
+
+// options are the sizes of a run.
+type options struct {
+	reps         int           // repetitions of every measurement
+	jobs         int           // jobs per throughput measurement
+	latencyJobs  int           // jobs per path per latency measurement
+	callerJobs   int           // jobs per publisher
+	articleJobs  int           // jobs of the article test
+	articleSleep time.Duration // how long each of them sleeps
+	out          string        // directory for the CSV and Markdown files
+}
+
+func main() {
+	o := options{articleJobs: 100, articleSleep: time.Second}
+	flag.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; figures are their median")
+	flag.IntVar(&o.jobs, "jobs", 20000, "jobs per throughput measurement; latency (per path) and publishers use half as many")
+	flag.StringVar(&o.out, "out", "bench-results", "directory for the CSV and Markdown results")
+	quick := flag.Bool("quick", false, "smoke run: 1 repetition of 1000 jobs, and 10 article jobs of 0.5 s, unless -reps or -jobs say otherwise")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected argument %q\n", flag.Arg(0))
+		flag.Usage()
+		os.Exit(2)
+	}
+	if *quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["reps"] {
+			o.reps = 1
+		}
+		if !set["jobs"] {
+			o.jobs = 1000
+		}
+		o.articleJobs, o.articleSleep = 10, 500*time.Millisecond
+	}
+	if o.reps < 1 || o.jobs < 100 {
+		fmt.Fprintln(os.Stderr, "bench: -reps must be at least 1 and -jobs at least 100")
+		os.Exit(2)
+	}
+	o.latencyJobs, o.callerJobs = o.jobs/2, o.jobs/2
+
+	// testcontainers-go reads these once, on first use. Ryuk's image cannot
+	// be pulled here (the bench cleans up itself), and the engine's ports
+	// must be reached as localhost on this project's machines.
+	for k, v := range map[string]string{
+		"TESTCONTAINERS_RYUK_DISABLED": "true",
+		"TESTCONTAINERS_HOST_OVERRIDE": "localhost",
+	} {
+		if _, ok := os.LookupEnv(k); !ok {
+			os.Setenv(k, v)
+		}
+	}
+
+	// The bench prints its own progress; testcontainers' lines would drown it.
+	tclog.SetDefault(tclog.NewNoopLogger())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the stack, measures, reports and cleans up, also when
+// measuring fails or ctx is cancelled (Ctrl-C). A partial report is still
+// printed and written.
+func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
+	begin := time.Now()
+	progress := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "bench: %5s  %s\n", time.Since(begin).Round(time.Second), fmt.Sprintf(format, args...))
+	}
+
+	s, err := newStack(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		progress("removing the containers, the network and %s", s.tmp)
+		// Cleaning up must not be cut short by the Ctrl-C that ended the run.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		err = errors.Join(err, s.close(ctx))
+	}()
+	progress("starting %s: rabbitmq, php-fpm (%d children)", s.name, poolSize)
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+
+	rep := &report{
+		title: fmt.Sprintf("fpmq system benchmark, %s: %d repetition(s), %d jobs per throughput measurement",
+			begin.UTC().Format("2006-01-02 15:04 UTC"), o.reps, o.jobs),
+		header: describe(ctx, s),
+	}
+	b := &bench{opts: o, stack: s, rep: rep, progress: progress}
+	runErr := b.runAll(ctx)
+	if runErr != nil {
+		rep.notes = append(rep.notes, "run aborted, figures incomplete: "+runErr.Error())
+	}
+	rep.header = append(rep.header,
+		field{"duration", time.Since(begin).Round(time.Second).String()},
+		field{"at end", loadAndNeighbours(context.WithoutCancel(ctx), s)},
+	)
+	b.addTargets()
+
+	rep.writeText(stdout)
+	return errors.Join(runErr, writeFiles(o, rep, begin, stdout))
+}
+
+// describe returns the report's header: the machine, the engine, the images
+// and how things were measured.
+func describe(ctx context.Context, s *stack) []field {
+	h := []field{{"machine", machine()}}
+	if v, err := s.docker.ServerVersion(ctx, client.ServerVersionOptions{}); err == nil {
+		h = append(h, field{"engine", "Docker " + v.Version})
+	}
+	var imgs []string
+	for _, ref := range []string{imageRabbitMQ, imagePHPFPM, imageDaemon, imageCaller} {
+		text := ref + " " + shortID(s.images[ref])
+		if img, err := s.docker.ImageInspect(ctx, s.images[ref]); err == nil {
+			text += " (built " + img.Created + ")"
+		}
+		imgs = append(imgs, text)
+	}
+	h = append(h,
+		field{"images", strings.Join(imgs, ", ")},
+		field{"setup", fmt.Sprintf("php-fpm pm.max_children %d running bench.php; daemon CONCURRENCY %d, prefetch %d, LOG_LEVEL info; caller binary copied out of its image, run on the host", poolSize, poolSize, poolSize)},
+		field{"cpu", s.cpuSourceText()},
+		field{"network", "the bench reaches rabbitmq at " + s.route + "; php-fpm through the same socket as the daemon"},
+		field{"at start", loadAndNeighbours(ctx, s)},
+	)
+	return h
+}
+
+// shortID returns the first 12 hex digits of an image ID, as docker
+// images shows it.
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	return id[:min(12, len(id))]
+}
+
+// machine describes the host from /proc: CPU model, cores, memory, kernel.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := "unknown memory"
+	if kb, err := statusField("/proc/meminfo", "MemTotal"); err == nil {
+		mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return fmt.Sprintf("%s, %d cores, %s, Linux %s", model, runtime.NumCPU(), mem, bytes.TrimSpace(kernel))
+}
+
+// loadAndNeighbours returns the load average and how many running
+// containers are someone else's, to tell whether the run shared the machine.
+func loadAndNeighbours(ctx context.Context, s *stack) string {
+	load, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(load))
+	text := "load average n/a"
+	if len(f) >= 3 {
+		text = "load average " + strings.Join(f[:3], " ")
+	}
+	res, err := s.docker.ContainerList(ctx, client.ContainerListOptions{})
+	if err != nil {
+		return text
+	}
+	others := 0
+	for _, c := range res.Items {
+		if len(c.Names) == 0 || !strings.HasPrefix(strings.TrimPrefix(c.Names[0], "/"), namePrefix) {
+			others++
+		}
+	}
+	return text + ", " + strconv.Itoa(others) + " other running container(s)"
+}
+
+// writeFiles writes the report as CSV and Markdown into o.out, named by the
+// run's start time so that earlier runs stay.
+func writeFiles(o options, rep *report, begin time.Time, stdout io.Writer) error {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("results directory: %w", err)
+	}
+	base := filepath.Join(o.out, "bench-"+begin.UTC().Format("20060102-150405"))
+	var csvBuf, mdBuf bytes.Buffer
+	if err := rep.writeCSV(&csvBuf, o.reps); err != nil {
+		return err
+	}
+	rep.writeMarkdown(&mdBuf)
+	for name, data := range map[string][]byte{base + ".csv": csvBuf.Bytes(), base + ".md": mdBuf.Bytes()} {
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "\nwritten: %s.csv, %s.md\n", base, base)
+	return nil
+}

@@ -1,0 +1,897 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/fastcgi"
+	"github.com/fpmq/fpmq/services/internal/job"
+)
+
+// The report's sections, one per measurement.
+const (
+	secDirect   = "(a) direct FastCGI: bench -> php-fpm, 5 goroutines, no broker"
+	secBare     = "(b) bare consumer: amqp091-go, prefetch 5, ack only"
+	secPipeline = "pipeline: daemon draining a pre-filled queue"
+	secQuiet    = "diagnostic (no target): pipeline with LOG_LEVEL=warn, no log line per job"
+	secPrefetch = "diagnostic (no target): pipeline with PREFETCH=20, deliveries queue in the daemon"
+	secKeep     = "diagnostic (no target): pipeline with FASTCGI_KEEPALIVE=true, one kept connection per worker"
+	secLatency  = "latency at half the pipeline rate: send -> worker start"
+	secArticle  = "article test: sleeping jobs on 5 children, daemon running"
+	secPublish  = "publishing half as many jobs from the host"
+)
+
+// bench runs the measurements on a stack and records them in a report.
+type bench struct {
+	opts     options
+	stack    *stack
+	rep      *report
+	progress func(format string, args ...any)
+}
+
+// runAll runs every measurement: the throughput ones side by side in each
+// repetition, then latency at half the median pipeline rate, then the
+// article test.
+func (b *bench) runAll(ctx context.Context) error {
+	// The first requests of a fresh pool compile the script and fault its
+	// children's memory in; no measurement should pay for that.
+	b.progress("warming up the pool")
+	if err := b.drive(ctx, 1000); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	for i := range b.opts.reps {
+		b.progress("repetition %d/%d: direct FastCGI, %d requests", i+1, b.opts.reps, b.opts.jobs)
+		if err := b.direct(ctx); err != nil {
+			return fmt.Errorf("direct FastCGI: %w", err)
+		}
+		b.progress("repetition %d/%d: bare consumer, %d messages", i+1, b.opts.reps, b.opts.jobs)
+		if err := b.bareConsumer(ctx); err != nil {
+			return fmt.Errorf("bare consumer: %w", err)
+		}
+		for _, v := range []struct {
+			section string
+			env     map[string]string
+		}{
+			{secPipeline, nil},
+			{secQuiet, map[string]string{"LOG_LEVEL": "warn"}},
+			{secPrefetch, map[string]string{"PREFETCH": "20"}},
+			{secKeep, map[string]string{"FASTCGI_KEEPALIVE": "true"}},
+		} {
+			b.progress("repetition %d/%d: %s, %d jobs", i+1, b.opts.reps, v.section, b.opts.jobs)
+			if err := b.pipeline(ctx, v.section, v.env); err != nil {
+				return fmt.Errorf("%s: %w", v.section, err)
+			}
+		}
+		b.progress("repetition %d/%d: caller and plain publisher, %d jobs each", i+1, b.opts.reps, b.opts.callerJobs)
+		if err := b.publishers(ctx); err != nil {
+			return fmt.Errorf("publishers: %w", err)
+		}
+	}
+
+	s, ok := summarize(b.rep.values(secPipeline, "jobs/s"))
+	if !ok {
+		return errors.New("no pipeline rate to pace the latency test")
+	}
+	rate := s.median / 2
+	b.progress("starting a daemon for the latency and article tests")
+	d, err := b.stack.startDaemon(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range b.opts.reps {
+		b.progress("repetition %d/%d: latency, %d jobs per path at %.0f/s", i+1, b.opts.reps, b.opts.latencyJobs, rate)
+		if err := b.latency(ctx, rate, d.GetContainerID()); err != nil {
+			return fmt.Errorf("latency: %w", err)
+		}
+	}
+	for i := range b.opts.reps {
+		b.progress("repetition %d/%d: article test, %d jobs of %s", i+1, b.opts.reps, b.opts.articleJobs, b.opts.articleSleep)
+		if err := b.article(ctx); err != nil {
+			return fmt.Errorf("article test: %w", err)
+		}
+	}
+	return b.stack.remove(ctx, d)
+}
+
+// usage is the CPU time used so far by the processes a phase involves, and
+// by the whole machine.
+type usage struct {
+	at         time.Time
+	self       time.Duration            // this process
+	byID       map[string]time.Duration // containers, by ID
+	engine     map[int]time.Duration    // engine processes, by PID
+	engineErr  error                    // why engine is unknown
+	machine    time.Duration            // every CPU of the machine, busy
+	machineErr error                    // why machine is unknown
+}
+
+// snapshot reads the CPU time of this process, the engine, the machine and
+// the given containers.
+func (b *bench) snapshot(ctx context.Context, ids ...string) (usage, error) {
+	u := usage{at: time.Now(), self: selfCPU(), byID: map[string]time.Duration{}}
+	u.engine, u.engineErr = engineCPU(b.stack.containerIDs())
+	u.machine, u.machineErr = machineCPU()
+	for _, id := range ids {
+		t, err := b.stack.containerCPU(ctx, id)
+		if err != nil {
+			return u, fmt.Errorf("cpu time of container %s: %w", id[:12], err)
+		}
+		u.byID[id] = t
+	}
+	return u, nil
+}
+
+// perItem returns the CPU time per item between two snapshots, in µs.
+func perItem(before, after time.Duration, n int) float64 {
+	return float64(after-before) / float64(time.Microsecond) / float64(n)
+}
+
+// addEngine records the engine's CPU time per item, or why it is unknown.
+func (b *bench) addEngine(section, name string, before, after usage, n int) {
+	const unit = "µs (info)"
+	if err := errors.Join(before.engineErr, after.engineErr); err != nil {
+		b.rep.missing(section, name, unit, err.Error())
+		return
+	}
+	b.rep.add(section, name, unit, perItem(0, engineDelta(before.engine, after.engine), n))
+}
+
+// addBusy records how many cores the phase's processes kept busy on
+// average (the bench itself if self, the engine if known, and the given
+// containers), and how many the whole machine did. Near the core count, the
+// phase was CPU-bound; a whole machine well above the phase's processes means
+// that someone else's work competed with it. pass, if not empty, ends the
+// figures' names.
+func (b *bench) addBusy(section, pass string, before, after usage, self bool, ids ...string) {
+	busy := time.Duration(0)
+	if self {
+		busy += after.self - before.self
+	}
+	if before.engineErr == nil && after.engineErr == nil {
+		busy += engineDelta(before.engine, after.engine)
+	}
+	for _, id := range ids {
+		busy += after.byID[id] - before.byID[id]
+	}
+	unit := fmt.Sprintf("of %d cores", runtime.NumCPU())
+	elapsed := after.at.Sub(before.at).Seconds()
+	b.rep.add(section, "cores busy: the measured processes"+pass, unit, busy.Seconds()/elapsed)
+	name := "cores busy: whole machine" + pass
+	if err := errors.Join(before.machineErr, after.machineErr); err != nil {
+		b.rep.missing(section, name, unit, err.Error())
+		return
+	}
+	b.rep.add(section, name, unit, (after.machine-before.machine).Seconds()/after.at.Sub(before.at).Seconds())
+}
+
+// direct drives the pool over FastCGI from the bench, poolSize requests at a
+// time, with the parameters and form the daemon would send: baseline (a).
+func (b *bench) direct(ctx context.Context) error {
+	n := b.opts.jobs
+	php := b.stack.php.GetContainerID()
+	before, err := b.snapshot(ctx, php)
+	if err != nil {
+		return err
+	}
+	if err := b.drive(ctx, n); err != nil {
+		return err
+	}
+	after, err := b.snapshot(ctx, php)
+	if err != nil {
+		return err
+	}
+	elapsed := after.at.Sub(before.at)
+	b.rep.add(secDirect, "requests/s", "1/s", float64(n)/elapsed.Seconds())
+	b.rep.add(secDirect, "bench (FastCGI client) CPU per request", "µs", perItem(before.self, after.self, n))
+	b.rep.add(secDirect, "php-fpm CPU per request", "µs", perItem(before.byID[php], after.byID[php], n))
+	b.addEngine(secDirect, "docker engine CPU per request", before, after, n)
+	b.addBusy(secDirect, "", before, after, true, php)
+	return nil
+}
+
+// drive sends n requests to the pool, poolSize at a time.
+func (b *bench) drive(ctx context.Context, n int) error {
+	client, err := fastcgi.NewClient(b.stack.socketAddress())
+	if err != nil {
+		return err
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, poolSize)
+	for w := range poolSize {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n) && errs[w] == nil; i = next.Add(1) {
+				errs[w] = do(ctx, client, job.Job{Number: i}.Form(), i)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// do sends one job's form to the pool and checks that it answered 200.
+// Its parameters are those of the daemon's dispatcher
+// (services/internal/dispatch), so that php-fpm does the same work for both
+// paths, and so is its timeout.
+func do(ctx context.Context, client *fastcgi.Client, form []byte, id int64) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	resp, err := client.Do(ctx, &fastcgi.Request{
+		Params: []fastcgi.Param{
+			{Name: "GATEWAY_INTERFACE", Value: "CGI/1.1"},
+			{Name: "SERVER_SOFTWARE", Value: "fpmq"},
+			{Name: "SERVER_PROTOCOL", Value: "HTTP/1.1"},
+			{Name: "REQUEST_METHOD", Value: "POST"},
+			{Name: "SCRIPT_FILENAME", Value: script},
+			{Name: "SCRIPT_NAME", Value: "/bench.php"},
+			{Name: "REQUEST_URI", Value: "/bench.php"},
+			{Name: "DOCUMENT_URI", Value: "/bench.php"},
+			{Name: "QUERY_STRING", Value: ""},
+			{Name: "CONTENT_TYPE", Value: "application/x-www-form-urlencoded"},
+			{Name: "CONTENT_LENGTH", Value: strconv.Itoa(len(form))},
+			// As long as the caller's random message IDs.
+			{Name: "HTTP_X_MESSAGE_ID", Value: fmt.Sprintf("%032x", id)},
+			{Name: "HTTP_X_ATTEMPT", Value: "1"},
+			{Name: "HTTP_X_REDELIVERED", Value: "0"},
+			{Name: "HTTP_X_TIMESTAMP", Value: strconv.FormatInt(time.Now().Unix(), 10)},
+		},
+		Body: form,
+	})
+	if err != nil {
+		return err
+	}
+	if resp.Status != 200 {
+		return fmt.Errorf("php-fpm answered %d: %s", resp.Status, bytes.TrimSpace(resp.Stderr))
+	}
+	return nil
+}
+
+// bareConsumer consumes a pre-filled queue with nothing but amqp091-go at
+// the daemon's prefetch, acking each message on arrival: baseline (b).
+func (b *bench) bareConsumer(ctx context.Context) error {
+	n := b.opts.jobs
+	if err := b.refill(ctx, n); err != nil {
+		return err
+	}
+	conn, err := b.stack.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	if err := ch.Qos(poolSize, 0, false); err != nil { // false: per consumer, as the daemon
+		return fmt.Errorf("set prefetch: %w", err)
+	}
+	rabbit := b.stack.rabbit.GetContainerID()
+	before, err := b.snapshot(ctx, rabbit)
+	if err != nil {
+		return err
+	}
+	deliveries, err := ch.Consume(jobQueue, "fpmq-bench",
+		false, // auto-ack: no, as the daemon
+		false, // exclusive
+		false, // no-local
+		false, // no-wait
+		nil,
+	)
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	for range n {
+		d, ok := <-deliveries
+		if !ok {
+			return errors.New("delivery channel closed")
+		}
+		if err := d.Ack(false); err != nil { // false: this delivery only
+			return fmt.Errorf("ack: %w", err)
+		}
+	}
+	after, err := b.snapshot(ctx, rabbit)
+	if err != nil {
+		return err
+	}
+	elapsed := after.at.Sub(before.at)
+	b.rep.add(secBare, "messages/s", "1/s", float64(n)/elapsed.Seconds())
+	b.rep.add(secBare, "bench (consumer) CPU per message", "µs", perItem(before.self, after.self, n))
+	b.rep.add(secBare, "rabbitmq CPU per message", "µs", perItem(before.byID[rabbit], after.byID[rabbit], n))
+	b.addBusy(secBare, "", before, after, true, rabbit)
+	return nil
+}
+
+// pipeline pre-fills the queue, starts a daemon with env and times it
+// draining the queue, recording into section. The window runs from the first
+// poll that sees the queue shrink to the first that sees it empty, 10 ms
+// apart, so the container's start-up is not in it; the jobs are those that
+// left the queue in the window. Only the main section records memory.
+func (b *bench) pipeline(ctx context.Context, section string, env map[string]string) (err error) {
+	n := b.opts.jobs
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute+time.Duration(n)*10*time.Millisecond)
+	defer cancel()
+	if err := b.refill(ctx, n); err != nil {
+		return err
+	}
+	d, err := b.stack.createDaemon(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// If ctx ended, the stack's close removes it.
+		if ctx.Err() == nil {
+			err = errors.Join(err, b.stack.remove(ctx, d))
+		}
+	}()
+	conn, err := b.stack.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+
+	started := make(chan error, 1)
+	go func() { started <- d.Start(ctx) }()
+	ids := []string{d.GetContainerID(), b.stack.php.GetContainerID(), b.stack.rabbit.GetContainerID()}
+	var first, last usage
+	jobs := 0
+	for {
+		q, err := ch.QueueDeclarePassive(jobQueue, true, false, false, false, nil) // durable, not auto-delete, not exclusive, wait
+		if err != nil {
+			return fmt.Errorf("inspect queue: %w", err)
+		}
+		switch {
+		case jobs == 0 && q.Messages < n:
+			if q.Messages == 0 {
+				return errors.New("the queue drained between two polls: use more jobs")
+			}
+			jobs = q.Messages
+			if first, err = b.snapshot(ctx, ids...); err != nil {
+				return err
+			}
+		case jobs > 0 && q.Messages == 0:
+			if last, err = b.snapshot(ctx, ids...); err != nil {
+				return err
+			}
+		}
+		if !last.at.IsZero() {
+			break
+		}
+		select {
+		case err := <-started:
+			if err != nil {
+				return fmt.Errorf("start daemon: %w", err)
+			}
+			started = nil // a nil channel is never ready
+		default:
+		}
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return fmt.Errorf("wait for the queue to drain: %w", err)
+		}
+	}
+	if err := b.stack.settled(ctx); err != nil {
+		return err
+	}
+
+	elapsed := last.at.Sub(first.at)
+	b.rep.add(section, "jobs/s", "1/s", float64(jobs)/elapsed.Seconds())
+	for i, name := range []string{"daemon", "php-fpm", "rabbitmq"} {
+		b.rep.add(section, name+" CPU per job", "µs", perItem(first.byID[ids[i]], last.byID[ids[i]], jobs))
+	}
+	b.addEngine(section, "docker engine CPU per job", first, last, jobs)
+	b.addBusy(section, "", first, last, false, ids...)
+	if section != secPipeline {
+		return nil
+	}
+
+	const rss = "daemon peak RSS (VmHWM)"
+	if peak, err := b.stack.peakRSS(ctx, d); err != nil {
+		b.rep.missing(secPipeline, rss, "MiB", err.Error())
+	} else {
+		b.rep.add(secPipeline, rss, "MiB", float64(peak)/(1<<20))
+	}
+	const cg = "daemon cgroup memory.max_usage_in_bytes"
+	if peak, err := cgroupMemoryPeak(d.GetContainerID()); err != nil {
+		b.rep.missing(secPipeline, cg, "MiB (info)", err.Error())
+	} else {
+		b.rep.add(secPipeline, cg, "MiB (info)", float64(peak)/(1<<20))
+	}
+	return nil
+}
+
+// latency offers jobs at rate per second, first straight to the pool and
+// then through the broker and the running daemon, each job carrying the time
+// it was sent; bench.php notes when it starts, so both paths give the time
+// from send to worker start, and their difference is what the daemon adds.
+func (b *bench) latency(ctx context.Context, rate float64, daemon string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute+time.Duration(float64(b.opts.latencyJobs)/rate*2*float64(time.Second)))
+	defer cancel()
+	php, rabbit := b.stack.php.GetContainerID(), b.stack.rabbit.GetContainerID()
+	direct, err := b.pass(ctx, "direct", rate, b.directSender, php)
+	if err != nil {
+		return err
+	}
+	piped, err := b.pass(ctx, "pipeline", rate, b.pipelineSender, daemon, php, rabbit)
+	if err != nil {
+		return err
+	}
+	b.rep.add(secLatency, "added p99 (pipeline p99 - direct p99)", "ms", piped-direct)
+	return nil
+}
+
+// sender returns a function that sends job i of a latency pass, and one
+// that waits for what it sent and releases what it used.
+type sender func(ctx context.Context) (send func(i int) error, finish func() error, err error)
+
+// pass offers the latency jobs tagged tag at rate through a sender, records
+// their latency percentiles and how busy the given containers and the whole
+// machine were, and returns the p99 in ms.
+func (b *bench) pass(ctx context.Context, tag string, rate float64, newSender sender, ids ...string) (float64, error) {
+	n := b.opts.latencyJobs
+	if err := b.clearSamples(); err != nil {
+		return 0, err
+	}
+	send, finish, err := newSender(ctx)
+	if err != nil {
+		return 0, err
+	}
+	before, err := b.snapshot(ctx, ids...)
+	if err != nil {
+		return 0, errors.Join(err, finish())
+	}
+	if err := errors.Join(pace(ctx, n, rate, send), finish()); err != nil {
+		return 0, fmt.Errorf("%s: %w", tag, err)
+	}
+	samples, err := b.waitSamples(ctx, tag, n)
+	if err != nil {
+		return 0, err
+	}
+	after, err := b.snapshot(ctx, ids...)
+	if err != nil {
+		return 0, err
+	}
+
+	lat := make([]float64, len(samples))
+	for i, x := range samples {
+		lat[i] = float64(x.start-x.sent) / 1000
+	}
+	slices.Sort(lat)
+	if tag == "direct" {
+		b.rep.add(secLatency, "offered rate", "1/s", rate)
+	}
+	b.rep.add(secLatency, tag+" p50", "ms", percentile(lat, 50))
+	b.rep.add(secLatency, tag+" p99", "ms", percentile(lat, 99))
+	b.rep.add(secLatency, tag+" max", "ms", lat[len(lat)-1])
+	b.addBusy(secLatency, ", "+tag+" pass", before, after, true, ids...)
+	return percentile(lat, 99), nil
+}
+
+// directSender sends each job's form straight to the pool through poolSize
+// workers, as the daemon would without the broker: jobs that find every
+// worker busy wait in the bench, their send time already taken, as they
+// would wait in the queue. Unbounded concurrency would instead overflow
+// php-fpm's listen backlog whenever the machine stalls.
+func (b *bench) directSender(ctx context.Context) (func(int) error, func() error, error) {
+	client, err := fastcgi.NewClient(b.stack.socketAddress())
+	if err != nil {
+		return nil, nil, err
+	}
+	type request struct {
+		form []byte
+		id   int64
+	}
+	queue := make(chan request, b.opts.latencyJobs)
+	var wg sync.WaitGroup
+	errs := make([]error, poolSize)
+	for w := range poolSize {
+		wg.Go(func() {
+			for r := range queue {
+				if errs[w] == nil {
+					errs[w] = do(ctx, client, r.form, r.id)
+				}
+			}
+		})
+	}
+	send := func(i int) error {
+		j, err := job.Decode(sampleJob(i, "direct", 0))
+		if err != nil {
+			return err
+		}
+		queue <- request{j.Form(), int64(i)}
+		return nil
+	}
+	finish := func() error {
+		close(queue)
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	return send, finish, nil
+}
+
+// pipelineSender publishes each job to the queue, as the caller would but
+// without waiting for confirms, which would pace the sender by the broker.
+func (b *bench) pipelineSender(ctx context.Context) (func(int) error, func() error, error) {
+	conn, err := b.stack.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("open channel: %w", err)
+	}
+	send := func(i int) error { return publish(ctx, ch, sampleJob(i, "pipeline", 0)) }
+	return send, conn.Close, nil
+}
+
+// pace calls send(i) for i from 0 to n-1 at rate calls per second, on a
+// schedule fixed at the start: a late call does not delay the next ones, so
+// a slow system under test cannot slow the offered load down.
+func pace(ctx context.Context, n int, rate float64, send func(i int) error) error {
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			if err := sleep(ctx, d); err != nil {
+				return err
+			}
+		}
+		if err := send(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// article runs the original article's test on the running daemon: jobs
+// that each sleep articleSleep, published at once, against the ideal time
+// of poolSize children working in parallel. The end is when the last worker
+// finished, as bench.php notes it; the daemon acks right after, and
+// rabbitmqctl then confirms that nothing is left unacked.
+func (b *bench) article(ctx context.Context) error {
+	n, nap := b.opts.articleJobs, b.opts.articleSleep
+	ideal := time.Duration(math.Ceil(float64(n)/poolSize)) * nap
+	ctx, cancel := context.WithTimeout(ctx, time.Minute+3*ideal)
+	defer cancel()
+	if err := b.clearSamples(); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := b.publishConfirmed(ctx, n, func(i int) []byte { return sampleJob(i, "article", nap) }); err != nil {
+		return err
+	}
+	samples, err := b.waitSamples(ctx, "article", n)
+	if err != nil {
+		return err
+	}
+	if err := b.stack.settled(ctx); err != nil {
+		return err
+	}
+	end := slices.MaxFunc(samples, func(x, y sample) int { return int(x.end - y.end) }).end
+	wall := time.UnixMicro(end).Sub(start)
+	name := fmt.Sprintf("wall time, %d jobs of %s (ideal %s)", n, nap, ideal)
+	b.rep.add(secArticle, name, "s", wall.Seconds())
+	b.rep.add(secArticle, "deviation from the ideal", "%", 100*(wall-ideal).Seconds()/ideal.Seconds())
+	return nil
+}
+
+// The publishers' figures.
+const (
+	callerRate = "caller - (with confirms)"
+	plainRate  = "plain amqp091-go publisher (no confirms)"
+)
+
+// publishers compares the caller, publishing with confirms, with a plain
+// amqp091-go publisher without confirms in the bench, on the same empty
+// queue. Each rate runs from start to the last job in the queue.
+func (b *bench) publishers(ctx context.Context) error {
+	n := b.opts.callerJobs
+	if err := b.purge(ctx); err != nil {
+		return err
+	}
+	// Opened beforehand, so that connecting is in neither publisher's time.
+	control, err := b.stack.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer control.Close()
+	poll, err := control.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	var input strings.Builder
+	for i := range n {
+		fmt.Fprintln(&input, i+1)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, b.stack.callerBin, "-")
+	cmd.Env = []string{"AMQP_URL=" + b.stack.url(callerUser, b.stack.endpoint), "AMQP_QUEUE=" + jobQueue, "CALLER_TIMEOUT=5m"}
+	cmd.Stdin = strings.NewReader(input.String())
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("caller: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	elapsed := time.Since(start)
+	if err := waitReady(ctx, poll, n); err != nil {
+		return fmt.Errorf("after the caller: %w", err)
+	}
+	b.rep.add(secPublish, callerRate, "jobs/s", float64(n)/elapsed.Seconds())
+
+	if err := b.purge(ctx); err != nil {
+		return err
+	}
+	start = time.Now()
+	conn, err := b.stack.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	for i := range n {
+		if err := publish(ctx, ch, job.Marshal(int64(i+1))); err != nil {
+			return err
+		}
+	}
+	if err := waitReady(ctx, poll, n); err != nil {
+		return fmt.Errorf("after the plain publisher: %w", err)
+	}
+	elapsed = time.Since(start)
+	b.rep.add(secPublish, plainRate, "jobs/s", float64(n)/elapsed.Seconds())
+	return b.purge(ctx)
+}
+
+// waitReady waits until the queue holds n ready jobs, asking on ch every
+// millisecond so that the wait adds little to a publisher's time.
+func waitReady(ctx context.Context, ch *amqp.Channel, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		q, err := ch.QueueDeclarePassive(jobQueue, true, false, false, false, nil) // durable, not auto-delete, not exclusive, wait
+		if err != nil {
+			return fmt.Errorf("inspect queue: %w", err)
+		}
+		if q.Messages >= n {
+			if q.Messages > n {
+				return fmt.Errorf("%d jobs in the queue, want %d", q.Messages, n)
+			}
+			return nil
+		}
+		if err := sleep(ctx, time.Millisecond); err != nil {
+			return fmt.Errorf("%d of %d jobs in the queue: %w", q.Messages, n, err)
+		}
+	}
+}
+
+// purge empties the job queue.
+func (b *bench) purge(ctx context.Context) error {
+	conn, err := b.stack.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	if _, err := ch.QueuePurge(jobQueue, false); err != nil { // false: wait for purge-ok
+		return fmt.Errorf("purge: %w", err)
+	}
+	return nil
+}
+
+// refill empties the queue and publishes n jobs {"number":N} into it, as
+// the caller would. Nothing consumes meanwhile.
+func (b *bench) refill(ctx context.Context, n int) error {
+	if err := b.purge(ctx); err != nil {
+		return err
+	}
+	return b.publishConfirmed(ctx, n, func(i int) []byte { return job.Marshal(int64(i + 1)) })
+}
+
+// publishConfirmed publishes body(i) for i from 0 to n-1 with publisher
+// confirms, at most a window of them unconfirmed, and returns once the
+// broker confirmed them all.
+func (b *bench) publishConfirmed(ctx context.Context, n int, body func(i int) []byte) error {
+	const window = 1000
+	conn, err := b.stack.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	if err := ch.Confirm(false); err != nil { // false: wait for confirm.select-ok
+		return fmt.Errorf("enable confirms: %w", err)
+	}
+	pending := make([]*amqp.DeferredConfirmation, 0, n)
+	await := func(dc *amqp.DeferredConfirmation) error {
+		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+			return fmt.Errorf("publish not confirmed: acked %v: %w", ok, err)
+		}
+		return nil
+	}
+	for i := range n {
+		if i >= window {
+			if err := await(pending[i-window]); err != nil {
+				return err
+			}
+		}
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", jobQueue,
+			true,  // mandatory
+			false, // immediate
+			message(body(i)))
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		pending = append(pending, dc)
+	}
+	for _, dc := range pending[max(0, n-window):] {
+		if err := await(dc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish publishes one job without waiting for a confirm.
+func publish(ctx context.Context, ch *amqp.Channel, body []byte) error {
+	err := ch.PublishWithContext(ctx, "", jobQueue,
+		true,  // mandatory
+		false, // immediate
+		message(body))
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return nil
+}
+
+// message wraps a job body as the caller publishes it.
+func message(body []byte) amqp.Publishing {
+	return amqp.Publishing{
+		DeliveryMode: amqp.Persistent,
+		ContentType:  "application/json",
+		MessageId:    randomHex(16),
+		Timestamp:    time.Now(),
+		Body:         body,
+	}
+}
+
+// sampleJob returns the message of a job that bench.php records under tag,
+// carrying the time it is built as its send time, and sleeping nap if
+// positive.
+func sampleJob(i int, tag string, nap time.Duration) []byte {
+	b := fmt.Appendf(nil, `{"number":%d,"tag":%q`, i, tag)
+	if nap > 0 {
+		b = fmt.Appendf(b, `,"sleep":%g`, nap.Seconds())
+	}
+	return fmt.Appendf(b, `,"sent_us":%d}`, time.Now().UnixMicro())
+}
+
+// sample is one line of bench.php's samples.log, times in µs.
+type sample struct {
+	number, sent, start, end int64
+}
+
+// parseSamples returns the samples of r that carry tag.
+func parseSamples(r io.Reader, tag string) ([]sample, error) {
+	var out []sample
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || f[0] != tag {
+			continue
+		}
+		if len(f) != 5 {
+			return nil, fmt.Errorf("samples: malformed line %q", sc.Text())
+		}
+		var v [4]int64
+		for i := range v {
+			n, err := strconv.ParseInt(f[i+1], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("samples: malformed line %q: %w", sc.Text(), err)
+			}
+			v[i] = n
+		}
+		out = append(out, sample{v[0], v[1], v[2], v[3]})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("samples: %w", err)
+	}
+	return out, nil
+}
+
+// waitSamples waits until samples.log holds n samples tagged tag, one per
+// job number (a job run twice would be redelivered, which is a failure
+// here), and returns them.
+func (b *bench) waitSamples(ctx context.Context, tag string, n int) ([]sample, error) {
+	for {
+		s, err := b.readSamples(tag)
+		if err != nil {
+			return nil, err
+		}
+		if len(s) >= n {
+			seen := map[int64]bool{}
+			for _, x := range s {
+				seen[x.number] = true
+			}
+			if len(s) > n || len(seen) != n {
+				return nil, fmt.Errorf("%d %s samples for %d distinct jobs, want %d", len(s), tag, len(seen), n)
+			}
+			return s, nil
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("%d of %d %s samples: %w", len(s), n, tag, err)
+		}
+	}
+}
+
+func (b *bench) readSamples(tag string) ([]sample, error) {
+	f, err := os.Open(b.stack.samplesPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("samples: %w", err)
+	}
+	defer f.Close()
+	return parseSamples(f, tag)
+}
+
+// clearSamples deletes samples.log; bench.php creates it again. Nothing must
+// be running on the pool.
+func (b *bench) clearSamples() error {
+	if err := os.Remove(b.stack.samplesPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("clear samples: %w", err)
+	}
+	return nil
+}
+
+// addTargets computes the benchmark's targets from the figures, repetition
+// by repetition.
+func (b *bench) addTargets() {
+	r := b.rep
+	consumerPlusClient := combine(r.values(secBare, "bench (consumer) CPU per message"),
+		r.values(secDirect, "bench (FastCGI client) CPU per request"),
+		func(x, y float64) float64 { return x + y })
+	abs := func(v []float64) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = math.Abs(x)
+		}
+		return out
+	}
+	r.targets = []target{
+		{name: "pipeline jobs/s / bare consumer messages/s", values: ratios(r.values(secPipeline, "jobs/s"), r.values(secBare, "messages/s")), limit: 0.60},
+		{name: "daemon CPU/job / (consumer CPU/msg + FastCGI client CPU/req)", values: ratios(r.values(secPipeline, "daemon CPU per job"), consumerPlusClient), limit: 1.3, atMost: true},
+		{name: "added p99 latency at half load", unit: "ms", values: r.values(secLatency, "added p99 (pipeline p99 - direct p99)"), limit: 5, atMost: true},
+		{name: "article test: |wall - ideal| / ideal", unit: "%", values: abs(r.values(secArticle, "deviation from the ideal")), limit: 5, atMost: true},
+		{name: "caller jobs/s / unconfirmed publisher jobs/s", values: ratios(r.values(secPublish, callerRate), r.values(secPublish, plainRate)), limit: 0.5},
+		{name: "daemon peak RSS (VmHWM)", unit: "MiB", values: r.values(secPipeline, "daemon peak RSS (VmHWM)"), limit: 30, atMost: true},
+	}
+}
