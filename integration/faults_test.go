@@ -205,3 +205,52 @@ func tail(s string, lines int) string {
 	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
+
+// TestDaemonDrainsOnSIGTERM stops the daemon with jobs running and waiting:
+// the running ones finish and are acked, the waiting ones stay queued, and
+// the daemon exits 0.
+func TestDaemonDrainsOnSIGTERM(t *testing.T) {
+	s := newStack(t, stackOptions{workerSleep: 2})
+	numbers := numberRange(1, 12)
+	s.publishJobs(t, numbers)
+	eventually(t, 30*time.Second, "5 jobs running", func() bool { return len(s.workerLines(t)) >= 5 })
+
+	ctx := context.Background()
+	timeout := 30 * time.Second
+	start := time.Now()
+	if err := s.daemon.Stop(ctx, &timeout); err != nil { // SIGTERM, then SIGKILL after 30 s
+		t.Fatalf("stop daemon: %v", err)
+	}
+	stopped := time.Since(start)
+	state, err := s.daemon.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state.ExitCode != 0 {
+		t.Errorf("daemon exited %d after SIGTERM, want 0", state.ExitCode)
+	}
+	// The five running jobs sleep 2 s: the daemon waited for them, well
+	// within its 30 s shutdown timeout, and did not start the others.
+	if stopped >= 25*time.Second {
+		t.Errorf("stopping took %s: the daemon did not drain by itself", stopped)
+	}
+	ran := len(s.workerLines(t))
+	if ran != 5 {
+		t.Errorf("%d jobs started before the daemon stopped, want the 5 in flight", ran)
+	}
+	q := s.queue(t, jobQueue)
+	if q.unacked != 0 || q.ready != len(numbers)-ran {
+		t.Errorf("after the drain the queue holds %+v, want %d ready and nothing unacked", q, len(numbers)-ran)
+	}
+	logs := containerLogs(t, s.daemon)
+	if !strings.Contains(logs, "in-flight jobs done") || strings.Count(logs, `"outcome":"succeeded"`) != ran {
+		t.Errorf("the daemon did not finish its in-flight jobs:\n%s", tail(logs, 15))
+	}
+
+	// A new daemon takes the rest; nothing ran twice.
+	s.daemon = s.startDaemon(t, nil)
+	r := s.waitAll(t, numbers, time.Minute)
+	if len(r.duplicates) != 0 {
+		t.Errorf("jobs %v ran twice across the restart", r.duplicates)
+	}
+}
