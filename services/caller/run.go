@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -129,42 +128,10 @@ func loadConfig() (config, error) {
 	if cfg.Timeout <= 0 {
 		return cfg, usagef("configuration: CALLER_TIMEOUT must be positive, not %s", cfg.Timeout)
 	}
-	tc, err := tlsConfig(cfg.URL, broker.TLSFiles{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile})
+	tc, err := broker.TLSConfigFor(cfg.URL, broker.TLSFiles{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile})
 	if err != nil {
 		return cfg, usagef("configuration: %v", err)
 	}
 	cfg.tls = tc
 	return cfg, nil
-}
-
-// tlsConfig reads the TLS files, which only an amqps:// URL may use. Its
-// errors name the variable at fault.
-func tlsConfig(rawURL string, files broker.TLSFiles) (*tls.Config, error) {
-	vars := []struct{ name, field, path string }{
-		{"AMQP_CA_FILE", broker.FieldCAFile, files.CAFile},
-		{"AMQP_CERT_FILE", broker.FieldCertFile, files.CertFile},
-		{"AMQP_KEY_FILE", broker.FieldKeyFile, files.KeyFile},
-	}
-	var set []string
-	for _, v := range vars {
-		if v.path != "" {
-			set = append(set, v.name)
-		}
-	}
-	if u, err := url.Parse(rawURL); len(set) > 0 && (err != nil || u.Scheme != "amqps") {
-		verb := "is"
-		if len(set) > 1 {
-			verb = "are"
-		}
-		return nil, fmt.Errorf("%s %s set, but AMQP_URL is not amqps://", strings.Join(set, " and "), verb)
-	}
-	c, err := files.Config()
-	if fe := (*broker.TLSFileError)(nil); errors.As(err, &fe) {
-		for _, v := range vars {
-			if v.field == fe.Field {
-				return nil, fmt.Errorf("%s: %w", v.name, err)
-			}
-		}
-	}
-	return c, err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -71,39 +70,7 @@ func loadConfig() (config, error) {
 		return c, err
 	}
 	var err error
-	c.tls, err = tlsConfig(c.AMQPURL, broker.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
-	return c, err
-}
-
-// tlsConfig reads the TLS files, which only an amqps:// URL may use. Its
-// errors name the variable at fault.
-func tlsConfig(rawURL string, files broker.TLSFiles) (*tls.Config, error) {
-	vars := []struct{ name, field, path string }{
-		{"AMQP_CA_FILE", broker.FieldCAFile, files.CAFile},
-		{"AMQP_CERT_FILE", broker.FieldCertFile, files.CertFile},
-		{"AMQP_KEY_FILE", broker.FieldKeyFile, files.KeyFile},
-	}
-	var set []string
-	for _, v := range vars {
-		if v.path != "" {
-			set = append(set, v.name)
-		}
-	}
-	if u, err := url.Parse(rawURL); len(set) > 0 && (err != nil || u.Scheme != "amqps") {
-		verb := "is"
-		if len(set) > 1 {
-			verb = "are"
-		}
-		return nil, fmt.Errorf("%s %s set, but AMQP_URL is not amqps://", strings.Join(set, " and "), verb)
-	}
-	c, err := files.Config()
-	if fe := (*broker.TLSFileError)(nil); errors.As(err, &fe) {
-		for _, v := range vars {
-			if v.field == fe.Field {
-				return nil, fmt.Errorf("%s: %w", v.name, err)
-			}
-		}
-	}
+	c.tls, err = broker.TLSConfigFor(c.AMQPURL, broker.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
 	return c, err
 }
 

@@ -6,7 +6,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"strings"
 )
 
 // TLSFiles names the PEM files that secure an amqps:// connection. All are
@@ -132,4 +134,38 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// TLSConfigFor reads the TLS files for rawURL, which must be an amqps://
+// URL if any file is given. The caller and the daemon take the files from
+// the same variables, AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, and
+// every error names the one at fault.
+func TLSConfigFor(rawURL string, files TLSFiles) (*tls.Config, error) {
+	vars := []struct{ name, field, path string }{
+		{"AMQP_CA_FILE", FieldCAFile, files.CAFile},
+		{"AMQP_CERT_FILE", FieldCertFile, files.CertFile},
+		{"AMQP_KEY_FILE", FieldKeyFile, files.KeyFile},
+	}
+	var set []string
+	for _, v := range vars {
+		if v.path != "" {
+			set = append(set, v.name)
+		}
+	}
+	if u, err := url.Parse(rawURL); len(set) > 0 && (err != nil || u.Scheme != "amqps") {
+		verb := "is"
+		if len(set) > 1 {
+			verb = "are"
+		}
+		return nil, fmt.Errorf("%s %s set, but AMQP_URL is not amqps://", strings.Join(set, " and "), verb)
+	}
+	c, err := files.Config()
+	if fe := (*TLSFileError)(nil); errors.As(err, &fe) {
+		for _, v := range vars {
+			if v.field == fe.Field {
+				return nil, fmt.Errorf("%s: %w", v.name, err)
+			}
+		}
+	}
+	return c, err
 }
