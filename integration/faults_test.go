@@ -17,10 +17,7 @@ import (
 
 // TestDaemonKilled kills the daemon with SIGKILL mid-run and starts a new one.
 func TestDaemonKilled(t *testing.T) {
-	s := newStack(t, stackOptions{workerSleep: 0.05})
-	numbers := numberRange(1, 400)
-	s.publishJobs(t, numbers)
-	eventually(t, time.Minute, "50 jobs processed", func() bool { return len(s.workerLines(t)) >= 50 })
+	s, numbers := runningJobs(t, 400)
 
 	kill(t, s.daemon)
 	// The log line is written when a job starts: what the killed daemon
@@ -50,10 +47,7 @@ func TestDaemonKilled(t *testing.T) {
 // TestBrokerRestarted restarts RabbitMQ mid-run, keeping its data; the
 // daemon must reconnect by itself.
 func TestBrokerRestarted(t *testing.T) {
-	s := newStack(t, stackOptions{workerSleep: 0.05})
-	numbers := numberRange(1, 300)
-	s.publishJobs(t, numbers)
-	eventually(t, time.Minute, "50 jobs processed", func() bool { return len(s.workerLines(t)) >= 50 })
+	s, numbers := runningJobs(t, 300)
 
 	ctx := context.Background()
 	timeout := 30 * time.Second
@@ -82,10 +76,7 @@ func TestBrokerRestarted(t *testing.T) {
 // jobs' fault: no attempt may be burned, nothing dead-lettered, and the
 // daemon must wait rather than spin.
 func TestPoolStopped(t *testing.T) {
-	s := newStack(t, stackOptions{workerSleep: 0.05})
-	numbers := numberRange(1, 300)
-	s.publishJobs(t, numbers)
-	eventually(t, time.Minute, "50 jobs processed", func() bool { return len(s.workerLines(t)) >= 50 })
+	s, numbers := runningJobs(t, 300)
 
 	ctx := context.Background()
 	timeout := 30 * time.Second
@@ -114,6 +105,17 @@ func TestPoolStopped(t *testing.T) {
 	if n := strings.Count(logs, `"outcome":"requeued"`); n > 30 {
 		t.Errorf("%d requeues during a 10 s outage: a hot loop", n)
 	}
+}
+
+// runningJobs starts a stack whose jobs take 50 ms, publishes n of them and
+// returns once 50 have started: the moment a fault test breaks something.
+func runningJobs(t *testing.T, n int64) (*stack, []int64) {
+	t.Helper()
+	s := newStack(t, stackOptions{workerSleep: 0.05})
+	numbers := numberRange(1, n)
+	s.publishJobs(t, numbers)
+	eventually(t, time.Minute, "50 jobs processed", func() bool { return len(s.workerLines(t)) >= 50 })
+	return s, numbers
 }
 
 // result counts what became of a set of jobs.

@@ -390,23 +390,49 @@ func (s *stack) queueTypes(t *testing.T) map[string]string {
 	return types
 }
 
-// publish sends raw bodies to the job queue from the host, with confirms.
-func (s *stack) publish(t *testing.T, bodies ...[]byte) {
+// adminChannel opens a channel as the admin, from the host; its connection
+// closes when the test ends.
+func (s *stack) adminChannel(t *testing.T) *amqp.Channel {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	conn, err := amqp.Dial(s.amqpURL)
 	if err != nil {
 		t.Fatalf("connect to rabbitmq: %v", err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatalf("open channel: %v", err)
 	}
+	return ch
+}
+
+// publish sends raw bodies to the job queue from the host, with confirms.
+func (s *stack) publish(t *testing.T, bodies ...[]byte) {
+	t.Helper()
+	s.publishBodies(t, bodies, func(i int) string { return fmt.Sprintf("test-%s-%d", t.Name(), i) })
+}
+
+// publishJobs publishes {"number":N} for each number, as the caller does.
+func (s *stack) publishJobs(t *testing.T, numbers []int64) {
+	t.Helper()
+	bodies := make([][]byte, len(numbers))
+	for i, n := range numbers {
+		bodies[i] = []byte(fmt.Sprintf(`{"number":%d}`, n))
+	}
+	s.publishBodies(t, bodies, func(i int) string { return fmt.Sprintf("job-%d", numbers[i]) })
+}
+
+// publishBodies publishes each body to the job queue, persistent and
+// mandatory, with pipelined confirms; id gives each its message id.
+func (s *stack) publishBodies(t *testing.T, bodies [][]byte, id func(int) string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ch := s.adminChannel(t)
 	if err := ch.Confirm(false); err != nil { // false: wait for confirm.select-ok
 		t.Fatalf("enable confirms: %v", err)
 	}
+	pending := make([]*amqp.DeferredConfirmation, len(bodies))
 	for i, body := range bodies {
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", jobQueue,
 			true,  // mandatory
@@ -414,57 +440,18 @@ func (s *stack) publish(t *testing.T, bodies ...[]byte) {
 			amqp.Publishing{
 				ContentType:  "application/json",
 				DeliveryMode: amqp.Persistent,
-				MessageId:    fmt.Sprintf("test-%s-%d", t.Name(), i),
+				MessageId:    id(i),
 				Timestamp:    time.Now(),
 				Body:         body,
 			})
 		if err != nil {
-			t.Fatalf("publish: %v", err)
+			t.Fatalf("publish %s: %v", id(i), err)
 		}
-		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-			t.Fatalf("publish not confirmed: ok=%v err=%v", ok, err)
-		}
-	}
-}
-
-// publishJobs publishes {"number":N} for each number with pipelined
-// confirms, as the caller does.
-func (s *stack) publishJobs(t *testing.T, numbers []int64) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := amqp.Dial(s.amqpURL)
-	if err != nil {
-		t.Fatalf("connect to rabbitmq: %v", err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("open channel: %v", err)
-	}
-	if err := ch.Confirm(false); err != nil { // false: wait for confirm.select-ok
-		t.Fatalf("enable confirms: %v", err)
-	}
-	var pending []*amqp.DeferredConfirmation
-	for _, n := range numbers {
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", jobQueue,
-			true,  // mandatory
-			false, // immediate
-			amqp.Publishing{
-				ContentType:  "application/json",
-				DeliveryMode: amqp.Persistent,
-				MessageId:    fmt.Sprintf("job-%d", n),
-				Timestamp:    time.Now(),
-				Body:         []byte(fmt.Sprintf(`{"number":%d}`, n)),
-			})
-		if err != nil {
-			t.Fatalf("publish %d: %v", n, err)
-		}
-		pending = append(pending, dc)
+		pending[i] = dc
 	}
 	for i, dc := range pending {
 		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-			t.Fatalf("job %d not confirmed: ok=%v err=%v", numbers[i], ok, err)
+			t.Fatalf("%s not confirmed: ok=%v err=%v", id(i), ok, err)
 		}
 	}
 }
@@ -472,15 +459,7 @@ func (s *stack) publishJobs(t *testing.T, numbers []int64) {
 // deadLetters takes every message out of the dead-letter queue.
 func (s *stack) deadLetters(t *testing.T) []amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(s.amqpURL)
-	if err != nil {
-		t.Fatalf("connect to rabbitmq: %v", err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("open channel: %v", err)
-	}
+	ch := s.adminChannel(t)
 	var got []amqp.Delivery
 	for {
 		d, ok, err := ch.Get(deadQueue, true) // true: auto-ack

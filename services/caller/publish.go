@@ -11,6 +11,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/job"
 )
@@ -158,12 +159,8 @@ func explain(ctx context.Context, timeout time.Duration, err error) error {
 // loss, or why the last attempt failed.
 func (s *sender) reconnect(ctx context.Context, cause error, delay *time.Duration) (*link, error) {
 	for {
-		pause := time.NewTimer(*delay)
-		select {
-		case <-ctx.Done():
-			pause.Stop()
+		if !backoff.Sleep(ctx, *delay) {
 			return nil, cause
-		case <-pause.C:
 		}
 		*delay = min(2**delay, maxBackoff)
 		l, err := dial(ctx, s.cfg.URL, s.cfg.tls)

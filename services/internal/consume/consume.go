@@ -17,6 +17,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 
+	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 )
 
@@ -150,7 +151,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		} else {
 			c.log.Debug().Err(err).Dur("retry_in", delay).Msg("reconnect failed")
 		}
-		if !sleep(ctx, jitter(delay)) {
+		if !backoff.Sleep(ctx, backoff.Jitter(delay)) {
 			return nil
 		}
 		delay = min(delay*2, c.cfg.ReconnectMax)
@@ -341,7 +342,7 @@ func (s *session) shutdown() {
 func (c *Consumer) probe(ctx context.Context, ok chan<- struct{}) {
 	delay := c.cfg.ProbeMin
 	for {
-		if !sleep(ctx, jitter(delay)) {
+		if !backoff.Sleep(ctx, backoff.Jitter(delay)) {
 			return
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -364,21 +365,4 @@ func closeError(e *amqp.Error) error {
 		return errors.New("connection closed")
 	}
 	return e
-}
-
-// jitter spreads d over [d/2, d] so that many daemons do not retry in step.
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits for d; it returns false if ctx was cancelled first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

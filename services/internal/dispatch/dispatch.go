@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"path"
 	"runtime/debug"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 
+	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/job"
@@ -258,7 +258,7 @@ func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, j job.Job, attemp
 // jittered expiration, then acks m.
 func (d *Dispatcher) retry(ctx context.Context, m amqp.Delivery, pub Publisher, res Result) Outcome {
 	level := min(res.Attempt, len(d.cfg.Topology.RetryDelays)) - 1
-	delay := jitter(d.cfg.Topology.RetryDelays[level])
+	delay := backoff.Jitter(d.cfg.Topology.RetryDelays[level])
 	msg := copyOf(m)
 	msg.Headers[HeaderAttempt] = int64(res.Attempt + 1)
 	msg.Headers[HeaderLastStatus] = int64(res.Status)
@@ -290,7 +290,7 @@ func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher
 	defer cancel()
 	if err := pub.Publish(pctx, queue, msg); err != nil {
 		d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Msg("broker did not take the copy; requeueing the job")
-		pause(ctx, d.cfg.FailurePause)
+		backoff.Sleep(ctx, d.cfg.FailurePause)
 		settle(d.log, m.Nack(false, true)) // false: this delivery only; true: requeue
 		return Requeued
 	}
@@ -304,7 +304,7 @@ func (d *Dispatcher) rescue(ctx context.Context, m amqp.Delivery, pub Publisher,
 	defer func() {
 		if p := recover(); p != nil {
 			d.log.Error().Str("panic", fmt.Sprint(p)).Str("message_id", m.MessageId).Msg("panic while dead-lettering; requeueing the job")
-			pause(ctx, d.cfg.FailurePause)
+			backoff.Sleep(ctx, d.cfg.FailurePause)
 			settle(d.log, m.Nack(false, true)) // false: this delivery only; true: requeue
 			o = Requeued
 		}
@@ -395,28 +395,6 @@ func errText(err error) string {
 		s = s[:1024]
 	}
 	return s
-}
-
-// jitter spreads d over [d/2, d], so that jobs that failed together do not
-// all come back at the same moment.
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// pause waits for d or until ctx is done.
-func pause(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // settle logs a failed ack, nack or reject. Such a failure means the channel
