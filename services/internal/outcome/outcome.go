@@ -1,0 +1,70 @@
+// Package outcome is the vocabulary shared by the packages that settle jobs
+// and those that report on them: how a delivery was settled, why a job was
+// dead-lettered, and the AMQP header names the daemon writes. It imports
+// nothing of the project, so logs, metrics, health and the command-line
+// tools can depend on it without depending on the code that decides.
+package outcome
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Outcome says how a delivery was settled.
+type Outcome int
+
+// The outcomes of handling one delivery.
+const (
+	// Succeeded: the worker answered 2xx and reported no fatal error; the
+	// delivery was acked.
+	Succeeded Outcome = iota
+	// Retried: the attempt failed in a way another attempt may fix (a 5xx
+	// answer, a PHP fatal error, a timeout, a broken connection); a copy
+	// waits in a retry queue and the delivery was acked.
+	Retried
+	// DeadLettered: the job can never succeed (a malformed or oversized
+	// message, a 4xx answer from the script, attempts exhausted); a copy
+	// went to the dead-letter queue and the delivery was acked.
+	DeadLettered
+	// Requeued: the job did not run, through no fault of its own (the pool
+	// was unavailable or could not run the script, the daemon is shutting
+	// down); it went back to its queue with no attempt counted.
+	Requeued
+)
+
+var names = [...]string{"succeeded", "retried", "dead-lettered", "requeued"}
+
+// String returns the outcome's name as it appears in logs and metrics.
+func (o Outcome) String() string {
+	if o >= 0 && int(o) < len(names) {
+		return names[o]
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Reasons for dead-lettering, written in the HeaderReason header.
+const (
+	ReasonMalformed    = "malformed"          // not a job: not a JSON object
+	ReasonTooLarge     = "too-large"          // over MAX_MESSAGE_SIZE
+	ReasonFormMismatch = "form-mismatch"      // PHP's form parser would change it: a field name it renames, or a limit of its own
+	ReasonRejected     = "rejected"           // the worker answered 4xx
+	ReasonExhausted    = "attempts-exhausted" // MAX_ATTEMPTS failed attempts
+	ReasonPanic        = "panic"              // the daemon failed on this message
+)
+
+// Headers the daemon sets on the copies it publishes.
+const (
+	HeaderAttempt    = "x-fpmq-attempt"     // the number of the next attempt
+	HeaderAttempts   = "x-fpmq-attempts"    // on dead letters: attempts made
+	HeaderReason     = "x-fpmq-reason"      // on dead letters: one of the Reason constants
+	HeaderLastStatus = "x-fpmq-last-status" // the worker's last status, 0 if none
+	HeaderLastError  = "x-fpmq-last-error"  // the last failure, as text
+	HeaderQueue      = "x-fpmq-queue"       // on dead letters: the job queue
+)
+
+// ErrPoolUnavailable means the php-fpm pool could not take a job: its
+// socket refused the connection, it answered "overloaded", or php-fpm
+// itself refused to run the script (script not found, access denied). The
+// job did not run and was requeued with no attempt counted; the consumer
+// pauses until the pool answers again. Errors wrapping it say which.
+var ErrPoolUnavailable = errors.New("php-fpm pool unavailable")
