@@ -1,11 +1,13 @@
 # A stand-in for the official php fpm image, built from Debian's packages for
 # machines that cannot reach an image registry. It keeps the interface our
-# Dockerfiles rely on: php-fpm and php on PATH, the www-data user.
+# Dockerfiles rely on: php-fpm and php on PATH, the www-data user. Like the
+# official image it has no php.ini, so PHP runs on its built-in defaults
+# (display_errors on, among others): tests see what users of that image see.
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends php8.2-fpm php8.2-cli \
- && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /var/lib/apt/lists/* /etc/php/8.2/fpm/php.ini /etc/php/8.2/cli/php.ini \
  && ln -s /usr/sbin/php-fpm8.2 /usr/local/sbin/php-fpm
 STOPSIGNAL SIGQUIT
 EXPOSE 9000

@@ -3,10 +3,13 @@
 # environment, then starts the broker with them. Passwords come from the
 # environment (compose reads them from .env), never from the image.
 #
-# Three users, each limited to the vhost RABBITMQ_VHOST:
-#   RABBITMQ_ADMIN_USER   everything (management UI, operators)
-#   RABBITMQ_CALLER_USER  may declare the job queue and publish to it, nothing else
-#   RABBITMQ_DAEMON_USER  may use the job queue, its retry queues and its dead-letter queue
+# Four users, each limited to the vhost RABBITMQ_VHOST:
+#   RABBITMQ_ADMIN_USER     everything (management UI)
+#   RABBITMQ_CALLER_USER    may declare the job queue and publish to it, nothing else
+#   RABBITMQ_DAEMON_USER    may use the job queue, its retry queues and its dead-letter queue
+#   RABBITMQ_OPERATOR_USER  may read the dead-letter queue and publish to the default
+#                           exchange (daemon dead: list, replay, purge), nothing else;
+#                           only if RABBITMQ_OPERATOR_PASSWORD is set
 # No "guest" user exists.
 set -eu
 
@@ -15,6 +18,8 @@ set -eu
 : "${RABBITMQ_ADMIN_USER:=admin}"
 : "${RABBITMQ_CALLER_USER:=caller}"
 : "${RABBITMQ_DAEMON_USER:=daemon}"
+: "${RABBITMQ_OPERATOR_USER:=operator}"
+: "${RABBITMQ_OPERATOR_PASSWORD:=}"
 for v in RABBITMQ_ADMIN_PASSWORD RABBITMQ_CALLER_PASSWORD RABBITMQ_DAEMON_PASSWORD; do
   eval "value=\${$v:-}"
   if [ -z "$value" ]; then
@@ -28,6 +33,23 @@ json() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
 # regex escapes the dots of a queue name for a permission pattern.
 q=$(printf '%s' "$RABBITMQ_QUEUE" | sed -e 's/\./\\\\./g')
 mine="^$q(\\\\.dead|\\\\.retry\\\\..+)?\$"
+dead="^$q\\\\.dead\$"
+
+# The operator's user: reading the dead-letter queue takes read on it
+# (basic.consume; acks need nothing more, and a passive queue.declare needs
+# no permission), and replaying takes write on the default exchange, which
+# RabbitMQ checks as "amq.default" whatever the routing key. It may
+# configure nothing. An .env from before this user has no password for it:
+# the user is then left out, and only "daemon dead" cannot log in.
+operator_user= operator_permissions=
+if [ -n "$RABBITMQ_OPERATOR_PASSWORD" ]; then
+  operator_user=",
+    {\"name\": \"$(json "$RABBITMQ_OPERATOR_USER")\", \"password\": \"$(json "$RABBITMQ_OPERATOR_PASSWORD")\", \"tags\": \"\"}"
+  operator_permissions=",
+    {\"user\": \"$(json "$RABBITMQ_OPERATOR_USER")\", \"vhost\": \"$(json "$RABBITMQ_VHOST")\", \"configure\": \"^\$\", \"write\": \"^amq\\\\.default\$\", \"read\": \"$dead\"}"
+else
+  echo "rabbitmq: RABBITMQ_OPERATOR_PASSWORD is not set: no $RABBITMQ_OPERATOR_USER user for daemon dead" >&2
+fi
 
 definitions=/var/lib/rabbitmq/fpmq-definitions.json
 umask 077
@@ -37,12 +59,12 @@ cat >"$definitions" <<JSON
   "users": [
     {"name": "$(json "$RABBITMQ_ADMIN_USER")", "password": "$(json "$RABBITMQ_ADMIN_PASSWORD")", "tags": "administrator"},
     {"name": "$(json "$RABBITMQ_CALLER_USER")", "password": "$(json "$RABBITMQ_CALLER_PASSWORD")", "tags": ""},
-    {"name": "$(json "$RABBITMQ_DAEMON_USER")", "password": "$(json "$RABBITMQ_DAEMON_PASSWORD")", "tags": ""}
+    {"name": "$(json "$RABBITMQ_DAEMON_USER")", "password": "$(json "$RABBITMQ_DAEMON_PASSWORD")", "tags": ""}$operator_user
   ],
   "permissions": [
     {"user": "$(json "$RABBITMQ_ADMIN_USER")", "vhost": "$(json "$RABBITMQ_VHOST")", "configure": ".*", "write": ".*", "read": ".*"},
     {"user": "$(json "$RABBITMQ_CALLER_USER")", "vhost": "$(json "$RABBITMQ_VHOST")", "configure": "^$q\$", "write": "^amq\\\\.default\$", "read": "^\$"},
-    {"user": "$(json "$RABBITMQ_DAEMON_USER")", "vhost": "$(json "$RABBITMQ_VHOST")", "configure": "$mine", "write": "^amq\\\\.default\$", "read": "$mine"}
+    {"user": "$(json "$RABBITMQ_DAEMON_USER")", "vhost": "$(json "$RABBITMQ_VHOST")", "configure": "$mine", "write": "^amq\\\\.default\$", "read": "$mine"}$operator_permissions
   ]
 }
 JSON

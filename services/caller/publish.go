@@ -21,13 +21,10 @@ import (
 // rather than per job, and keeps memory bounded for large inputs.
 const maxOutstanding = 4096
 
-// Pauses before reconnection attempts: the first is short, as a broker that
-// restarts is back within seconds, and they stay short, as the whole run
-// must fit in CALLER_TIMEOUT.
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 2 * time.Second
-)
+// reconnectBackoff paces reconnection attempts: the first pause is short,
+// as a broker that restarts is back within seconds, and they stay short, as
+// the whole run must fit in CALLER_TIMEOUT.
+var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Factor: 2}
 
 // publish publishes a job for each number, with at most maxOutstanding of
 // them unconfirmed at a time, and prints each job that the broker confirmed,
@@ -103,7 +100,7 @@ func (s *sender) run(ctx context.Context) error {
 	if err != nil {
 		return s.outcome(ctx, err)
 	}
-	delay := minBackoff
+	attempt := 0 // reconnection attempts in the current outage
 	for {
 		confirmed := s.out.confirmed
 		lost, err := s.session(ctx, l)
@@ -116,9 +113,9 @@ func (s *sender) run(ctx context.Context) error {
 		}
 		l.close(ctx, false)
 		if s.out.confirmed > confirmed {
-			delay = minBackoff // the broker was working: this is a new outage
+			attempt = 0 // the broker was working: this is a new outage
 		}
-		if l, err = s.reconnect(ctx, err, &delay); err != nil {
+		if l, err = s.reconnect(ctx, err, &attempt); err != nil {
 			return s.outcome(ctx, err)
 		}
 	}
@@ -154,15 +151,15 @@ func explain(ctx context.Context, timeout time.Duration, err error) error {
 }
 
 // reconnect connects again after the connection was lost as cause says,
-// pausing *delay before each attempt and doubling *delay up to maxBackoff.
-// When ctx ends it gives up with the last error that ctx did not cause: the
-// loss, or why the last attempt failed.
-func (s *sender) reconnect(ctx context.Context, cause error, delay *time.Duration) (*link, error) {
+// pausing reconnectBackoff.Delay(*attempt) before each attempt and counting
+// it in *attempt. When ctx ends it gives up with the last error that ctx did
+// not cause: the loss, or why the last attempt failed.
+func (s *sender) reconnect(ctx context.Context, cause error, attempt *int) (*link, error) {
 	for {
-		if !backoff.Sleep(ctx, *delay) {
+		if !backoff.Sleep(ctx, reconnectBackoff.Delay(*attempt)) {
 			return nil, cause
 		}
-		*delay = min(2**delay, maxBackoff)
+		*attempt++
 		l, err := dial(ctx, s.cfg.URL, s.cfg.tls)
 		if err == nil {
 			return l, nil
@@ -223,7 +220,7 @@ func (s *sender) open(l *link) (*publisher, error) {
 	p := &publisher{
 		conn:       l.Connection,
 		connCloses: l.NotifyClose(make(chan *amqp.Error, 1)),
-		returned:   make(map[string]amqp.Return),
+		queue:      s.cfg.Queue,
 	}
 	ch, err := l.Channel()
 	if err != nil {
@@ -238,12 +235,9 @@ func (s *sender) open(l *link) (*publisher, error) {
 	if err := ch.Confirm(false /* noWait */); err != nil {
 		return p, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	// The library blocks its reader on a full returns channel (and drops
-	// the return after 5 s). The broker sends a return before the confirm of
-	// the same job, and takeReturn drains the channel after each confirm, so
-	// it never holds more returns than there are unconfirmed jobs: the
-	// window.
-	p.returns = ch.NotifyReturn(make(chan amqp.Return, s.window))
+	// Returns are taken after each confirm, so no more of them wait than
+	// there are unconfirmed jobs: the window.
+	p.returns = broker.NewReturns(ch, s.window)
 	return p, nil
 }
 
@@ -365,8 +359,8 @@ type publisher struct {
 	ch         *amqp.Channel    // nil if it could not be opened
 	chCloses   chan *amqp.Error // why ch closed
 
-	returns  chan amqp.Return       // jobs the broker could not route
-	returned map[string]amqp.Return // returns not yet matched to their job, by message ID
+	queue   string          // the routing key of every job
+	returns *broker.Returns // jobs the broker could not route; nil until confirms are on
 
 	inflight []inflight // published and not yet settled, oldest first
 }
@@ -427,22 +421,7 @@ func returnedError(n int64, r amqp.Return) error {
 // takeReturn returns and forgets the return of the job with message ID id,
 // if the broker returned it.
 func (p *publisher) takeReturn(id string) (amqp.Return, bool) {
-	for drained := false; !drained; {
-		select {
-		case r, ok := <-p.returns:
-			if !ok {
-				p.returns = nil // a nil channel is never ready
-				drained = true
-			} else {
-				p.returned[r.MessageId] = r
-			}
-		default:
-			drained = true
-		}
-	}
-	r, ok := p.returned[id]
-	delete(p.returned, id)
-	return r, ok
+	return p.returns.Take("", p.queue, id)
 }
 
 // closeReason returns why the connection or channel that closes belongs to

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fpmq/fpmq/services/internal/amqptest"
 	"github.com/fpmq/fpmq/services/internal/job"
 )
 
@@ -36,26 +37,26 @@ func firstDifference(got, want string) string {
 // checkAttempts checks what the broker received: every attempt at a job
 // carries the first attempt's message ID, timestamp and body, and no two
 // jobs share an ID. It returns how many times each number was published.
-func checkAttempts(t *testing.T, msgs []publishedMsg) map[int64]int {
+func checkAttempts(t *testing.T, msgs []amqptest.Publishing) map[int64]int {
 	t.Helper()
-	first := make(map[int64]publishedMsg)
+	first := make(map[int64]amqptest.Publishing)
 	owner := make(map[string]int64) // message ID -> number
 	attempts := make(map[int64]int)
 	for _, m := range msgs {
-		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(m.body, `{"number":`), "}"), 10, 64)
-		if err != nil || m.body != string(job.Marshal(n)) {
-			t.Fatalf("broker got the body %q, not a job", m.body)
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(string(m.Body), `{"number":`), "}"), 10, 64)
+		if err != nil || string(m.Body) != string(job.Marshal(n)) {
+			t.Fatalf("broker got the body %q, not a job", string(m.Body))
 		}
 		attempts[n]++
 		if f, ok := first[n]; !ok {
 			first[n] = m
-		} else if m.messageID != f.messageID || !m.timestamp.Equal(f.timestamp) {
-			t.Errorf("job %d published again with ID %q at %v, first with ID %q at %v; want the same", n, m.messageID, m.timestamp, f.messageID, f.timestamp)
+		} else if m.MessageId != f.MessageId || !m.Timestamp.Equal(f.Timestamp) {
+			t.Errorf("job %d published again with ID %q at %v, first with ID %q at %v; want the same", n, m.MessageId, m.Timestamp, f.MessageId, f.Timestamp)
 		}
-		if o, ok := owner[m.messageID]; ok && o != n {
-			t.Errorf("jobs %d and %d share the message ID %q", o, n, m.messageID)
+		if o, ok := owner[m.MessageId]; ok && o != n {
+			t.Errorf("jobs %d and %d share the message ID %q", o, n, m.MessageId)
 		}
-		owner[m.messageID] = n
+		owner[m.MessageId] = n
 	}
 	return attempts
 }
@@ -67,7 +68,7 @@ func TestRunReconnects(t *testing.T) {
 	tests := []struct {
 		name   string
 		jobs   int
-		decide func(seq int) verdict
+		decide func(int, amqptest.Publishing) amqptest.Verdict
 		conns  int     // connections the caller opens
 		again  []int64 // jobs the broker must get twice; all others once
 	}{
@@ -76,14 +77,14 @@ func TestRunReconnects(t *testing.T) {
 			// drops at 7; 8 to 10 perhaps published, but not received.
 			name: "unconfirmed jobs published again",
 			jobs: 10,
-			decide: func(seq int) verdict {
+			decide: func(seq int, _ amqptest.Publishing) amqptest.Verdict {
 				switch {
 				case seq >= 4 && seq <= 6:
-					return ignore
+					return amqptest.Ignore
 				case seq == 7:
-					return hangUp
+					return amqptest.HangUp
 				}
-				return ack
+				return amqptest.Ack
 			},
 			conns: 2,
 			again: []int64{4, 5, 6, 7},
@@ -93,14 +94,14 @@ func TestRunReconnects(t *testing.T) {
 			// wait for it to keep the input order.
 			name: "confirmed out of order",
 			jobs: 3,
-			decide: func(seq int) verdict {
+			decide: func(seq int, _ amqptest.Publishing) amqptest.Verdict {
 				switch seq {
 				case 1:
-					return ignore
+					return amqptest.Ignore
 				case 3:
-					return hangUp
+					return amqptest.HangUp
 				}
-				return ack
+				return amqptest.Ack
 			},
 			conns: 2,
 			again: []int64{1, 3},
@@ -108,7 +109,7 @@ func TestRunReconnects(t *testing.T) {
 		{
 			name:   "dropped right after a confirm",
 			jobs:   5,
-			decide: at(2, ackHangUp),
+			decide: at(2, amqptest.AckHangUp),
 			conns:  2,
 			again:  nil, // 3 to 5 were never received
 		},
@@ -116,11 +117,11 @@ func TestRunReconnects(t *testing.T) {
 			// The second connection drops too, at 4 after confirming 2 and 3.
 			name: "dropped twice",
 			jobs: 6,
-			decide: func(seq int) verdict {
+			decide: func(seq int, _ amqptest.Publishing) amqptest.Verdict {
 				if seq == 2 || seq == 5 {
-					return hangUp
+					return amqptest.HangUp
 				}
-				return ack
+				return amqptest.Ack
 			},
 			conns: 3,
 			again: []int64{2, 4},
@@ -130,14 +131,14 @@ func TestRunReconnects(t *testing.T) {
 			// is waiting for confirms, not publishing.
 			name:   "dropped with a full window",
 			jobs:   maxOutstanding + 100,
-			decide: at(maxOutstanding+50, hangUp),
+			decide: at(maxOutstanding+50, amqptest.HangUp),
 			conns:  2,
 			again:  []int64{maxOutstanding + 50},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &fakeBroker{decide: tt.decide}
+			b := &amqptest.Server{OnPublish: tt.decide}
 			useBroker(t, b)
 			t.Setenv("AMQP_QUEUE_TYPE", "quorum")
 			args, numbers := jobs(tt.jobs)
@@ -148,14 +149,14 @@ func TestRunReconnects(t *testing.T) {
 			if want := sentLines(numbers...); stdout != want {
 				t.Errorf("stdout differs from every job sent once, in order: %s", firstDifference(stdout, want))
 			}
-			if n := b.connections(); n != tt.conns {
+			if n := b.Connections(); n != tt.conns {
 				t.Errorf("the caller connected %d times, want %d", n, tt.conns)
 			}
-			declared := b.queues()
+			declared := queues(b)
 			if len(declared) != tt.conns || slices.ContainsFunc(declared, func(q string) bool { return q != "commands+durable x-queue-type=quorum" }) {
 				t.Errorf("declared %q, want the quorum queue commands on each of %d connections", declared, tt.conns)
 			}
-			attempts := checkAttempts(t, b.messages())
+			attempts := checkAttempts(t, b.Published())
 			for _, n := range numbers {
 				want := 1
 				if slices.Contains(tt.again, n) {
@@ -173,7 +174,7 @@ func TestRunReconnects(t *testing.T) {
 // destroy confirms on their way: the caller may then publish more jobs
 // again, but still reports each one once.
 func TestRunSurvivesAReset(t *testing.T) {
-	b := &fakeBroker{decide: at(50, abort)}
+	b := &amqptest.Server{OnPublish: at(50, amqptest.Abort)}
 	useBroker(t, b)
 	args, numbers := jobs(100)
 	code, stdout, stderr := callCaller(t.Context(), args, "")
@@ -183,10 +184,10 @@ func TestRunSurvivesAReset(t *testing.T) {
 	if want := sentLines(numbers...); stdout != want {
 		t.Errorf("stdout differs from every job sent once, in order: %s", firstDifference(stdout, want))
 	}
-	if n := b.connections(); n != 2 {
+	if n := b.Connections(); n != 2 {
 		t.Errorf("the caller connected %d times, want 2", n)
 	}
-	attempts := checkAttempts(t, b.messages())
+	attempts := checkAttempts(t, b.Published())
 	for _, n := range numbers {
 		if attempts[n] < 1 || attempts[n] > 2 || n == 50 && attempts[n] != 2 {
 			t.Errorf("broker got job %d %d times, want 1 or 2 (2 for job 50)", n, attempts[n])
@@ -197,7 +198,7 @@ func TestRunSurvivesAReset(t *testing.T) {
 // TestRunKeepsLosingTheConnection has the broker drop every connection at
 // the first job after 1: the caller keeps trying until CALLER_TIMEOUT.
 func TestRunKeepsLosingTheConnection(t *testing.T) {
-	b := &fakeBroker{decide: from(2, hangUp)}
+	b := &amqptest.Server{OnPublish: from(2, amqptest.HangUp)}
 	useBroker(t, b)
 	t.Setenv("CALLER_TIMEOUT", "1s")
 	start := time.Now()
@@ -217,10 +218,10 @@ func TestRunKeepsLosingTheConnection(t *testing.T) {
 	if !strings.HasPrefix(stderr, prefix) || !lossSeen || !strings.HasSuffix(stderr, " (1 of 3 jobs confirmed)\n") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("stderr = %q, want one line %q, the loss, %q", stderr, prefix, " (1 of 3 jobs confirmed)")
 	}
-	if n := b.connections(); n < 3 {
+	if n := b.Connections(); n < 3 {
 		t.Errorf("the caller connected %d times, want at least 3", n)
 	}
-	if attempts := checkAttempts(t, b.messages()); attempts[2] < 3 {
+	if attempts := checkAttempts(t, b.Published()); attempts[2] < 3 {
 		t.Errorf("broker got job 2 %d times, want at least 3", attempts[2])
 	}
 	if elapsed < time.Second || elapsed > 4*time.Second {
@@ -231,9 +232,9 @@ func TestRunKeepsLosingTheConnection(t *testing.T) {
 // TestRunReconnectsAfterRefusals has the broker refuse two reconnections
 // before it takes the third: the caller pauses 100 then 200 then 400 ms.
 func TestRunReconnectsAfterRefusals(t *testing.T) {
-	b := &fakeBroker{
-		decide: at(2, hangUp),
-		refuse: func(conn int) bool { return conn == 2 || conn == 3 },
+	b := &amqptest.Server{
+		OnPublish: at(2, amqptest.HangUp),
+		Refuse:    func(conn int) bool { return conn == 2 || conn == 3 },
 	}
 	useBroker(t, b)
 	start := time.Now()
@@ -245,7 +246,7 @@ func TestRunReconnectsAfterRefusals(t *testing.T) {
 	if stdout != sentLines(1, 2, 3) {
 		t.Errorf("stdout = %q, want jobs 1 to 3 sent", stdout)
 	}
-	if n := b.connections(); n != 4 {
+	if n := b.Connections(); n != 4 {
 		t.Errorf("the caller connected %d times, want 4", n)
 	}
 	if elapsed < 700*time.Millisecond || elapsed > 5*time.Second {
@@ -256,9 +257,9 @@ func TestRunReconnectsAfterRefusals(t *testing.T) {
 // TestRunBrokerGoneAfterLoss has the broker refuse every reconnection: the
 // caller gives up at CALLER_TIMEOUT with the last attempt's error.
 func TestRunBrokerGoneAfterLoss(t *testing.T) {
-	b := &fakeBroker{
-		decide: at(2, hangUp),
-		refuse: func(conn int) bool { return conn > 1 },
+	b := &amqptest.Server{
+		OnPublish: at(2, amqptest.HangUp),
+		Refuse:    func(conn int) bool { return conn > 1 },
 	}
 	useBroker(t, b)
 	t.Setenv("CALLER_TIMEOUT", "1s")
@@ -281,9 +282,9 @@ func TestRunBrokerGoneAfterLoss(t *testing.T) {
 // TestRunInterruptedWhileReconnecting cancels the run while the broker
 // refuses reconnections: the caller stops at once, with the count.
 func TestRunInterruptedWhileReconnecting(t *testing.T) {
-	b := &fakeBroker{
-		decide: at(2, hangUp),
-		refuse: func(conn int) bool { return conn > 1 },
+	b := &amqptest.Server{
+		OnPublish: at(2, amqptest.HangUp),
+		Refuse:    func(conn int) bool { return conn > 1 },
 	}
 	useBroker(t, b)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -294,7 +295,7 @@ func TestRunInterruptedWhileReconnecting(t *testing.T) {
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		deadline := time.After(5 * time.Second)
-		for b.connections() < 2 {
+		for b.Connections() < 2 {
 			select {
 			case <-tick.C:
 			case <-deadline:

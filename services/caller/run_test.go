@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"net"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/fpmq/fpmq/services/internal/amqptest"
 	"github.com/fpmq/fpmq/services/internal/job"
 )
 
@@ -328,15 +330,44 @@ func sentLines(numbers ...int64) string {
 	return b.String()
 }
 
-func useBroker(t *testing.T, b *fakeBroker) {
+// useBroker starts b and points the caller at it, with the user and
+// password that the tests look for in the output.
+func useBroker(t *testing.T, b *amqptest.Server) {
 	t.Helper()
-	b.start(t)
-	t.Setenv("AMQP_URL", b.url)
+	if b.ChannelCloseText == "" {
+		b.ChannelCloseText = closeChannelReason
+	}
+	b.Start(t)
+	t.Setenv("AMQP_URL", "amqp://u:secretpw@"+b.Addr+"/")
 	t.Setenv("CALLER_TIMEOUT", "10s")
 }
 
+// queues returns the queue declarations b received, each as the queue's
+// name, "+durable" if durable, then " key=value" per argument.
+func queues(b *amqptest.Server) []string {
+	var names []string
+	for _, d := range b.Declared() {
+		name := d.Queue
+		if d.Durable {
+			name += "+durable"
+		}
+		for _, k := range slices.Sorted(maps.Keys(d.Args)) {
+			name += fmt.Sprintf(" %s=%v", k, d.Args[k])
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// rejectReason is RabbitMQ's text when a classic queue is declared over a
+// quorum one.
+const rejectReason = "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'commands' in vhost '/': received none but current is the value 'quorum' of type 'longstr'"
+
+// closeChannelReason is RabbitMQ's text when a message is too large.
+const closeChannelReason = "PRECONDITION_FAILED - message size 12 is larger than configured max size 10"
+
 func TestRunPublishes(t *testing.T) {
-	b := &fakeBroker{decide: func(int) verdict { return ack }}
+	b := &amqptest.Server{}
 	useBroker(t, b)
 	start := time.Now()
 	code, stdout, stderr := callCaller(t.Context(), []string{"42", "-7", "9223372036854775807"}, "")
@@ -346,37 +377,37 @@ func TestRunPublishes(t *testing.T) {
 	if want := sentLines(42, -7, 9223372036854775807); stdout != want {
 		t.Errorf("stdout = %q, want %q", stdout, want)
 	}
-	if got := b.queues(); !slices.Equal(got, []string{"commands+durable"}) {
+	if got := queues(b); !slices.Equal(got, []string{"commands+durable"}) {
 		t.Errorf("declared queues %q, want the durable queue commands", got)
 	}
-	msgs := b.messages()
+	msgs := b.Published()
 	if len(msgs) != 3 {
 		t.Fatalf("broker got %d messages, want 3", len(msgs))
 	}
 	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	for i, n := range []int64{42, -7, 9223372036854775807} {
 		m := msgs[i]
-		if m.body != string(job.Marshal(n)) {
-			t.Errorf("message %d body %q, want %q", i, m.body, job.Marshal(n))
+		if string(m.Body) != string(job.Marshal(n)) {
+			t.Errorf("message %d body %q, want %q", i, string(m.Body), job.Marshal(n))
 		}
-		if m.exchange != "" || m.routingKey != "commands" || !m.mandatory {
-			t.Errorf("message %d published to exchange %q key %q mandatory %v; want the default exchange, key commands, mandatory", i, m.exchange, m.routingKey, m.mandatory)
+		if m.Exchange != "" || m.RoutingKey != "commands" || !m.Mandatory {
+			t.Errorf("message %d published to exchange %q key %q mandatory %v; want the default exchange, key commands, mandatory", i, m.Exchange, m.RoutingKey, m.Mandatory)
 		}
-		if m.contentType != "application/json" || m.deliveryMode != 2 {
-			t.Errorf("message %d content type %q delivery mode %d; want application/json, persistent (2)", i, m.contentType, m.deliveryMode)
+		if m.ContentType != "application/json" || m.DeliveryMode != 2 {
+			t.Errorf("message %d content type %q delivery mode %d; want application/json, persistent (2)", i, m.ContentType, m.DeliveryMode)
 		}
-		if !hexID.MatchString(m.messageID) || i > 0 && m.messageID == msgs[i-1].messageID {
-			t.Errorf("message %d ID %q is not a fresh 128-bit hex ID", i, m.messageID)
+		if !hexID.MatchString(m.MessageId) || i > 0 && m.MessageId == msgs[i-1].MessageId {
+			t.Errorf("message %d ID %q is not a fresh 128-bit hex ID", i, m.MessageId)
 		}
-		if m.timestamp.Before(start.Truncate(time.Second)) || m.timestamp.After(time.Now()) {
-			t.Errorf("message %d timestamp %v is not the time of publishing", i, m.timestamp)
+		if m.Timestamp.Before(start.Truncate(time.Second)) || m.Timestamp.After(time.Now()) {
+			t.Errorf("message %d timestamp %v is not the time of publishing", i, m.Timestamp)
 		}
 	}
 }
 
 func TestRunPublishesManyFromStdin(t *testing.T) {
 	t.Setenv("AMQP_QUEUE", "other")
-	b := &fakeBroker{decide: func(int) verdict { return ack }}
+	b := &amqptest.Server{}
 	useBroker(t, b)
 	// More than two windows, so that publishing waits for confirms midway.
 	count := 2*maxOutstanding + 5
@@ -393,49 +424,49 @@ func TestRunPublishesManyFromStdin(t *testing.T) {
 	if want := sentLines(numbers...); stdout != want {
 		t.Errorf("stdout has %d lines, want %d in order", strings.Count(stdout, "\n"), count)
 	}
-	msgs := b.messages()
-	if len(msgs) != count || msgs[count-1].routingKey != "other" {
+	msgs := b.Published()
+	if len(msgs) != count || msgs[count-1].RoutingKey != "other" {
 		t.Errorf("broker got %d messages, want %d routed to other", len(msgs), count)
 	}
 }
 
 // at settles publish n as v and all others as ack.
-func at(n int, v verdict) func(int) verdict {
-	return func(seq int) verdict {
+func at(n int, v amqptest.Verdict) func(int, amqptest.Publishing) amqptest.Verdict {
+	return func(seq int, _ amqptest.Publishing) amqptest.Verdict {
 		if seq == n {
 			return v
 		}
-		return ack
+		return amqptest.Ack
 	}
 }
 
 // from settles publishes from n on as v and the ones before as ack.
-func from(n int, v verdict) func(int) verdict {
-	return func(seq int) verdict {
+func from(n int, v amqptest.Verdict) func(int, amqptest.Publishing) amqptest.Verdict {
+	return func(seq int, _ amqptest.Publishing) amqptest.Verdict {
 		if seq >= n {
 			return v
 		}
-		return ack
+		return amqptest.Ack
 	}
 }
 
 func TestRunUnconfirmed(t *testing.T) {
 	tests := []struct {
 		name    string
-		decide  func(seq int) verdict
+		decide  func(int, amqptest.Publishing) amqptest.Verdict
 		timeout string
 		sent    string // stdout
 		want    string // in stderr
 	}{
 		{
 			name:   "nacked",
-			decide: at(2, nack),
+			decide: at(2, amqptest.Nack),
 			sent:   sentLines(1, 3),
 			want:   "caller: broker nacked 2 (2 of 3 jobs confirmed)",
 		},
 		{
 			name:   "returned",
-			decide: at(2, returnIt),
+			decide: at(2, amqptest.Return),
 			sent:   sentLines(1, 3),
 			want:   "caller: broker returned 2 as unroutable: 312 NO_ROUTE (2 of 3 jobs confirmed)",
 		},
@@ -443,13 +474,13 @@ func TestRunUnconfirmed(t *testing.T) {
 			// Nothing is drained before the first confirm, so this one
 			// needs the returns channel to have room.
 			name:   "first returned",
-			decide: at(1, returnIt),
+			decide: at(1, amqptest.Return),
 			sent:   sentLines(2, 3),
 			want:   "caller: broker returned 1 as unroutable: 312 NO_ROUTE (2 of 3 jobs confirmed)",
 		},
 		{
 			name:    "never confirmed",
-			decide:  from(2, ignore),
+			decide:  from(2, amqptest.Ignore),
 			timeout: "500ms",
 			sent:    sentLines(1),
 			want:    "caller: timed out after 500ms (CALLER_TIMEOUT): wait for the confirm of 2: context deadline exceeded (1 of 3 jobs confirmed)",
@@ -459,14 +490,14 @@ func TestRunUnconfirmed(t *testing.T) {
 			// did, and another connection would not change its mind. On the
 			// last job, so that all three were published before.
 			name:   "channel closed",
-			decide: at(3, closeChannel),
+			decide: at(3, amqptest.CloseChannel),
 			sent:   sentLines(1, 2),
 			want:   `caller: 3 not confirmed: channel closed: Exception (406) Reason: "` + closeChannelReason + `" (2 of 3 jobs confirmed)`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &fakeBroker{decide: tt.decide}
+			b := &amqptest.Server{OnPublish: tt.decide}
 			useBroker(t, b)
 			if tt.timeout != "" {
 				t.Setenv("CALLER_TIMEOUT", tt.timeout)
@@ -484,7 +515,7 @@ func TestRunUnconfirmed(t *testing.T) {
 			if strings.Contains(stderr, "secretpw") {
 				t.Errorf("stderr shows the password: %q", stderr)
 			}
-			if n := b.connections(); n != 1 {
+			if n := b.Connections(); n != 1 {
 				t.Errorf("the caller connected %d times, want once: a final failure is not retried", n)
 			}
 		})
@@ -495,7 +526,7 @@ func TestRunUnconfirmed(t *testing.T) {
 // ones wait for room in the window: those are not published at all, while
 // the ones already published are still waited for and reported.
 func TestRunStopsAfterAFailure(t *testing.T) {
-	b := &fakeBroker{decide: at(1, nack)}
+	b := &amqptest.Server{OnPublish: at(1, amqptest.Nack)}
 	useBroker(t, b)
 	args := make([]string, maxOutstanding+10)
 	for i := range args {
@@ -505,7 +536,7 @@ func TestRunStopsAfterAFailure(t *testing.T) {
 	if code != exitFailure {
 		t.Errorf("exit status %d, want %d", code, exitFailure)
 	}
-	if got := len(b.messages()); got != maxOutstanding {
+	if got := len(b.Published()); got != maxOutstanding {
 		t.Errorf("broker got %d messages, want %d (one window)", got, maxOutstanding)
 	}
 	if got := strings.Count(stdout, "sent"); got != maxOutstanding-1 || strings.Contains(stdout, "sent: 1\n") {
@@ -520,7 +551,7 @@ func TestRunStopsAfterAFailure(t *testing.T) {
 // TestRunCloseHangs has a broker that never answers channel.close: closing
 // must end at the deadline and not turn the nack into a timeout.
 func TestRunCloseHangs(t *testing.T) {
-	b := &fakeBroker{decide: at(1, nack), ignoreClose: true}
+	b := &amqptest.Server{OnPublish: at(1, amqptest.Nack), IgnoreChannelClose: true}
 	useBroker(t, b)
 	t.Setenv("CALLER_TIMEOUT", "300ms")
 	start := time.Now()
@@ -538,7 +569,7 @@ func TestRunCloseHangs(t *testing.T) {
 // caller says so in one line and does not retry, as only an operator can
 // fix it.
 func TestRunDeclareRejected(t *testing.T) {
-	b := &fakeBroker{rejectDeclare: true, decide: func(int) verdict { return ack }}
+	b := &amqptest.Server{RejectDeclare: rejectReason}
 	useBroker(t, b)
 	code, stdout, stderr := callCaller(t.Context(), []string{"1"}, "")
 	want := `caller: declare queue "commands": queue exists with other arguments: ` + rejectReason + "; delete the queue or change the setting\n"
@@ -546,10 +577,10 @@ func TestRunDeclareRejected(t *testing.T) {
 	if stderr != want {
 		t.Errorf("stderr = %q, want %q", stderr, want)
 	}
-	if n := len(b.messages()); n != 0 {
+	if n := len(b.Published()); n != 0 {
 		t.Errorf("broker got %d messages after the declare failed, want 0", n)
 	}
-	if n := b.connections(); n != 1 {
+	if n := b.Connections(); n != 1 {
 		t.Errorf("the caller connected %d times, want once", n)
 	}
 }
@@ -560,14 +591,14 @@ func TestRunDeclaresTheQueueType(t *testing.T) {
 		{"quorum", "commands+durable x-queue-type=quorum"},
 	} {
 		t.Run(tt.queueType, func(t *testing.T) {
-			b := &fakeBroker{decide: func(int) verdict { return ack }}
+			b := &amqptest.Server{}
 			useBroker(t, b)
 			t.Setenv("AMQP_QUEUE_TYPE", tt.queueType)
 			code, stdout, stderr := callCaller(t.Context(), []string{"5"}, "")
 			if code != exitOK || stdout != sentLines(5) || stderr != "" {
 				t.Errorf("exit status %d, stdout %q, stderr %q; want %d, job 5 sent, nothing", code, stdout, stderr, exitOK)
 			}
-			if got := b.queues(); !slices.Equal(got, []string{tt.want}) {
+			if got := queues(b); !slices.Equal(got, []string{tt.want}) {
 				t.Errorf("declared %q, want %q", got, tt.want)
 			}
 		})

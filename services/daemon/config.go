@@ -10,6 +10,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 )
@@ -20,38 +21,43 @@ func (c config) topology() broker.Topology {
 		Queue:       c.Queue,
 		QueueType:   c.QueueType,
 		DeadQueue:   c.DeadQueue,
-		RetryDelays: broker.RetryDelays(c.MaxAttempts, c.RetryInitial, c.RetryFactor, c.RetryMax),
+		RetryDelays: broker.RetryDelays(c.MaxAttempts, backoff.Policy{Initial: c.RetryInitial, Factor: c.RetryFactor, Max: c.RetryMax}),
 	}
 }
 
 // config is the daemon's whole configuration, read from the environment.
 type config struct {
-	AMQPURL         string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST (required; percent-encode special characters)"`
-	CAFile          string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
-	CertFile        string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
-	KeyFile         string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
-	Queue           string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"queue to consume jobs from"`
-	QueueType       string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the daemon's queues: classic, or quorum for a RabbitMQ cluster"`
-	DeadQueue       string        `envconfig:"DEAD_LETTER_QUEUE" desc:"queue of jobs that will never succeed (default: AMQP_QUEUE + \".dead\")"`
-	FastCGIAddr     string        `envconfig:"FASTCGI_ADDR" default:"unix:///run/php-fpm/commands.sock" desc:"php-fpm pool address: unix:///PATH or tcp://HOST:PORT"`
-	ScriptFilename  string        `envconfig:"SCRIPT_FILENAME" default:"/app/worker.php" desc:"absolute path of the worker script where php-fpm runs"`
-	Concurrency     int           `envconfig:"CONCURRENCY" default:"5" desc:"jobs run at once; at most the pool's pm.max_children"`
-	Prefetch        int           `envconfig:"PREFETCH" default:"0" desc:"unacknowledged deliveries held from the broker; 0 means CONCURRENCY"`
-	RequestTimeout  time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one job on php-fpm, connect to last byte; a timeout requeues the job"`
-	MaxAttempts     int           `envconfig:"MAX_ATTEMPTS" default:"5" desc:"attempts of a job before it is dead-lettered"`
-	RetryInitial    time.Duration `envconfig:"RETRY_INITIAL_DELAY" default:"1s" desc:"wait before the 2nd attempt; later waits grow by RETRY_FACTOR (with jitter)"`
-	RetryFactor     float64       `envconfig:"RETRY_FACTOR" default:"2" desc:"growth of the wait between attempts"`
-	RetryMax        time.Duration `envconfig:"RETRY_MAX_DELAY" default:"60s" desc:"longest wait between attempts"`
-	MaxMessageSize  int           `envconfig:"MAX_MESSAGE_SIZE" default:"1048576" desc:"largest job body in bytes; larger ones are dead-lettered"`
-	KeepAlive       bool          `envconfig:"FASTCGI_KEEPALIVE" default:"false" desc:"keep one FastCGI connection open per worker (each pins a php-fpm child: give the pool a child to spare)"`
-	PingPath        string        `envconfig:"FASTCGI_PING_PATH" default:"/ping" desc:"php-fpm ping.path, requested to see whether the pool is back after an outage"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"on SIGTERM, how long in-flight jobs may finish before they are requeued"`
-	ConnectTimeout  time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of one broker connection attempt"`
-	ReconnectMax    time.Duration `envconfig:"RECONNECT_MAX_DELAY" default:"30s" desc:"longest pause between broker reconnection attempts (backoff with jitter)"`
-	MetricsAddr     string        `envconfig:"METRICS_ADDR" default:":9090" desc:"address of /metrics, /healthz and /readyz; empty turns them off"`
-	Pprof           bool          `envconfig:"PPROF" default:"false" desc:"also serve Go profiles under /debug/pprof/ on METRICS_ADDR"`
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	LogFormat       string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
+	AMQPURL            string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST (required; percent-encode special characters)"`
+	CAFile             string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
+	CertFile           string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
+	KeyFile            string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
+	Queue              string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"queue to consume jobs from"`
+	QueueType          string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the daemon's queues: classic, or quorum for a RabbitMQ cluster"`
+	DeadQueue          string        `envconfig:"DEAD_LETTER_QUEUE" desc:"queue of jobs that will never succeed (default: AMQP_QUEUE + \".dead\")"`
+	FastCGIAddr        string        `envconfig:"FASTCGI_ADDR" default:"unix:///run/php-fpm/commands.sock" desc:"php-fpm pool address: unix:///PATH or tcp://HOST:PORT"`
+	ScriptFilename     string        `envconfig:"SCRIPT_FILENAME" default:"/app/worker.php" desc:"absolute path of the worker script where php-fpm runs"`
+	Concurrency        int           `envconfig:"CONCURRENCY" default:"5" desc:"jobs run at once; at most the pool's pm.max_children"`
+	Prefetch           int           `envconfig:"PREFETCH" default:"0" desc:"unacknowledged deliveries held from the broker; 0 means CONCURRENCY"`
+	RequestBody        string        `envconfig:"REQUEST_BODY" default:"form" desc:"how a job's body reaches the script: form (a JSON object's fields in $_POST) or raw (the body unchanged on php://input, CONTENT_TYPE from the message)"`
+	MaxInputVars       int           `envconfig:"FORM_MAX_INPUT_VARS" default:"1000" desc:"the pool's max_input_vars: a form job with more fields is dead-lettered (form-mismatch), not cut short by PHP"`
+	MaxInputNesting    int           `envconfig:"FORM_MAX_INPUT_NESTING_LEVEL" default:"64" desc:"the pool's max_input_nesting_level: a form job nested deeper is dead-lettered (form-mismatch)"`
+	RequestTimeout     time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one attempt on php-fpm, connect to last byte; a timeout is a failed attempt, retried later (keep php-fpm's request_terminate_timeout above it)"`
+	MaxAttempts        int           `envconfig:"MAX_ATTEMPTS" default:"5" desc:"attempts of a job before it is dead-lettered"`
+	RetryInitial       time.Duration `envconfig:"RETRY_INITIAL_DELAY" default:"1s" desc:"wait before the 2nd attempt; later waits grow by RETRY_FACTOR (with jitter)"`
+	RetryFactor        float64       `envconfig:"RETRY_FACTOR" default:"2" desc:"growth of the wait between attempts"`
+	RetryMax           time.Duration `envconfig:"RETRY_MAX_DELAY" default:"60s" desc:"longest wait between attempts"`
+	MaxMessageSize     int           `envconfig:"MAX_MESSAGE_SIZE" default:"1048576" desc:"largest job body in bytes; larger ones are dead-lettered"`
+	KeepAlive          bool          `envconfig:"FASTCGI_KEEPALIVE" default:"false" desc:"keep one FastCGI connection open per worker (each pins a php-fpm child: give the pool a child to spare)"`
+	PingPath           string        `envconfig:"FASTCGI_PING_PATH" default:"/ping" desc:"php-fpm ping.path, requested to see whether the pool is back after an outage"`
+	StatusPath         string        `envconfig:"FASTCGI_STATUS_PATH" default:"/status" desc:"php-fpm pm.status_path, read for the pool metrics (fpmq_phpfpm_*)"`
+	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"on SIGTERM, how long in-flight jobs may finish before they are requeued"`
+	ConnectTimeout     time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of one broker connection attempt"`
+	ReconnectMax       time.Duration `envconfig:"RECONNECT_MAX_DELAY" default:"30s" desc:"longest pause between broker reconnection attempts (backoff with jitter)"`
+	MetricsAddr        string        `envconfig:"METRICS_ADDR" default:":9090" desc:"address of /metrics, /healthz and /readyz; empty turns them off"`
+	QueueStatsInterval time.Duration `envconfig:"QUEUE_STATS_INTERVAL" default:"15s" desc:"how often the daemon reads its queues' figures from RabbitMQ for fpmq_queue_* metrics; 0 turns it off"`
+	Pprof              bool          `envconfig:"PPROF" default:"false" desc:"also serve Go profiles under /debug/pprof/ on METRICS_ADDR"`
+	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat          string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
 
 	tls *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 }
@@ -94,11 +100,26 @@ func (c config) validate() error {
 	if c.RetryFactor < 1 {
 		return fmt.Errorf("RETRY_FACTOR: must be at least 1, got %g", c.RetryFactor)
 	}
+	if c.QueueStatsInterval < 0 {
+		return fmt.Errorf("QUEUE_STATS_INTERVAL: must be 0 or more, got %s", c.QueueStatsInterval)
+	}
+	if c.RequestBody != "form" && c.RequestBody != "raw" {
+		return fmt.Errorf("REQUEST_BODY: want form or raw, got %q", c.RequestBody)
+	}
+	if c.MaxInputVars < 1 {
+		return fmt.Errorf("FORM_MAX_INPUT_VARS: must be at least 1, got %d", c.MaxInputVars)
+	}
+	if c.MaxInputNesting < 1 {
+		return fmt.Errorf("FORM_MAX_INPUT_NESTING_LEVEL: must be at least 1, got %d", c.MaxInputNesting)
+	}
 	if c.MaxMessageSize < 1 {
 		return fmt.Errorf("MAX_MESSAGE_SIZE: must be positive, got %d", c.MaxMessageSize)
 	}
 	if !strings.HasPrefix(c.PingPath, "/") {
 		return fmt.Errorf("FASTCGI_PING_PATH: must start with /, got %q", c.PingPath)
+	}
+	if !strings.HasPrefix(c.StatusPath, "/") {
+		return fmt.Errorf("FASTCGI_STATUS_PATH: must start with /, got %q", c.StatusPath)
 	}
 	if _, _, err := fastcgi.ParseAddress(c.FastCGIAddr); err != nil {
 		return fmt.Errorf("FASTCGI_ADDR: %w", err)

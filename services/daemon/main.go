@@ -14,5 +14,5 @@ func main() {
 	// After the first signal starts a graceful shutdown, a second one takes
 	// the default action and ends the process at once.
 	context.AfterFunc(ctx, stop)
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

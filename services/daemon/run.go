@@ -14,15 +14,21 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 
+	"github.com/fpmq/fpmq/services/internal/admin"
+	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/consume"
 	"github.com/fpmq/fpmq/services/internal/dispatch"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
+	"github.com/fpmq/fpmq/services/internal/job"
 	"github.com/fpmq/fpmq/services/internal/logging"
 	"github.com/fpmq/fpmq/services/internal/metrics"
+	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpfpm"
+	"github.com/fpmq/fpmq/services/internal/queuestat"
 )
 
-const usage = `Usage: daemon [healthcheck [live|ready]]
+const usage = `Usage: daemon [healthcheck [live|ready] | dead COMMAND ...]
 
 Consumes jobs from a RabbitMQ queue and runs each one on a php-fpm pool over
 FastCGI. A job is acknowledged once the worker answered 2xx; a failed attempt
@@ -34,11 +40,14 @@ jobs and waits for the running ones.
 "live") on METRICS_ADDR and exits 0 if it is ready, 1 if not: the image has
 no other tools for a container health check.
 
+"daemon dead list|show|replay|purge" works on the dead-letter queue: see
+"daemon dead -h".
+
 Configuration, from environment variables:
 `
 
 // run is the daemon's whole life; it returns the process exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "-help", "--help", "help":
@@ -46,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "healthcheck":
 			return healthcheck(ctx, args[1:], stdout, stderr)
+		case "dead":
+			return deadCommand(ctx, args[1:], stdin, stdout, stderr)
 		default:
 			fmt.Fprintf(stderr, "daemon: unknown argument %q\n\n", args[0])
 			printUsage(stderr)
@@ -63,17 +74,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "daemon: configuration: LOG_LEVEL/LOG_FORMAT: %v\n", err)
 		return 2
 	}
-	client, err := fastcgi.NewClient(cfg.FastCGIAddr)
+	opts := fastcgi.Options{}
+	if cfg.KeepAlive {
+		// An idle kept connection still pins a php-fpm child; let it go
+		// soon when jobs stop.
+		opts.MaxIdleConns, opts.IdleConnTimeout = cfg.Concurrency, keptConnIdle
+	}
+	client, err := fastcgi.NewClient(cfg.FastCGIAddr, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemon: configuration: FASTCGI_ADDR: %v\n", err)
 		return 2
 	}
-	if cfg.KeepAlive {
-		// An idle kept connection still pins a php-fpm child; let it go
-		// soon when jobs stop.
-		client.KeepAlive(cfg.Concurrency, 2*time.Second)
-		defer client.CloseIdle()
-	}
+	defer client.CloseIdleConnections()
 	var ln net.Listener
 	if cfg.MetricsAddr != "" {
 		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -87,19 +99,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Str("queue", cfg.Queue).
 		Str("fastcgi_addr", cfg.FastCGIAddr).
 		Str("script", cfg.ScriptFilename).
+		Str("request_body", cfg.RequestBody).
 		Int("concurrency", cfg.Concurrency).
 		Int("max_attempts", cfg.MaxAttempts).
 		Str("dead_letter_queue", cfg.DeadQueue).
 		Msg("daemon starting")
 
-	d, c, m, lastAnswer := assemble(cfg, client, log)
+	d := assemble(cfg, client, log)
+	checkPool(ctx, d.pool, cfg.ScriptFilename, log)
 	var served chan error
 	if ln != nil {
-		handler := metrics.Handler(m, health(c, d, cfg.PingPath, lastAnswer), cfg.Pprof)
+		handler := admin.Handler(d.metrics.Handler(), d.health(), cfg.Pprof)
 		serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopServing()
 		served = make(chan error, 1)
-		go func() { served <- metrics.Serve(serveCtx, ln, handler, log) }()
+		go func() { served <- admin.Serve(serveCtx, ln, handler, log) }()
 		// Health and metrics stay up while the consumer drains.
 		defer func() {
 			stopServing()
@@ -109,45 +123,78 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}()
 	}
 
-	if err := c.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("daemon stopped")
-		return 1
+	if cfg.QueueStatsInterval > 0 {
+		pollCtx, stopPolling := context.WithCancel(ctx)
+		polled := make(chan struct{})
+		go func() {
+			defer close(polled)
+			d.queues.Run(pollCtx)
+		}()
+		defer func() {
+			stopPolling()
+			<-polled
+		}()
 	}
+	d.consumer.Run(ctx)
 	log.Info().Msg("daemon stopped")
 	return 0
 }
 
-// assemble builds the dispatcher, the consumer that feeds it, and the
-// metrics that watch both.
-func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) (*dispatch.Dispatcher, *consume.Consumer, *metrics.Metrics, *atomic.Int64) {
-	// lastAnswer is when php-fpm last answered a job (Unix nanoseconds):
-	// readiness needs no ping while jobs get answers.
-	lastAnswer := new(atomic.Int64)
+// Timings of the daemon's own requests to php-fpm.
+const (
+	keptConnIdle     = 2 * time.Second // an idle kept connection is closed after this
+	statusTimeout    = 2 * time.Second // one read of the pool's status page
+	readyPingTimeout = 2 * time.Second // the ping of a readiness check
+	startPingTimeout = 5 * time.Second // the ping at start-up
+	// answeredRecently is how long a job's answer shows php-fpm is there,
+	// so that readiness needs no ping.
+	answeredRecently = 5 * time.Second
+)
+
+// daemon is the assembled daemon: the dispatcher, the consumer that feeds
+// it, the pool it asks about php-fpm, and the metrics that watch them.
+type daemon struct {
+	dispatcher *dispatch.Dispatcher
+	consumer   *consume.Consumer
+	pool       *phpfpm.Pool
+	queues     *queuestat.Poller
+	metrics    *metrics.Metrics
+	// inFlight counts jobs being handled; lastAnswer is when php-fpm last
+	// answered one (Unix nanoseconds).
+	inFlight, lastAnswer atomic.Int64
+}
+
+// assemble builds the daemon's parts from its configuration.
+func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
+	d := &daemon{pool: &phpfpm.Pool{Client: client, PingPath: cfg.PingPath, StatusPath: cfg.StatusPath}}
 	topology := cfg.topology()
-	d := dispatch.New(client, dispatch.Config{
+	d.dispatcher = dispatch.New(client, d.pool, dispatch.Config{
 		Script:         cfg.ScriptFilename,
+		Body:           dispatch.BodyMode(cfg.RequestBody),
+		FormLimits:     job.Limits{MaxInputVars: cfg.MaxInputVars, MaxNestingLevel: cfg.MaxInputNesting},
 		Timeout:        cfg.RequestTimeout,
 		MaxAttempts:    cfg.MaxAttempts,
 		MaxMessageSize: cfg.MaxMessageSize,
 		Topology:       topology,
-		FailurePause:   cfg.RetryInitial,
-		PingPath:       cfg.PingPath,
+		CopyRetryMin:   cfg.RetryInitial,
+		CopyRetryMax:   cfg.RetryMax,
 	}, log)
 
-	var m *metrics.Metrics
 	handle := func(ctx context.Context, msg amqp.Delivery, pub *broker.Publisher) error {
-		done := m.Started(msg.Timestamp)
-		res := d.Handle(ctx, msg, pub)
+		d.inFlight.Add(1)
+		defer d.inFlight.Add(-1)
+		done := d.metrics.Started(msg.Timestamp)
+		res := d.dispatcher.Handle(ctx, msg, pub)
 		done(res)
 		if res.Status != 0 {
-			lastAnswer.Store(time.Now().UnixNano())
+			d.lastAnswer.Store(time.Now().UnixNano())
 		}
-		if errors.Is(res.Err, dispatch.ErrPoolUnavailable) {
-			return consume.ErrBackendDown
+		if errors.Is(res.Err, outcome.ErrPoolUnavailable) {
+			return res.Err
 		}
 		return nil
 	}
-	c := consume.New(consume.Config{
+	d.consumer = consume.New(consume.Config{
 		URL:             cfg.AMQPURL,
 		TLS:             cfg.tls,
 		Topology:        topology,
@@ -155,36 +202,61 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) (*dispatch
 		Prefetch:        cfg.Prefetch,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		ConnectTimeout:  cfg.ConnectTimeout,
-		ReconnectMax:    cfg.ReconnectMax,
-		Probe:           func(ctx context.Context) error { return d.Ping(ctx, cfg.PingPath) },
+		Reconnect:       backoff.Policy{Max: cfg.ReconnectMax},
+		Probe:           d.pool.Ping,
 	}, handle, log)
 
-	m = metrics.New(metrics.Gauges{
+	d.queues = &queuestat.Poller{
+		Dial:   func(ctx context.Context) (*amqp.Connection, error) { return broker.Dial(ctx, cfg.AMQPURL, cfg.tls) },
+		Queues: queuestat.Queues(topology),
+		Every:  cfg.QueueStatsInterval,
+		Log:    log,
+	}
+
+	c := d.consumer
+	ready := d.health().Ready
+	d.metrics = metrics.New(metrics.Gauges{
 		Concurrency: func() float64 { return float64(cfg.Concurrency) },
 		Connected:   func() float64 { return bit(c.State() == consume.Consuming || c.State() == consume.Paused) },
 		Paused:      func() float64 { return bit(c.State() == consume.Paused) },
-		Reconnects:  func() float64 { return float64(c.Reconnects()) },
+		Blocked:     func() float64 { return bit(c.Blocked()) },
+		Ready: func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), readyPingTimeout)
+			defer cancel()
+			return bit(ready(ctx) == nil)
+		},
+		Reconnects: func() float64 { return float64(c.Reconnects()) },
 	})
-	m.Registry.MustRegister(metrics.NewPoolCollector(func(ctx context.Context) (metrics.PoolStatus, error) {
-		resp, err := d.Get(ctx, "/status", "json")
-		if err != nil {
-			return metrics.PoolStatus{}, err
-		}
-		if resp.Status != 200 {
-			return metrics.PoolStatus{}, fmt.Errorf("php-fpm status page: status %d", resp.Status)
-		}
-		return metrics.ParsePoolStatus(resp.Body)
-	}, 2*time.Second))
-	return d, c, m, lastAnswer
+	d.metrics.Registry.MustRegister(
+		metrics.NewPoolCollector(d.pool.Status, statusTimeout),
+		metrics.NewQueueCollector(d.queues.Last),
+	)
+	return d
+}
+
+// checkPool pings the pool once at start-up and says what it found. php-fpm
+// offers no way to check a script without running it, so the script itself
+// is checked by the first job: if php-fpm cannot run it, that job goes back
+// to the queue untouched, the daemon pauses and says so.
+func checkPool(ctx context.Context, pool *phpfpm.Pool, script string, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, startPingTimeout)
+	defer cancel()
+	if err := pool.Ping(ctx); err != nil {
+		log.Warn().Err(err).Msg("php-fpm pool does not answer yet; jobs wait in the queue until it does")
+		return
+	}
+	log.Info().Str("script", script).Msg("php-fpm pool answers")
 }
 
 // health says the daemon is live while its consumer runs, and ready when it
-// is connected and php-fpm answers: a job answered in the last few seconds
-// shows that, otherwise a ping does. Under load the pool's children are all
-// busy and a ping would wait for one (or never get one, with kept-alive
-// connections).
-func health(c *consume.Consumer, d *dispatch.Dispatcher, pingPath string, lastAnswer *atomic.Int64) metrics.Health {
-	return metrics.Health{
+// can run jobs: connected, not paused, its copies taken by the broker, and
+// php-fpm there. A job answered in the last few seconds shows php-fpm is
+// there; otherwise a ping does. A ping that times out while the daemon's
+// own jobs run means every child is busy, which is not a fault: only a
+// pool that refuses connections is.
+func (d *daemon) health() admin.Health {
+	c := d.consumer
+	return admin.Health{
 		Live: func() error {
 			if s := c.State(); s == consume.Stopped {
 				return fmt.Errorf("consumer %s", s)
@@ -192,17 +264,29 @@ func health(c *consume.Consumer, d *dispatch.Dispatcher, pingPath string, lastAn
 			return nil
 		},
 		Ready: func(ctx context.Context) error {
-			s := c.State()
-			if s != consume.Consuming && s != consume.Paused {
+			switch s := c.State(); s {
+			case consume.Consuming:
+			case consume.Paused:
+				return fmt.Errorf("paused: %w", c.PauseReason())
+			default:
 				return fmt.Errorf("broker: %s", s)
 			}
-			if s == consume.Consuming && time.Since(time.Unix(0, lastAnswer.Load())) < 5*time.Second {
+			if c.Blocked() {
+				return errors.New("broker: the publishing connection is blocked by a resource alarm; retries and dead letters wait")
+			}
+			if err := d.dispatcher.CopyTrouble(); err != nil {
+				return fmt.Errorf("broker does not take retry or dead-letter copies: %w", err)
+			}
+			if time.Since(time.Unix(0, d.lastAnswer.Load())) < answeredRecently {
 				return nil
 			}
-			if err := d.Ping(ctx, pingPath); err != nil {
-				return fmt.Errorf("php-fpm: %w", err)
+			ctx, cancel := context.WithTimeout(ctx, readyPingTimeout)
+			defer cancel()
+			err := d.pool.Ping(ctx)
+			if err == nil || (!errors.Is(err, fastcgi.ErrUnavailable) && d.inFlight.Load() > 0) {
+				return nil
 			}
-			return nil
+			return fmt.Errorf("php-fpm: %w", err)
 		},
 	}
 }
@@ -244,7 +328,7 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := metrics.Check(ctx, "http://"+net.JoinHostPort(host, port)+path); err != nil {
+	if err := admin.Check(ctx, "http://"+net.JoinHostPort(host, port)+path); err != nil {
 		fmt.Fprintf(stderr, "daemon healthcheck: %v\n", err)
 		return 1
 	}

@@ -21,7 +21,7 @@ import (
 
 func TestHelpListsEverySetting(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"-h"}, nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d, want 0", code)
 	}
 	for _, name := range []string{
@@ -30,6 +30,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		"RECONNECT_MAX_DELAY", "LOG_LEVEL", "LOG_FORMAT", "AMQP_QUEUE_TYPE", "DEAD_LETTER_QUEUE",
 		"MAX_ATTEMPTS", "RETRY_INITIAL_DELAY", "RETRY_FACTOR", "RETRY_MAX_DELAY", "MAX_MESSAGE_SIZE",
 		"FASTCGI_PING_PATH", "METRICS_ADDR", "PPROF", "FASTCGI_KEEPALIVE", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE",
+		"REQUEST_BODY", "FORM_MAX_INPUT_VARS", "FORM_MAX_INPUT_NESTING_LEVEL", "FASTCGI_STATUS_PATH", "QUEUE_STATS_INTERVAL",
 	} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
@@ -62,6 +63,11 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		{"shrinking retries", map[string]string{"RETRY_FACTOR": "0.5"}, "RETRY_FACTOR"},
 		{"zero size", map[string]string{"MAX_MESSAGE_SIZE": "0"}, "MAX_MESSAGE_SIZE"},
 		{"ping path", map[string]string{"FASTCGI_PING_PATH": "ping"}, "FASTCGI_PING_PATH"},
+		{"status path", map[string]string{"FASTCGI_STATUS_PATH": "status"}, "FASTCGI_STATUS_PATH"},
+		{"body mode", map[string]string{"REQUEST_BODY": "xml"}, "REQUEST_BODY"},
+		{"input vars", map[string]string{"FORM_MAX_INPUT_VARS": "0"}, "FORM_MAX_INPUT_VARS"},
+		{"nesting", map[string]string{"FORM_MAX_INPUT_NESTING_LEVEL": "-1"}, "FORM_MAX_INPUT_NESTING_LEVEL"},
+		{"queue stats", map[string]string{"QUEUE_STATS_INTERVAL": "-1s"}, "QUEUE_STATS_INTERVAL"},
 		{"unreadable CA file", map[string]string{"AMQP_URL": "amqps://u:secret@127.0.0.1:1/", "AMQP_CA_FILE": "/nonexistent/ca.pem"}, "AMQP_CA_FILE: CA file /nonexistent/ca.pem: no such file"},
 		{"CA file without amqps", map[string]string{"AMQP_CA_FILE": "/nonexistent/ca.pem"}, "AMQP_CA_FILE is set, but AMQP_URL is not amqps://"},
 		{"client certificate without amqps", map[string]string{"AMQP_CERT_FILE": "/c.pem", "AMQP_KEY_FILE": "/k.pem"}, "AMQP_CERT_FILE and AMQP_KEY_FILE are set, but AMQP_URL is not amqps://"},
@@ -74,7 +80,7 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), nil, &stdout, &stderr)
+			code := run(context.Background(), nil, nil, &stdout, &stderr)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
 			}
@@ -134,7 +140,7 @@ func writeCA(t *testing.T) string {
 
 func TestUnknownArgument(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--frobnicate"}, &stdout, &stderr); code != 2 {
+	if code := run(context.Background(), []string{"--frobnicate"}, nil, &stdout, &stderr); code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
 	if !strings.Contains(stderr.String(), `"--frobnicate"`) {
@@ -153,10 +159,10 @@ func TestStopsWhileReconnecting(t *testing.T) {
 	var stdout bytes.Buffer
 	var stderr syncBuffer
 	done := make(chan int)
-	go func() { done <- run(ctx, nil, &stdout, &stderr) }()
+	go func() { done <- run(ctx, nil, nil, &stdout, &stderr) }()
 
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), "broker unavailable") {
+	for !strings.Contains(stderr.String(), "reconnecting with backoff") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no connection failure logged within 5s:\n%s", stderr.String())
 		}
@@ -165,11 +171,11 @@ func TestStopsWhileReconnecting(t *testing.T) {
 	// Alive, but not ready without a broker: what a container health
 	// check sees through "daemon healthcheck".
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"healthcheck", "live"}, &out, &errOut); code != 0 {
+	if code := run(context.Background(), []string{"healthcheck", "live"}, nil, &out, &errOut); code != 0 {
 		t.Errorf("healthcheck live: exit %d: %s", code, errOut.String())
 	}
 	errOut.Reset()
-	if code := run(context.Background(), []string{"healthcheck"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "503") {
+	if code := run(context.Background(), []string{"healthcheck"}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "503") {
 		t.Errorf("healthcheck (ready) without a broker: exit %d: %s", code, errOut.String())
 	}
 	cancel()
@@ -211,10 +217,10 @@ func (b *syncBuffer) String() string {
 func TestHealthcheckWithoutDaemon(t *testing.T) {
 	t.Setenv("METRICS_ADDR", freeAddr(t))
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"healthcheck"}, &out, &errOut); code != 1 {
+	if code := run(context.Background(), []string{"healthcheck"}, nil, &out, &errOut); code != 1 {
 		t.Errorf("healthcheck with no daemon running: exit %d, want 1", code)
 	}
-	if code := run(context.Background(), []string{"healthcheck", "sideways"}, &out, &errOut); code != 2 {
+	if code := run(context.Background(), []string{"healthcheck", "sideways"}, nil, &out, &errOut); code != 2 {
 		t.Errorf("healthcheck sideways: exit %d, want 2", code)
 	}
 }
@@ -228,7 +234,7 @@ func TestMetricsAddressInUse(t *testing.T) {
 	t.Setenv("AMQP_URL", "amqp://u:p@127.0.0.1:1/")
 	t.Setenv("METRICS_ADDR", l.Addr().String())
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "METRICS_ADDR") {
+	if code := run(context.Background(), nil, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "METRICS_ADDR") {
 		t.Errorf("exit %d, stderr %q; want 1 naming METRICS_ADDR", code, errOut.String())
 	}
 }

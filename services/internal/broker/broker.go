@@ -47,50 +47,45 @@ func Dial(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*amqp.Conn
 			tlsConfig.ServerName = cmp.Or(uri.ServerName, uri.Host)
 		}
 	}
-	type result struct {
-		conn *amqp.Connection
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		conn, err := amqp.DialConfig(rawURL, amqp.Config{
-			Heartbeat:       10 * time.Second,
-			Locale:          "en_US",
-			TLSClientConfig: tlsConfig,
-			Dial: func(network, addr string) (net.Conn, error) {
-				var d net.Dialer
-				conn, err := d.DialContext(ctx, network, addr)
-				if err != nil {
+	// The library's handshake takes no context: ctx reaches it through the
+	// socket's deadline, set from ctx's deadline and moved to now when ctx
+	// is cancelled. Dial waits for the library either way, so that nothing
+	// it started outlives the call.
+	var interrupt func() bool // stops moving the deadline; false if it was moved
+	conn, err := amqp.DialConfig(rawURL, amqp.Config{
+		Heartbeat:       10 * time.Second,
+		Locale:          "en_US",
+		TLSClientConfig: tlsConfig,
+		Dial: func(network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// The library clears the deadline once the connection is open.
+			if deadline, ok := ctx.Deadline(); ok {
+				if err := nc.SetDeadline(deadline); err != nil {
+					nc.Close()
 					return nil, err
 				}
-				// The handshake must not outlive ctx either; the deadline is
-				// cleared by the library once the connection is open.
-				if deadline, ok := ctx.Deadline(); ok {
-					if err := conn.SetDeadline(deadline); err != nil {
-						conn.Close()
-						return nil, err
-					}
-				}
-				return conn, nil
-			},
-		})
-		done <- result{conn, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", Redact(rawURL), r.err)
-		}
-		return r.conn, nil
-	case <-ctx.Done():
-		// Close whatever the dial goroutine ends up with.
-		go func() {
-			if r := <-done; r.conn != nil {
-				r.conn.Close()
 			}
-		}()
-		return nil, fmt.Errorf("connect to %s: %w", Redact(rawURL), ctx.Err())
+			interrupt = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+			return nc, nil
+		},
+	})
+	if interrupt != nil && !interrupt() && err == nil {
+		// Cancelled as the handshake ended: the deadline may have hit the
+		// open connection.
+		conn.Close()
+		err = ctx.Err()
 	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("connect to %s: %w", Redact(rawURL), err)
+	}
+	return conn, nil
 }
 
 // Queue types, as RabbitMQ's x-queue-type argument names them.

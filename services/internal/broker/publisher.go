@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -13,19 +12,21 @@ import (
 // returned it as unroutable, or the channel closed before it confirmed.
 var ErrNotConfirmed = errors.New("message not confirmed by the broker")
 
+// publisherReturns bounds the returns a Publisher buffers. Publishes in
+// flight at once are bounded by the daemon's concurrency, far below it.
+const publisherReturns = 1024
+
 // Publisher publishes messages to queues and waits for the broker's
 // confirm, on a channel of its own. It is safe for concurrent use.
 type Publisher struct {
 	ch      *amqp.Channel
-	returns chan amqp.Return
-
-	mu       sync.Mutex
-	returned map[returnKey]int // returns not yet claimed by their publisher
+	returns *Returns
 }
 
-type returnKey struct{ queue, messageID string }
-
-// NewPublisher opens a channel on conn in confirm mode.
+// NewPublisher opens a channel on conn in confirm mode. The daemon gives it
+// a connection that does not consume: a broker under a memory or disk alarm
+// blocks publishing connections, and acks sent on a blocked connection
+// would stall with the publishes.
 func NewPublisher(conn *amqp.Connection) (*Publisher, error) {
 	ch, err := conn.Channel()
 	if err != nil {
@@ -35,17 +36,13 @@ func NewPublisher(conn *amqp.Connection) (*Publisher, error) {
 		ch.Close()
 		return nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	// RabbitMQ sends a return before the confirm of the same message, and the
-	// library hands it to this channel before it records the confirm, so a
-	// publisher that sees its confirm finds its return already here. The
-	// buffer must hold the returns of all publishes in flight.
-	returns := ch.NotifyReturn(make(chan amqp.Return, 1024))
-	return &Publisher{ch: ch, returns: returns, returned: map[returnKey]int{}}, nil
+	return &Publisher{ch: ch, returns: NewReturns(ch, publisherReturns)}, nil
 }
 
 // Publish sends msg to queue through the default exchange, mandatory, and
 // waits until the broker confirmed it or ctx is done. It returns nil only if
-// the broker took responsibility for the message.
+// the broker took responsibility for the message; otherwise the error wraps
+// ErrNotConfirmed, or says why the message could not be sent at all.
 func (p *Publisher) Publish(ctx context.Context, queue string, msg amqp.Publishing) error {
 	dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",    // the default exchange routes by queue name
@@ -61,7 +58,7 @@ func (p *Publisher) Publish(ctx context.Context, queue string, msg amqp.Publishi
 	if err != nil {
 		return fmt.Errorf("publish to %q: %w: %w", queue, ErrNotConfirmed, err)
 	}
-	if p.claimReturn(returnKey{queue, msg.MessageId}) {
+	if _, returned := p.returns.Take("", queue, msg.MessageId); returned {
 		return fmt.Errorf("publish to %q: %w: returned as unroutable (does the queue exist?)", queue, ErrNotConfirmed)
 	}
 	if !acked {
@@ -70,33 +67,18 @@ func (p *Publisher) Publish(ctx context.Context, queue string, msg amqp.Publishi
 	return nil
 }
 
-// claimReturn reports whether a return for key arrived, and forgets it.
-func (p *Publisher) claimReturn(key returnKey) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-drain:
-	for {
-		select {
-		case r, ok := <-p.returns:
-			if !ok {
-				p.returns = nil // closed with the channel; a nil channel never fires
-				break drain
-			}
-			p.returned[returnKey{r.RoutingKey, r.MessageId}]++
-		default:
-			break drain
-		}
-	}
-	if p.returned[key] == 0 {
-		return false
-	}
-	if p.returned[key]--; p.returned[key] == 0 {
-		delete(p.returned, key)
-	}
-	return true
+// NotifyClose registers c to receive why the publisher's channel closed,
+// as amqp.Channel.NotifyClose does: one *amqp.Error if the broker or a lost
+// connection closed it, then c is closed; c is closed without a value after
+// Close. Give c a buffer of 1, so that the library never waits for it. A
+// Publisher whose channel closed cannot publish any more.
+func (p *Publisher) NotifyClose(c chan *amqp.Error) chan *amqp.Error {
+	return p.ch.NotifyClose(c)
 }
 
-// Close closes the publisher's channel.
+// Close closes the publisher's channel. It waits for the broker's answer,
+// which a blocked connection does not give: to give up on a blocked
+// publisher, close its connection with a deadline instead.
 func (p *Publisher) Close() error {
 	return p.ch.Close()
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/backoff"
 )
 
 // Topology is the daemon's set of queues, all durable and of one type:
@@ -50,14 +52,13 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 	return nil
 }
 
-// RetryDelays returns the delays before attempts 2..maxAttempts: initial,
-// then multiplied by factor each time, capped at maxDelay.
-func RetryDelays(maxAttempts int, initial time.Duration, factor float64, maxDelay time.Duration) []time.Duration {
+// RetryDelays returns the delays before attempts 2..maxAttempts, one per
+// retry queue: p.Delay(0) before the second attempt, p.Delay(1) before the
+// third, and so on. It is empty when maxAttempts is 1 or less.
+func RetryDelays(maxAttempts int, p backoff.Policy) []time.Duration {
 	var delays []time.Duration
-	d := float64(initial)
-	for range maxAttempts - 1 {
-		delays = append(delays, min(time.Duration(d), maxDelay))
-		d *= factor
+	for n := range maxAttempts - 1 {
+		delays = append(delays, p.Delay(n))
 	}
 	return delays
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/fpmq/fpmq/services/internal/backoff"
 )
 
 func TestRetryDelays(t *testing.T) {
@@ -18,9 +20,11 @@ func TestRetryDelays(t *testing.T) {
 		{4, 10 * time.Second, 3, 60 * time.Second, []time.Duration{10 * time.Second, 30 * time.Second, 60 * time.Second}},
 		{3, time.Second, 1, time.Minute, []time.Duration{time.Second, time.Second}},
 		{1, time.Second, 2, time.Minute, nil},
+		{0, time.Second, 2, time.Minute, nil},
 	}
 	for _, tc := range tests {
-		if got := RetryDelays(tc.attempts, tc.initial, tc.factor, tc.max); !slices.Equal(got, tc.want) {
+		p := backoff.Policy{Initial: tc.initial, Max: tc.max, Factor: tc.factor}
+		if got := RetryDelays(tc.attempts, p); !slices.Equal(got, tc.want) {
 			t.Errorf("RetryDelays(%d, %s, %g, %s) = %v, want %v", tc.attempts, tc.initial, tc.factor, tc.max, got, tc.want)
 		}
 	}

@@ -1,7 +1,7 @@
 // Package dispatch runs one job message on the php-fpm pool and settles it
 // with the broker: ack on success, a delayed retry on a failure that another
 // attempt may fix, the dead-letter queue for a job that can never succeed,
-// and a plain requeue when the failure was not the job's fault.
+// and a plain requeue when the job did not run through no fault of its own.
 package dispatch
 
 import (
@@ -11,6 +11,7 @@ import (
 	"path"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -20,62 +21,9 @@ import (
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpfpm"
 )
-
-// Outcome says how a delivery was settled.
-type Outcome int
-
-// The outcomes of Handle.
-const (
-	// Succeeded: the worker answered 2xx; the delivery was acked.
-	Succeeded Outcome = iota
-	// Retried: the attempt failed in a way another attempt may fix (a 5xx
-	// answer, a timeout, a broken connection); a copy waits in a retry
-	// queue and the delivery was acked.
-	Retried
-	// DeadLettered: the job can never succeed (a malformed or oversized
-	// message, a 4xx answer, attempts exhausted); a copy went to the
-	// dead-letter queue and the delivery was acked.
-	DeadLettered
-	// Requeued: the job did not really run, through no fault of its own
-	// (the pool was unavailable, the daemon is shutting down, the broker
-	// did not take a retry copy); it went back to its queue with no
-	// attempt counted.
-	Requeued
-)
-
-var outcomeNames = [...]string{"succeeded", "retried", "dead-lettered", "requeued"}
-
-// String returns the outcome's name as it appears in logs and metrics.
-func (o Outcome) String() string {
-	if int(o) < len(outcomeNames) {
-		return outcomeNames[o]
-	}
-	return "outcome(" + strconv.Itoa(int(o)) + ")"
-}
-
-// Reasons for dead-lettering, in the x-fpmq-reason header.
-const (
-	ReasonMalformed = "malformed"          // not a job: not JSON, no integer number
-	ReasonTooLarge  = "too-large"          // over Config.MaxMessageSize
-	ReasonRejected  = "rejected"           // the worker answered 4xx
-	ReasonExhausted = "attempts-exhausted" // Config.MaxAttempts failed attempts
-	ReasonPanic     = "panic"              // the daemon failed on this message
-)
-
-// Headers the daemon sets on the copies it publishes.
-const (
-	HeaderAttempt    = "x-fpmq-attempt"     // the number of the next attempt
-	HeaderAttempts   = "x-fpmq-attempts"    // on dead letters: attempts made
-	HeaderReason     = "x-fpmq-reason"      // on dead letters: one of the Reason constants
-	HeaderLastStatus = "x-fpmq-last-status" // the worker's last status, 0 if none
-	HeaderLastError  = "x-fpmq-last-error"  // the last failure, as text
-	HeaderQueue      = "x-fpmq-queue"       // on dead letters: the job queue
-)
-
-// ErrPoolUnavailable means the pool could not take the job (its socket
-// refused the connection, or it answered "overloaded"); the job was requeued.
-var ErrPoolUnavailable = errors.New("php-fpm pool unavailable")
 
 // Publisher sends a message to a queue and returns once the broker
 // confirmed it; broker.Publisher is one.
@@ -83,58 +31,76 @@ type Publisher interface {
 	Publish(ctx context.Context, queue string, msg amqp.Publishing) error
 }
 
+// BodyMode says how a job's body reaches the script.
+type BodyMode string
+
+// The body modes.
+const (
+	// BodyForm posts the fields of a JSON object body as a form, as
+	// http_build_query would: the script reads $_POST.
+	BodyForm BodyMode = "form"
+	// BodyRaw posts the body unchanged, with the message's content type:
+	// the script reads php://input.
+	BodyRaw BodyMode = "raw"
+)
+
 // Config is what a Dispatcher needs besides its FastCGI client.
 type Config struct {
 	// Script is the absolute path of the worker script in the php-fpm
 	// container. It comes from configuration only, never from a message.
 	Script string
+	// Body says how the job's body is handed to the script.
+	Body BodyMode
+	// FormLimits are the pool's max_input_vars and max_input_nesting_level,
+	// which a form body must stay within.
+	FormLimits job.Limits
 	// Timeout bounds one attempt, connect to last byte.
 	Timeout time.Duration
 	// MaxAttempts is how many times a job runs before it is dead-lettered.
 	MaxAttempts int
-	// MaxMessageSize bounds a message's body, checked before decoding.
+	// MaxMessageSize bounds a message's body in bytes, checked first.
 	MaxMessageSize int
-	// Topology names the retry and dead-letter queues; its RetryDelays
-	// hold MaxAttempts-1 delays.
+	// Topology names the job, retry and dead-letter queues; its
+	// RetryDelays hold MaxAttempts-1 delays.
 	Topology broker.Topology
-	// PingPath is the pool's ping path (php-fpm's ping.path).
-	PingPath string
-	// FailurePause is the wait before requeueing a job whose retry or
-	// dead-letter copy the broker did not take, so that such a job cannot
-	// cycle in a hot loop.
-	FailurePause time.Duration
+	// CopyRetryMin and CopyRetryMax bound the growing pauses between tries
+	// of a retry or dead-letter copy the broker did not take. The job is
+	// not run again meanwhile: only its copy is published again.
+	CopyRetryMin, CopyRetryMax time.Duration
 }
 
-// Result is the outcome of one delivery, for logs and metrics.
-type Result struct {
-	Outcome  Outcome
-	Number   int64
-	Attempt  int
-	Status   int           // the worker's HTTP status; 0 if it did not answer
-	Reason   string        // why a job was dead-lettered
-	Duration time.Duration // the whole handling, settling included
-	// Ran says whether the job was sent to php-fpm; WorkerTime is how long
-	// php-fpm took to answer, or to fail.
-	Ran        bool
-	WorkerTime time.Duration
-	Err        error // what failed, if anything
-}
+// copyPublishTimeout bounds one publish of a copy, confirm included.
+const copyPublishTimeout = 30 * time.Second
+
+// poolCheckTimeout bounds the ping that tells a job that broke because
+// php-fpm went away from one that broke on its own.
+const poolCheckTimeout = 2 * time.Second
 
 // Dispatcher hands job messages to the php-fpm pool. It is safe for
 // concurrent use; the caller bounds the concurrency.
 type Dispatcher struct {
 	client *fastcgi.Client
+	pool   *phpfpm.Pool
 	cfg    Config
 	log    zerolog.Logger
 	// fixed holds the CGI params that are the same for every job.
 	fixed []fastcgi.Param
+
+	// Jobs whose copy the broker keeps refusing, and the last refusal.
+	stuck     atomic.Int64
+	copyError atomic.Pointer[error]
 }
 
-// New returns a Dispatcher that sends jobs through client.
-func New(client *fastcgi.Client, cfg Config, log zerolog.Logger) *Dispatcher {
+// New returns a Dispatcher that sends jobs through client and asks pool
+// whether php-fpm is still there when a job's connection breaks.
+func New(client *fastcgi.Client, pool *phpfpm.Pool, cfg Config, log zerolog.Logger) *Dispatcher {
+	if cfg.Body == "" {
+		cfg.Body = BodyForm
+	}
 	name := "/" + path.Base(cfg.Script)
 	return &Dispatcher{
 		client: client,
+		pool:   pool,
 		cfg:    cfg,
 		log:    log,
 		fixed: []fastcgi.Param{
@@ -147,9 +113,20 @@ func New(client *fastcgi.Client, cfg Config, log zerolog.Logger) *Dispatcher {
 			{Name: "REQUEST_URI", Value: name},
 			{Name: "DOCUMENT_URI", Value: name},
 			{Name: "QUERY_STRING", Value: ""},
-			{Name: "CONTENT_TYPE", Value: "application/x-www-form-urlencoded"},
 		},
 	}
+}
+
+// CopyTrouble returns the broker's last refusal of a retry or dead-letter
+// copy while some job still waits for its copy to be taken, else nil.
+func (d *Dispatcher) CopyTrouble() error {
+	if d.stuck.Load() == 0 {
+		return nil
+	}
+	if p := d.copyError.Load(); p != nil {
+		return *p
+	}
+	return errors.New("the broker does not take retry or dead-letter copies")
 }
 
 // Handle runs the job in m and settles m, publishing retry and dead-letter
@@ -157,97 +134,138 @@ func New(client *fastcgi.Client, cfg Config, log zerolog.Logger) *Dispatcher {
 // lost between the two. It returns once m is settled, or once settling
 // failed because the channel is gone (the broker then requeues m itself).
 // Cancelling ctx aborts the job, which is then requeued.
-// Handle logs one line per job; the Result says the same for metrics.
-func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher) (res Result) {
+//
+// A Result whose Err wraps outcome.ErrPoolUnavailable means the pool could
+// not take the job, or php-fpm refused to run the script: m was requeued
+// with no attempt counted, and the caller should stop taking jobs until
+// the pool answers again. Handle logs one line per job.
+func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher) (res outcome.Result) {
 	start := time.Now()
 	res.Attempt = attemptOf(m)
-	// One logger for all jobs, with the job's fields added to each event:
-	// a child logger per job would cost an allocation on every job.
-	log := d.log
 	defer func() {
 		// No message may crash the daemon: whatever went wrong is this
 		// message's problem, and it goes to the dead-letter queue.
 		if p := recover(); p != nil {
-			log.Error().Str("message_id", m.MessageId).Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("panic while handling a job")
+			d.log.Error().Str("message_id", m.MessageId).Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("panic while handling a job")
 			res.Err = fmt.Errorf("panic: %v", p)
-			res.Reason = ReasonPanic
-			res.Outcome = d.rescue(ctx, m, pub, res)
+			res.Reason = outcome.ReasonPanic
+			res.Outcome = d.rescue(ctx, m, pub, &res)
 		}
 		res.Duration = time.Since(start)
-		d.logResult(m.MessageId, res)
+		d.logResult(m, res)
 	}()
 
 	if len(m.Body) > d.cfg.MaxMessageSize {
-		res.Reason = ReasonTooLarge
+		res.Reason = outcome.ReasonTooLarge
 		res.Err = fmt.Errorf("message of %d bytes exceeds the limit of %d", len(m.Body), d.cfg.MaxMessageSize)
-		res.Outcome = d.deadLetter(ctx, m, pub, res)
+		res.Outcome = d.deadLetter(ctx, m, pub, &res)
 		return res
 	}
-	j, err := job.Decode(m.Body)
+	body, contentType, err := d.body(m)
 	if err != nil {
-		res.Reason, res.Err = ReasonMalformed, err
-		res.Outcome = d.deadLetter(ctx, m, pub, res)
+		res.Reason, res.Err = outcome.ReasonMalformed, err
+		if errors.Is(err, job.ErrFormMismatch) {
+			res.Reason = outcome.ReasonFormMismatch
+		}
+		res.Outcome = d.deadLetter(ctx, m, pub, &res)
 		return res
 	}
-	res.Number = j.Number
 
+	var stderr phpfpm.Stderr
 	sent := time.Now()
-	resp, err := d.run(ctx, m, j, res.Attempt)
+	resp, err := d.run(ctx, m, body, contentType, res.Attempt, &stderr)
+	stderr.Close()
 	res.Ran, res.WorkerTime = true, time.Since(sent)
 	if resp != nil {
 		res.Status = resp.Status
-		forwardStderr(log, m.MessageId, j.Number, resp.Stderr)
 	}
+	d.logStderr(m.MessageId, &stderr)
+	res.StderrDropped, _ = stderr.Dropped()
+	refusal, refused := "", false
+	if err == nil {
+		refusal, refused = phpfpm.Refused(resp.Status, &stderr)
+	}
+	fatal := stderr.Fatal()
+	res.Fatal = fatal != ""
+
 	switch {
-	case err == nil && resp.Status >= 200 && resp.Status < 300:
-		res.Outcome = Succeeded
-		settle(log, m.Ack(false)) // false: this delivery only
+	case refused:
+		// php-fpm answered itself: no PHP ran, and no job can run until
+		// the pool or the daemon's SCRIPT_FILENAME is fixed.
+		res.Err = fmt.Errorf("%w: php-fpm refused to run %s (status %d): %s", outcome.ErrPoolUnavailable, d.cfg.Script, resp.Status, refusal)
+		res.Outcome = Requeue(d.log, m)
+		d.log.Error().Str("script", d.cfg.Script).Int("status", resp.Status).Str("php_fpm", refusal).
+			Msg("php-fpm cannot run the worker script: check SCRIPT_FILENAME and the pool (security.limit_extensions, file permissions); jobs wait in the queue")
+	case err == nil && fatal == "" && resp.Status >= 200 && resp.Status < 300:
+		res.Outcome = outcome.Succeeded
+		settle(d.log, m.Ack(false)) // false: this delivery only
 	case ctx.Err() != nil:
 		// Shutdown cut the job short: not the job's fault.
 		res.Err = fmt.Errorf("aborted by shutdown: %w", err)
-		res.Outcome = Requeued
-		settle(log, m.Nack(false, true)) // false: this delivery only; true: requeue
+		res.Outcome = Requeue(d.log, m)
 	case errors.Is(err, fastcgi.ErrUnavailable) || (err != nil && d.poolDown(ctx)):
-		res.Err = fmt.Errorf("%w: %w", ErrPoolUnavailable, err)
-		res.Outcome = Requeued
-		settle(log, m.Nack(false, true)) // false: this delivery only; true: requeue
+		res.Err = fmt.Errorf("%w: %w", outcome.ErrPoolUnavailable, err)
+		res.Outcome = Requeue(d.log, m)
+	case fatal != "":
+		// The script died, whatever its status says: with display_errors
+		// on, or after output, PHP still answers 200.
+		res.Err = fmt.Errorf("PHP fatal error (status %d): %s", resp.Status, fatal)
+		res.Outcome = d.failed(ctx, m, pub, &res)
 	case err == nil && resp.Status >= 400 && resp.Status < 500:
-		res.Reason = ReasonRejected
+		res.Reason = outcome.ReasonRejected
 		res.Err = fmt.Errorf("worker answered status %d", resp.Status)
-		res.Outcome = d.deadLetter(ctx, m, pub, res)
+		res.Outcome = d.deadLetter(ctx, m, pub, &res)
 	default:
 		if err == nil {
 			err = fmt.Errorf("worker answered status %d", resp.Status)
 		}
 		res.Err = err
-		if res.Attempt >= d.cfg.MaxAttempts {
-			res.Reason = ReasonExhausted
-			res.Outcome = d.deadLetter(ctx, m, pub, res)
-		} else {
-			res.Outcome = d.retry(ctx, m, pub, res)
-		}
+		res.Outcome = d.failed(ctx, m, pub, &res)
 	}
 	return res
 }
 
-func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, j job.Job, attempt int) (*fastcgi.Response, error) {
+// failed settles a failed attempt: a retry, or the dead-letter queue once
+// the attempts are spent.
+func (d *Dispatcher) failed(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) outcome.Outcome {
+	if res.Attempt >= d.cfg.MaxAttempts {
+		res.Reason = outcome.ReasonExhausted
+		return d.deadLetter(ctx, m, pub, res)
+	}
+	return d.retry(ctx, m, pub, res)
+}
+
+// body returns the request body for m and its content type.
+func (d *Dispatcher) body(m amqp.Delivery) ([]byte, string, error) {
+	if d.cfg.Body == BodyRaw {
+		ct := m.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		return m.Body, cgiValue(ct), nil
+	}
+	form, err := job.Form(m.Body, d.cfg.FormLimits)
+	return form, "application/x-www-form-urlencoded", err
+}
+
+func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, contentType string, attempt int, stderr *phpfpm.Stderr) (*fastcgi.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 
-	body := j.Form()
-	params := make([]fastcgi.Param, 0, len(d.fixed)+5+len(m.Headers))
+	params := make([]fastcgi.Param, 0, len(d.fixed)+16+len(m.Headers))
 	params = append(params, d.fixed...)
 	params = append(params,
+		fastcgi.Param{Name: "CONTENT_TYPE", Value: contentType},
 		fastcgi.Param{Name: "CONTENT_LENGTH", Value: strconv.Itoa(len(body))},
-		fastcgi.Param{Name: "HTTP_X_MESSAGE_ID", Value: cgiValue(m.MessageId)},
-		fastcgi.Param{Name: "HTTP_X_ATTEMPT", Value: strconv.Itoa(attempt)},
-		fastcgi.Param{Name: "HTTP_X_REDELIVERED", Value: boolParam(m.Redelivered)},
 	)
-	if !m.Timestamp.IsZero() {
-		params = append(params, fastcgi.Param{Name: "HTTP_X_TIMESTAMP", Value: strconv.FormatInt(m.Timestamp.Unix(), 10)})
+	params = appendJobParams(params, m, d.cfg.Topology.Queue, attempt, deadline)
+	params, omitted := appendHeaderParams(params, m.Headers)
+	if len(omitted) > 0 {
+		d.log.Warn().Str("message_id", m.MessageId).Strs("headers", omitted).
+			Msg("headers too large for a FastCGI record were left out; the worker sees their names in HTTP_X_FPMQ_OMITTED_HEADERS")
 	}
-	params = appendHeaderParams(params, m.Headers)
-	resp, err := d.client.Do(ctx, &fastcgi.Request{Params: params, Body: body})
+	resp, err := d.client.Do(ctx, &fastcgi.Request{Params: params, Body: body, Stderr: stderr})
 	if err != nil {
 		return nil, fmt.Errorf("fastcgi request: %w", err)
 	}
@@ -256,60 +274,89 @@ func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, j job.Job, attemp
 
 // retry publishes a copy of m to the retry queue of its attempt, with a
 // jittered expiration, then acks m.
-func (d *Dispatcher) retry(ctx context.Context, m amqp.Delivery, pub Publisher, res Result) Outcome {
+func (d *Dispatcher) retry(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) outcome.Outcome {
 	level := min(res.Attempt, len(d.cfg.Topology.RetryDelays)) - 1
 	delay := backoff.Jitter(d.cfg.Topology.RetryDelays[level])
 	msg := copyOf(m)
-	msg.Headers[HeaderAttempt] = int64(res.Attempt + 1)
-	msg.Headers[HeaderLastStatus] = int64(res.Status)
-	msg.Headers[HeaderLastError] = errText(res.Err)
+	msg.Headers[outcome.HeaderAttempt] = int64(res.Attempt + 1)
+	msg.Headers[outcome.HeaderLastStatus] = int64(res.Status)
+	msg.Headers[outcome.HeaderLastError] = errText(res.Err)
 	msg.Expiration = strconv.FormatInt(max(delay.Milliseconds(), 1), 10)
-	return d.forward(ctx, m, pub, d.cfg.Topology.RetryQueue(level), msg, Retried)
+	return d.forward(ctx, m, pub, d.cfg.Topology.RetryQueue(level), msg, outcome.Retried, res)
 }
 
 // deadLetter publishes a copy of m, with the reason and the last failure in
 // its headers, to the dead-letter queue, then acks m.
-func (d *Dispatcher) deadLetter(ctx context.Context, m amqp.Delivery, pub Publisher, res Result) Outcome {
+func (d *Dispatcher) deadLetter(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) outcome.Outcome {
 	msg := copyOf(m)
 	// A replayed dead job starts again from its first attempt.
-	delete(msg.Headers, HeaderAttempt)
-	msg.Headers[HeaderAttempts] = int64(res.Attempt)
-	msg.Headers[HeaderReason] = res.Reason
-	msg.Headers[HeaderLastStatus] = int64(res.Status)
-	msg.Headers[HeaderLastError] = errText(res.Err)
-	msg.Headers[HeaderQueue] = d.cfg.Topology.Queue
-	return d.forward(ctx, m, pub, d.cfg.Topology.DeadQueue, msg, DeadLettered)
+	delete(msg.Headers, outcome.HeaderAttempt)
+	msg.Headers[outcome.HeaderAttempts] = int64(res.Attempt)
+	msg.Headers[outcome.HeaderReason] = res.Reason
+	msg.Headers[outcome.HeaderLastStatus] = int64(res.Status)
+	msg.Headers[outcome.HeaderLastError] = errText(res.Err)
+	msg.Headers[outcome.HeaderQueue] = d.cfg.Topology.Queue
+	return d.forward(ctx, m, pub, d.cfg.Topology.DeadQueue, msg, outcome.DeadLettered, res)
 }
 
 // forward publishes msg to queue and acks m once the broker confirmed msg.
-// If the broker does not take msg, m goes back to its queue after a pause.
-func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher, queue string, msg amqp.Publishing, o Outcome) Outcome {
-	// The copy must reach the broker even during a shutdown: only the
-	// publish's own deadline bounds it.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := pub.Publish(pctx, queue, msg); err != nil {
-		d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Msg("broker did not take the copy; requeueing the job")
-		backoff.Sleep(ctx, d.cfg.FailurePause)
-		settle(d.log, m.Nack(false, true)) // false: this delivery only; true: requeue
-		return Requeued
+// While the broker refuses msg (a queue at its length limit, a lost
+// permission), it tries again after growing pauses, holding m: the job
+// does not run again for it. If the channel is gone, or ctx ends (a
+// shutdown that ran out of time), m goes back to its queue instead.
+func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher, queue string, msg amqp.Publishing, o outcome.Outcome, res *outcome.Result) outcome.Outcome {
+	pause := d.cfg.CopyRetryMin
+	for {
+		// The copy must reach the broker even during a shutdown: only the
+		// publish's own deadline bounds it.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), copyPublishTimeout)
+		err := pub.Publish(pctx, queue, msg)
+		cancel()
+		if err == nil {
+			if res.CopyFailures > 0 {
+				d.log.Info().Str("message_id", m.MessageId).Str("queue", queue).Int("refusals", res.CopyFailures).Msg("the broker took the copy at last")
+			}
+			settle(d.log, m.Ack(false)) // false: this delivery only
+			return o
+		}
+		if res.CopyFailures == 0 {
+			d.stuck.Add(1)
+			defer d.stuck.Add(-1)
+		}
+		res.CopyFailures++
+		d.copyError.Store(&err)
+		if errors.Is(err, amqp.ErrClosed) {
+			// The channel is gone, and with it this delivery: the broker
+			// requeues it.
+			d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Msg("publishing channel closed before the copy was taken; requeueing the job")
+			return Requeue(d.log, m)
+		}
+		d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Dur("retry_in", pause).Int("refusals", res.CopyFailures).
+			Msg("broker did not take the copy; holding the job and trying again")
+		if !backoff.Sleep(ctx, backoff.Jitter(pause)) {
+			return Requeue(d.log, m)
+		}
+		pause = min(pause*2, d.cfg.CopyRetryMax)
 	}
-	settle(d.log, m.Ack(false)) // false: this delivery only
-	return o
 }
 
 // rescue dead-letters m after a panic. Should that panic too, m goes back
-// to its queue after a pause: the daemon survives either way.
-func (d *Dispatcher) rescue(ctx context.Context, m amqp.Delivery, pub Publisher, res Result) (o Outcome) {
+// to its queue: the daemon survives either way.
+func (d *Dispatcher) rescue(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) (o outcome.Outcome) {
 	defer func() {
 		if p := recover(); p != nil {
 			d.log.Error().Str("panic", fmt.Sprint(p)).Str("message_id", m.MessageId).Msg("panic while dead-lettering; requeueing the job")
-			backoff.Sleep(ctx, d.cfg.FailurePause)
-			settle(d.log, m.Nack(false, true)) // false: this delivery only; true: requeue
-			o = Requeued
+			backoff.Sleep(ctx, d.cfg.CopyRetryMin)
+			o = Requeue(d.log, m)
 		}
 	}()
 	return d.deadLetter(ctx, m, pub, res)
+}
+
+// Requeue puts m back at its queue with no attempt counted.
+func Requeue(log zerolog.Logger, m amqp.Delivery) outcome.Outcome {
+	settle(log, m.Nack(false, true)) // false: this delivery only; true: requeue
+	return outcome.Requeued
 }
 
 // copyOf returns a publishing with m's body, properties and headers.
@@ -334,12 +381,12 @@ func copyOf(m amqp.Delivery) amqp.Publishing {
 	}
 }
 
-func (d *Dispatcher) logResult(messageID string, res Result) {
+func (d *Dispatcher) logResult(m amqp.Delivery, res outcome.Result) {
 	var e *zerolog.Event
 	switch res.Outcome {
-	case Succeeded:
+	case outcome.Succeeded:
 		e = d.log.Info()
-	case DeadLettered:
+	case outcome.DeadLettered:
 		e = d.log.Error()
 	default:
 		e = d.log.Warn()
@@ -347,9 +394,9 @@ func (d *Dispatcher) logResult(messageID string, res Result) {
 	if e == nil {
 		return // level disabled
 	}
-	e = e.Str("message_id", messageID).Int("attempt", res.Attempt)
-	if res.Reason != ReasonMalformed && res.Reason != ReasonTooLarge {
-		e = e.Int64("number", res.Number)
+	e = e.Str("message_id", m.MessageId).Int("attempt", res.Attempt)
+	if m.Type != "" {
+		e = e.Str("job", m.Type)
 	}
 	if res.Status != 0 {
 		e = e.Int("status", res.Status)
@@ -363,12 +410,27 @@ func (d *Dispatcher) logResult(messageID string, res Result) {
 	e.Dur("duration", res.Duration).Str("outcome", res.Outcome.String()).Msg("job " + res.Outcome.String())
 }
 
+// logStderr logs each message the worker wrote to its FastCGI stderr as
+// an event of its own, and what was left out.
+func (d *Dispatcher) logStderr(messageID string, s *phpfpm.Stderr) {
+	if d.log.GetLevel() > zerolog.WarnLevel {
+		return
+	}
+	for _, msg := range s.Messages() {
+		d.log.Warn().Str("message_id", messageID).Str("source", "worker").Str("stderr", msg).Msg("worker stderr")
+	}
+	if n, b := s.Dropped(); n > 0 || b > 0 {
+		d.log.Warn().Str("message_id", messageID).Str("source", "worker").Int("dropped_messages", n).Int64("dropped_bytes", b).
+			Msg("worker stderr: more than the per-job bound; the rest was not logged")
+	}
+}
+
 // attemptOf numbers the delivery: 1 for a new job, then what the daemon
 // wrote in the retry copy. Redeliveries after a crash or a requeue keep the
 // attempt's number: they were not the job's failures.
 func attemptOf(m amqp.Delivery) int {
 	var n int64
-	switch v := m.Headers[HeaderAttempt].(type) {
+	switch v := m.Headers[outcome.HeaderAttempt].(type) {
 	case int64:
 		n = v
 	case int32:
@@ -386,13 +448,16 @@ func attemptOf(m amqp.Delivery) int {
 	return int(min(n, 1<<20))
 }
 
+// maxErrText bounds the last error in a copy's headers, in bytes.
+const maxErrText = 1024
+
 func errText(err error) string {
 	if err == nil {
 		return ""
 	}
 	s := err.Error()
-	if len(s) > 1024 {
-		s = s[:1024]
+	if len(s) > maxErrText {
+		s = s[:maxErrText]
 	}
 	return s
 }
@@ -412,34 +477,7 @@ func settle(log zerolog.Logger, err error) {
 // job that broke because php-fpm went away (a restart kills its children
 // mid-request) from a job that broke on its own.
 func (d *Dispatcher) poolDown(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, poolCheckTimeout)
 	defer cancel()
-	return errors.Is(d.Ping(ctx, d.cfg.PingPath), fastcgi.ErrUnavailable)
-}
-
-// Ping asks the pool for its ping path (php-fpm's ping.path) and returns nil
-// if it answered 200.
-func (d *Dispatcher) Ping(ctx context.Context, path string) error {
-	resp, err := d.Get(ctx, path, "")
-	if err != nil {
-		return fmt.Errorf("ping %s: %w", path, err)
-	}
-	if resp.Status != 200 {
-		return fmt.Errorf("ping %s: status %d", path, resp.Status)
-	}
-	return nil
-}
-
-// Get sends the pool a GET request for path, such as its status page, which
-// php-fpm serves itself whatever SCRIPT_FILENAME says.
-func (d *Dispatcher) Get(ctx context.Context, path, query string) (*fastcgi.Response, error) {
-	return d.client.Do(ctx, &fastcgi.Request{Params: []fastcgi.Param{
-		{Name: "GATEWAY_INTERFACE", Value: "CGI/1.1"},
-		{Name: "SERVER_PROTOCOL", Value: "HTTP/1.1"},
-		{Name: "REQUEST_METHOD", Value: "GET"},
-		{Name: "SCRIPT_NAME", Value: path},
-		{Name: "SCRIPT_FILENAME", Value: path},
-		{Name: "REQUEST_URI", Value: path},
-		{Name: "QUERY_STRING", Value: query},
-	}})
+	return errors.Is(d.pool.Ping(ctx), fastcgi.ErrUnavailable)
 }

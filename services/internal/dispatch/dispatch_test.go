@@ -18,8 +18,11 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 
+	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
+	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpfpm"
 )
 
 // acknowledger records how a delivery was settled.
@@ -48,9 +51,12 @@ func (a *acknowledger) Reject(_ uint64, requeue bool) error {
 	return a.record("reject")
 }
 
-// publisher records what the dispatcher publishes; fail makes it refuse.
+// publisher records what the dispatcher publishes; fail makes it refuse
+// (failTimes times, or always when failTimes is 0).
 type publisher struct {
 	fail      error
+	failTimes int
+	calls     int
 	panicking int // panic on this many calls first
 	sent      []sent
 }
@@ -65,7 +71,8 @@ func (p *publisher) Publish(_ context.Context, queue string, msg amqp.Publishing
 		p.panicking--
 		panic("publisher exploded")
 	}
-	if p.fail != nil {
+	p.calls++
+	if p.fail != nil && (p.failTimes == 0 || p.calls <= p.failTimes) {
 		return p.fail
 	}
 	p.sent = append(p.sent, sent{queue, msg})
@@ -120,23 +127,29 @@ var topology = broker.Topology{
 	Queue:       "jobs",
 	QueueType:   broker.QueueClassic,
 	DeadQueue:   "jobs.dead",
-	RetryDelays: broker.RetryDelays(3, time.Second, 2, time.Minute),
+	RetryDelays: broker.RetryDelays(3, backoff.Policy{Initial: time.Second, Factor: 2, Max: time.Minute}),
 }
 
 func newDispatcher(t *testing.T, addr string, log *bytes.Buffer) *Dispatcher {
 	t.Helper()
-	client, err := fastcgi.NewClient(addr)
+	return newDispatcherWith(t, addr, fastcgi.Options{}, log)
+}
+
+func newDispatcherWith(t *testing.T, addr string, opts fastcgi.Options, log *bytes.Buffer) *Dispatcher {
+	t.Helper()
+	client, err := fastcgi.NewClient(addr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(client, Config{
+	t.Cleanup(client.CloseIdleConnections)
+	return New(client, &phpfpm.Pool{Client: client, PingPath: "/ping", StatusPath: "/status"}, Config{
 		Script:         "/app/worker.php",
 		Timeout:        2 * time.Second,
 		MaxAttempts:    3,
 		MaxMessageSize: 1024,
 		Topology:       topology,
-		FailurePause:   10 * time.Millisecond,
-		PingPath:       "/ping",
+		CopyRetryMin:   time.Millisecond,
+		CopyRetryMax:   4 * time.Millisecond,
 	}, zerolog.New(log))
 }
 
@@ -154,21 +167,21 @@ func TestHandle(t *testing.T) {
 		body    string
 		headers amqp.Table
 		status  int // the worker's answer; 0 writes nothing
-		want    Outcome
+		want    outcome.Outcome
 		reason  string
 		queue   string // where a copy goes, if anywhere
 		runs    bool   // whether the worker sees the job
 	}{
-		{"success without Status header", `{"number":42}`, nil, 0, Succeeded, "", "", true},
-		{"204", `{"number":42}`, nil, 204, Succeeded, "", "", true},
-		{"worker error is retried", `{"number":42}`, nil, 500, Retried, "", "jobs.retry.1s", true},
-		{"second failure waits longer", `{"number":42}`, amqp.Table{HeaderAttempt: int32(2)}, 503, Retried, "", "jobs.retry.2s", true},
-		{"last attempt is dead-lettered", `{"number":42}`, amqp.Table{HeaderAttempt: int64(3)}, 500, DeadLettered, ReasonExhausted, "jobs.dead", true},
-		{"4xx is dead-lettered at once", `{"number":42}`, nil, 422, DeadLettered, ReasonRejected, "jobs.dead", true},
-		{"not json", `number=42`, nil, 0, DeadLettered, ReasonMalformed, "jobs.dead", false},
-		{"no number", `{"count":42}`, nil, 0, DeadLettered, ReasonMalformed, "jobs.dead", false},
-		{"fractional number", `{"number":4.2}`, nil, 0, DeadLettered, ReasonMalformed, "jobs.dead", false},
-		{"too large", `{"number":1,"pad":"` + strings.Repeat("x", 1100) + `"}`, nil, 0, DeadLettered, ReasonTooLarge, "jobs.dead", false},
+		{"success without Status header", `{"number":42}`, nil, 0, outcome.Succeeded, "", "", true},
+		{"204", `{"number":42}`, nil, 204, outcome.Succeeded, "", "", true},
+		{"worker error is retried", `{"number":42}`, nil, 500, outcome.Retried, "", "jobs.retry.1s", true},
+		{"second failure waits longer", `{"number":42}`, amqp.Table{outcome.HeaderAttempt: int32(2)}, 503, outcome.Retried, "", "jobs.retry.2s", true},
+		{"last attempt is dead-lettered", `{"number":42}`, amqp.Table{outcome.HeaderAttempt: int64(3)}, 500, outcome.DeadLettered, outcome.ReasonExhausted, "jobs.dead", true},
+		{"4xx is dead-lettered at once", `{"number":42}`, nil, 422, outcome.DeadLettered, outcome.ReasonRejected, "jobs.dead", true},
+		{"not json", `number=42`, nil, 0, outcome.DeadLettered, outcome.ReasonMalformed, "jobs.dead", false},
+		{"not an object", `[42]`, nil, 0, outcome.DeadLettered, outcome.ReasonMalformed, "jobs.dead", false},
+		{"a name PHP renames", `{"number":42,"user.email":"a@b"}`, nil, 0, outcome.DeadLettered, outcome.ReasonFormMismatch, "jobs.dead", false},
+		{"too large", `{"number":1,"pad":"` + strings.Repeat("x", 1100) + `"}`, nil, 0, outcome.DeadLettered, outcome.ReasonTooLarge, "jobs.dead", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,7 +243,7 @@ func TestRetryCopy(t *testing.T) {
 		t.Fatalf("published %d copies, want 1", len(pub.sent))
 	}
 	h := pub.sent[0].msg.Headers
-	if h[HeaderAttempt] != int64(2) || h[HeaderLastStatus] != int64(500) || !strings.Contains(h[HeaderLastError].(string), "500") || h["tenant"] != "acme" {
+	if h[outcome.HeaderAttempt] != int64(2) || h[outcome.HeaderLastStatus] != int64(500) || !strings.Contains(h[outcome.HeaderLastError].(string), "500") || h["tenant"] != "acme" {
 		t.Errorf("retry headers %v", h)
 	}
 	// The first retry waits 1s with jitter: between 500ms and 1s.
@@ -244,7 +257,7 @@ func TestDeadLetterCopy(t *testing.T) {
 	addr, _ := serve(t, status(500))
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
-	m, _ := delivery(`{"number":7}`, amqp.Table{HeaderAttempt: int64(3)})
+	m, _ := delivery(`{"number":7}`, amqp.Table{outcome.HeaderAttempt: int64(3)})
 	pub := &publisher{}
 	d.Handle(context.Background(), m, pub)
 
@@ -252,11 +265,11 @@ func TestDeadLetterCopy(t *testing.T) {
 		t.Fatalf("published %d copies, want 1", len(pub.sent))
 	}
 	h := pub.sent[0].msg.Headers
-	if h[HeaderReason] != ReasonExhausted || h[HeaderAttempts] != int64(3) || h[HeaderLastStatus] != int64(500) || h[HeaderQueue] != "jobs" {
+	if h[outcome.HeaderReason] != outcome.ReasonExhausted || h[outcome.HeaderAttempts] != int64(3) || h[outcome.HeaderLastStatus] != int64(500) || h[outcome.HeaderQueue] != "jobs" {
 		t.Errorf("dead-letter headers %v", h)
 	}
-	if _, ok := h[HeaderAttempt]; ok {
-		t.Errorf("dead letter keeps %s, so a replay would not start afresh: %v", HeaderAttempt, h)
+	if _, ok := h[outcome.HeaderAttempt]; ok {
+		t.Errorf("dead letter keeps %s, so a replay would not start afresh: %v", outcome.HeaderAttempt, h)
 	}
 	if pub.sent[0].msg.Expiration != "" {
 		t.Errorf("dead letter expires: %q", pub.sent[0].msg.Expiration)
@@ -271,7 +284,7 @@ func TestHandleUnreachablePool(t *testing.T) {
 	m, ack := delivery(`{"number":1}`, nil)
 	pub := &publisher{}
 	res := d.Handle(context.Background(), m, pub)
-	if res.Outcome != Requeued || !errors.Is(res.Err, ErrPoolUnavailable) {
+	if res.Outcome != outcome.Requeued || !errors.Is(res.Err, outcome.ErrPoolUnavailable) {
 		t.Errorf("result %+v, want requeued with ErrPoolUnavailable", res)
 	}
 	if len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" || len(pub.sent) != 0 {
@@ -291,7 +304,7 @@ func TestHandleTimeoutIsRetried(t *testing.T) {
 
 	start := time.Now()
 	res := d.Handle(context.Background(), m, pub)
-	if res.Outcome != Retried || !errors.Is(res.Err, context.DeadlineExceeded) {
+	if res.Outcome != outcome.Retried || !errors.Is(res.Err, context.DeadlineExceeded) {
 		t.Errorf("result %+v, want retried after a deadline", res)
 	}
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
@@ -311,21 +324,59 @@ func TestHandleAbortedByShutdown(t *testing.T) {
 	m, ack := delivery(`{"number":1}`, nil)
 	pub := &publisher{}
 	res := d.Handle(ctx, m, pub)
-	if res.Outcome != Requeued || len(pub.sent) != 0 || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
+	if res.Outcome != outcome.Requeued || len(pub.sent) != 0 || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
 		t.Errorf("result %+v, settled %v, published %v; want a plain requeue", res, ack.settled, pub.sent)
 	}
 }
 
-// When the broker does not take the copy, the original is requeued rather
-// than acked: nothing is lost.
-func TestHandleCopyRefused(t *testing.T) {
-	addr, _ := serve(t, status(500))
+// When the broker does not take the copy, the job is held and only its
+// copy is tried again, with growing pauses: the worker does not run again.
+func TestHandleCopyRefusedIsTriedAgain(t *testing.T) {
+	addr, requests := serve(t, status(500))
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
 	m, ack := delivery(`{"number":1}`, nil)
-	res := d.Handle(context.Background(), m, &publisher{fail: broker.ErrNotConfirmed})
-	if res.Outcome != Requeued || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
+	pub := &publisher{fail: broker.ErrNotConfirmed, failTimes: 3}
+	res := d.Handle(context.Background(), m, pub)
+	if res.Outcome != outcome.Retried || res.CopyFailures != 3 || len(pub.sent) != 1 {
+		t.Errorf("result %+v, sent %d; want retried after 3 refusals", res, len(pub.sent))
+	}
+	if len(ack.settled) != 1 || ack.settled[0] != "ack" || len(requests()) != 1 {
+		t.Errorf("settled %v, worker runs %d; want [ack] and one run", ack.settled, len(requests()))
+	}
+	if d.CopyTrouble() != nil {
+		t.Errorf("CopyTrouble() = %v after the copy was taken", d.CopyTrouble())
+	}
+}
+
+// A shutdown that runs out of time while a copy is refused requeues the
+// job; so does a closed publishing channel, at once.
+func TestHandleCopyRefusedUntilShutdown(t *testing.T) {
+	addr, _ := serve(t, status(500))
+	var log bytes.Buffer
+	d := newDispatcher(t, addr, &log)
+	ctx, cancel := context.WithCancel(context.Background())
+	m, ack := delivery(`{"number":1}`, nil)
+	pub := &publisher{fail: broker.ErrNotConfirmed}
+	done := make(chan outcome.Result)
+	go func() { done <- d.Handle(ctx, m, pub) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for d.CopyTrouble() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := d.CopyTrouble(); !errors.Is(err, broker.ErrNotConfirmed) {
+		t.Errorf("CopyTrouble() = %v while the copy is refused", err)
+	}
+	cancel()
+	res := <-done
+	if res.Outcome != outcome.Requeued || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
 		t.Errorf("result %+v, settled %v; want requeued", res, ack.settled)
+	}
+
+	m, ack = delivery(`{"number":1}`, nil)
+	res = d.Handle(context.Background(), m, &publisher{fail: amqp.ErrClosed})
+	if res.Outcome != outcome.Requeued || res.CopyFailures != 1 || ack.settled[0] != "nack-requeue" {
+		t.Errorf("closed channel: result %+v, settled %v; want requeued at once", res, ack.settled)
 	}
 }
 
@@ -337,7 +388,7 @@ func TestHandleRecoversFromPanic(t *testing.T) {
 	m, ack := delivery(`{"number":1}`, nil)
 	pub := &publisher{panicking: 1} // the retry copy panics, the dead letter works
 	res := d.Handle(context.Background(), m, pub)
-	if res.Outcome != DeadLettered || res.Reason != ReasonPanic {
+	if res.Outcome != outcome.DeadLettered || res.Reason != outcome.ReasonPanic {
 		t.Errorf("result %+v, want dead-lettered for a panic", res)
 	}
 	if len(pub.sent) != 1 || pub.sent[0].queue != "jobs.dead" || len(ack.settled) != 1 || ack.settled[0] != "ack" {
@@ -350,7 +401,7 @@ func TestHandleRecoversFromPanic(t *testing.T) {
 	// Should dead-lettering panic as well, the job is requeued.
 	m, ack = delivery(`{"number":1}`, nil)
 	res = d.Handle(context.Background(), m, &publisher{panicking: 2})
-	if res.Outcome != Requeued || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
+	if res.Outcome != outcome.Requeued || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
 		t.Errorf("result %+v, settled %v; want requeued", res, ack.settled)
 	}
 }
@@ -379,45 +430,16 @@ func TestHeadersReachTheWorkerAsData(t *testing.T) {
 	}
 }
 
-func TestPing(t *testing.T) {
-	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/ping" && fcgi.ProcessEnv(r)["SCRIPT_NAME"] != "/ping" {
-			w.WriteHeader(404)
-		}
-	})
-	var log bytes.Buffer
-	d := newDispatcher(t, addr, &log)
-	if err := d.Ping(context.Background(), "/ping"); err != nil {
-		t.Errorf("ping: %v", err)
-	}
-	if err := d.Ping(context.Background(), "/nope"); err == nil {
-		t.Error("ping of a 404 path succeeded")
-	}
-	down := newDispatcher(t, "unix://"+filepath.Join(t.TempDir(), "none.sock"), &log)
-	if err := down.Ping(context.Background(), "/ping"); !errors.Is(err, fastcgi.ErrUnavailable) {
-		t.Errorf("ping of a missing pool: %v", err)
-	}
-}
-
-func TestForwardStderr(t *testing.T) {
-	var log bytes.Buffer
-	forwardStderr(zerolog.New(&log), "m-9", 7, []byte("PHP message: one\r\n\ntwo"))
-	out := log.String()
-	if strings.Count(out, `"source":"worker"`) != 2 || strings.Count(out, `"message_id":"m-9","number":7`) != 2 || !strings.Contains(out, `"stderr":"PHP message: one"`) || !strings.Contains(out, `"stderr":"two"`) {
-		t.Errorf("forwarded:\n%s", out)
-	}
-}
-
 func TestAttemptOf(t *testing.T) {
 	tests := []struct {
 		headers amqp.Table
 		want    int
 	}{
 		{nil, 1},
-		{amqp.Table{HeaderAttempt: int64(3)}, 3},
-		{amqp.Table{HeaderAttempt: int32(2)}, 2},
-		{amqp.Table{HeaderAttempt: "4"}, 1},
-		{amqp.Table{HeaderAttempt: int64(-1)}, 1},
+		{amqp.Table{outcome.HeaderAttempt: int64(3)}, 3},
+		{amqp.Table{outcome.HeaderAttempt: int32(2)}, 2},
+		{amqp.Table{outcome.HeaderAttempt: "4"}, 1},
+		{amqp.Table{outcome.HeaderAttempt: int64(-1)}, 1},
 	}
 	for _, tc := range tests {
 		if got := attemptOf(amqp.Delivery{Headers: tc.headers, Redelivered: true}); got != tc.want {

@@ -1,36 +1,94 @@
 package dispatch
 
 import (
-	"bytes"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/rs/zerolog"
 
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 )
 
+// omittedParam names, for the worker, the headers that were left out.
+const omittedParam = "HTTP_X_FPMQ_OMITTED_HEADERS"
+
+// appendJobParams adds what the worker may know about its job, each value
+// derived from the message and its delivery, never choosing what runs.
+// Params of properties the message does not have are left out. The README's
+// "What the worker sees" table documents each one.
+func appendJobParams(params []fastcgi.Param, m amqp.Delivery, queue string, attempt int, deadline time.Time) []fastcgi.Param {
+	add := func(name, value string) {
+		if value != "" {
+			params = append(params, fastcgi.Param{Name: name, Value: cgiValue(value)})
+		}
+	}
+	add("HTTP_X_MESSAGE_ID", m.MessageId)
+	add("HTTP_X_ATTEMPT", strconv.Itoa(attempt))
+	add("HTTP_X_REDELIVERED", boolParam(m.Redelivered))
+	if !m.Timestamp.IsZero() {
+		add("HTTP_X_TIMESTAMP", strconv.FormatInt(m.Timestamp.Unix(), 10))
+	}
+	if !deadline.IsZero() {
+		add("HTTP_X_DEADLINE", strconv.FormatFloat(float64(deadline.UnixMilli())/1000, 'f', 3, 64))
+	}
+	add("HTTP_X_JOB_NAME", m.Type)
+	add("HTTP_X_CORRELATION_ID", m.CorrelationId)
+	add("HTTP_X_REPLY_TO", m.ReplyTo)
+	add("HTTP_X_APP_ID", m.AppId)
+	add("HTTP_X_CONTENT_TYPE", m.ContentType)
+	add("HTTP_X_CONTENT_ENCODING", m.ContentEncoding)
+	add("HTTP_X_PRIORITY", strconv.Itoa(int(m.Priority)))
+	add("HTTP_X_EXCHANGE", m.Exchange)
+	add("HTTP_X_ROUTING_KEY", m.RoutingKey)
+	add("HTTP_X_QUEUE", queue)
+	// Quorum queues count deliveries themselves (RabbitMQ 3.x: a header
+	// x-delivery-count on redeliveries).
+	if n, ok := m.Headers["x-delivery-count"]; ok {
+		if v, ok := scalar(n); ok {
+			add("HTTP_X_DELIVERY_COUNT", v)
+		}
+	}
+	return params
+}
+
 // appendHeaderParams passes the message's AMQP headers to the worker as
 // HTTP_X_HEADER_<NAME> params: data only, with names reduced to [A-Z0-9_]
 // and values stripped of control characters. Headers that are not scalars
-// (tables, arrays) are left out. Params are sorted by name for a stable order.
-func appendHeaderParams(params []fastcgi.Param, headers amqp.Table) []fastcgi.Param {
+// (tables, arrays) are left out. Params are sorted by name for a stable
+// order. A header too large for one FastCGI record, which php-fpm could
+// not read, is left out too: its name is returned, and listed for the
+// worker, comma-separated, in HTTP_X_FPMQ_OMITTED_HEADERS.
+func appendHeaderParams(params []fastcgi.Param, headers amqp.Table) ([]fastcgi.Param, []string) {
 	if len(headers) == 0 {
-		return params
+		return params, nil
 	}
+	var omitted []string
 	start := len(params)
 	for k, v := range headers {
 		value, ok := scalar(v)
 		if !ok {
 			continue
 		}
-		params = append(params, fastcgi.Param{Name: "HTTP_X_HEADER_" + cgiName(k), Value: cgiValue(value)})
+		p := fastcgi.Param{Name: "HTTP_X_HEADER_" + cgiName(k), Value: cgiValue(value)}
+		if fastcgi.PairSize(p.Name, p.Value) > fastcgi.MaxPairSize {
+			omitted = append(omitted, cgiValue(k))
+			continue
+		}
+		params = append(params, p)
 	}
 	added := params[start:]
 	sort.Slice(added, func(i, j int) bool { return added[i].Name < added[j].Name })
-	return params
+	if len(omitted) > 0 {
+		sort.Strings(omitted)
+		list := strings.Join(omitted, ",")
+		if fastcgi.PairSize(omittedParam, list) > fastcgi.MaxPairSize {
+			list = strconv.Itoa(len(omitted)) + " headers"
+		}
+		params = append(params, fastcgi.Param{Name: omittedParam, Value: list})
+	}
+	return params, omitted
 }
 
 func scalar(v any) (string, bool) {
@@ -98,16 +156,4 @@ func boolParam(b bool) string {
 		return "1"
 	}
 	return "0"
-}
-
-// forwardStderr logs each line the worker wrote to its FastCGI stderr.
-func forwardStderr(log zerolog.Logger, messageID string, number int64, stderr []byte) {
-	for len(stderr) > 0 {
-		line, rest, _ := bytes.Cut(stderr, []byte{'\n'})
-		stderr = rest
-		line = bytes.TrimRight(line, "\r")
-		if len(line) > 0 {
-			log.Warn().Str("message_id", messageID).Int64("number", number).Str("source", "worker").Bytes("stderr", line).Msg("worker stderr")
-		}
-	}
 }

@@ -1,16 +1,15 @@
 // Package fastcgi is a minimal FastCGI client for handing requests to a
-// php-fpm pool: the responder role, one request per connection.
+// php-fpm pool: the responder role, one request at a time per connection,
+// connections optionally kept open between requests.
 package fastcgi
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
-	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,17 +17,19 @@ import (
 )
 
 var (
-	// ErrUnavailable means the server could not take the request: the dial
-	// failed (connection refused, socket file missing, ...) or the server
-	// answered FCGI_OVERLOADED. The request never ran, so callers may treat
-	// this as "the pool is down or busy", not as the job's fault.
+	// ErrUnavailable means the request cannot have started: the dial failed
+	// (connection refused, socket file missing, ...), the context ended
+	// before a connection was made, or the server answered FCGI_OVERLOADED.
+	// Callers may treat it as "the pool is down or busy", not as the job's
+	// fault. Once a request was written, no failure is ErrUnavailable.
 	ErrUnavailable = errors.New("fastcgi: server unavailable")
 
 	// ErrProtocol means the server did not produce a well-formed answer:
-	// malformed records or header block, an unexpected record type or
-	// request id, a version other than 1, protocol status
-	// FCGI_CANT_MPX_CONN or FCGI_UNKNOWN_ROLE, or the connection closing
-	// before END_REQUEST.
+	// malformed records or CGI header block, a header block over
+	// Options.MaxHeaderBytes, an unexpected record type or request id, a
+	// version other than 1, protocol status FCGI_CANT_MPX_CONN or
+	// FCGI_UNKNOWN_ROLE, or the connection closing before END_REQUEST. The
+	// request may have run: a child killed mid-job looks like this.
 	ErrProtocol = errors.New("fastcgi: protocol error")
 )
 
@@ -38,6 +39,85 @@ var (
 // reading, because a script may produce a lot of output before (or without)
 // reading its STDIN, and then neither side would make progress.
 const syncWriteMax = 64 << 10
+
+// Defaults for the zero values of Options.
+const (
+	defaultIdleConnTimeout = 2 * time.Second
+	defaultMaxBodyKept     = 4096
+	defaultMaxHeaderBytes  = 64 << 10
+)
+
+// Options configure a Client. Their zero values mean the documented
+// defaults; negative values are an error.
+type Options struct {
+	// MaxIdleConns is how many connections are kept open between requests,
+	// asking the server for it with FCGI_KEEP_CONN. Zero disables
+	// keep-alive: a new connection per request. php-fpm serves a kept
+	// connection with one child for as long as it is open, so each one
+	// pins a child: keep no more than the requests run at once, and leave
+	// the pool a child to spare for anything else (status, ping).
+	MaxIdleConns int
+	// IdleConnTimeout closes a kept connection, freeing its child, after
+	// this long without a request. Zero means 2s.
+	IdleConnTimeout time.Duration
+	// MaxBodyKept is how many bytes of the body Response.Body keeps. The
+	// rest is read and counted in Response.BodySize only. Zero means 4096.
+	MaxBodyKept int
+	// MaxHeaderBytes bounds the CGI header block, its closing blank line
+	// included; a larger one is ErrProtocol. Zero means 64 KiB.
+	MaxHeaderBytes int
+}
+
+// Client sends FastCGI requests to one server. It is safe for concurrent
+// use. Its memory does not depend on what scripts print: responses are
+// streamed through fixed-size buffers (see Response and Request.Stderr).
+type Client struct {
+	addr             string
+	network, address string
+	dialer           net.Dialer
+	opts             Options   // defaults filled in
+	flags            byte      // BEGIN_REQUEST flags: flagKeepConn with a pool
+	idle             *idlePool // nil without keep-alive
+	buffers          sync.Pool // *[]byte, encoded requests
+	readers          sync.Pool // *responseReader
+}
+
+// NewClient returns a client for addr, which ParseAddress must accept,
+// configured by opts. It opens no connection.
+func NewClient(addr string, opts Options) (*Client, error) {
+	network, address, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range []struct {
+		name  string
+		value int64
+	}{
+		{"MaxIdleConns", int64(opts.MaxIdleConns)},
+		{"IdleConnTimeout", int64(opts.IdleConnTimeout)},
+		{"MaxBodyKept", int64(opts.MaxBodyKept)},
+		{"MaxHeaderBytes", int64(opts.MaxHeaderBytes)},
+	} {
+		if o.value < 0 {
+			return nil, fmt.Errorf("fastcgi: option %s is negative", o.name)
+		}
+	}
+	if opts.IdleConnTimeout == 0 {
+		opts.IdleConnTimeout = defaultIdleConnTimeout
+	}
+	if opts.MaxBodyKept == 0 {
+		opts.MaxBodyKept = defaultMaxBodyKept
+	}
+	if opts.MaxHeaderBytes == 0 {
+		opts.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
+	c := &Client{addr: addr, network: network, address: address, opts: opts}
+	if opts.MaxIdleConns > 0 {
+		c.flags = flagKeepConn
+		c.idle = &idlePool{max: opts.MaxIdleConns, timeout: opts.IdleConnTimeout}
+	}
+	return c, nil
+}
 
 // ParseAddress parses "unix:///abs/path.sock" or "tcp://host:port" into the
 // network and address arguments of net.Dial. Anything else, such as another
@@ -63,202 +143,124 @@ func ParseAddress(addr string) (network, address string, err error) {
 	return "", "", fmt.Errorf("fastcgi: address %q: want unix:///abs/path.sock or tcp://host:port", addr)
 }
 
-// Client sends FastCGI requests to one server. It is safe for concurrent use
-// and opens a new connection for every request, which is what php-fpm expects
-// of a client that does not ask to keep connections open.
-type Client struct {
-	addr             string
-	network, address string
-	dialer           net.Dialer
-
-	// The pools hold request buffers and response readers, which would
-	// otherwise be the largest allocations of every request.
-	buffers sync.Pool // *[]byte
-	readers sync.Pool // *bufio.Reader
-
-	// Kept-alive connections, when KeepAlive enabled them.
-	keep     int
-	idleTime time.Duration
-	mu       sync.Mutex
-	idle     []*keptConn // most recently used last
-}
-
-// keptConn is a connection kept open between requests, with its reader.
-type keptConn struct {
-	conn  net.Conn
-	r     *bufio.Reader
-	timer *time.Timer // closes the connection once idle for too long
-}
-
-// KeepAlive makes the client ask the server to keep connections open
-// (FCGI_KEEP_CONN) and reuse them, keeping at most max idle connections,
-// each closed after idle time without a request. Call it before the first
-// request. php-fpm gives a kept connection one child for as long as it is
-// open, so max must not exceed the requests the caller runs at once, and
-// the pool needs a child to spare for anything else (status, ping).
-func (c *Client) KeepAlive(max int, idle time.Duration) {
-	c.keep, c.idleTime = max, idle
-}
-
-// CloseIdle closes the idle kept-alive connections.
-func (c *Client) CloseIdle() {
-	c.mu.Lock()
-	idle := c.idle
-	c.idle = nil
-	c.mu.Unlock()
-	for _, k := range idle {
-		k.timer.Stop()
-		k.conn.Close()
+// CloseIdleConnections closes the kept connections not in use, freeing
+// their php-fpm children. Connections in use are kept after their request
+// as usual. Without keep-alive it does nothing.
+func (c *Client) CloseIdleConnections() {
+	if c.idle != nil {
+		c.idle.closeAll()
 	}
 }
 
-// takeIdle returns the most recently used idle connection, or nil.
-func (c *Client) takeIdle() *keptConn {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for len(c.idle) > 0 {
-		k := c.idle[len(c.idle)-1]
-		c.idle = c.idle[:len(c.idle)-1]
-		if k.timer.Stop() {
-			return k
-		}
-		// The timer fired and is closing it.
-	}
-	return nil
-}
-
-// putIdle keeps k for the next request, or closes it if enough are kept.
-func (c *Client) putIdle(k *keptConn) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.idle) >= c.keep {
-		k.conn.Close()
-		return
-	}
-	if k.timer == nil {
-		k.timer = time.AfterFunc(c.idleTime, func() { c.expire(k) })
-	} else {
-		k.timer.Reset(c.idleTime)
-	}
-	c.idle = append(c.idle, k)
-}
-
-// expire closes k after it was idle for too long, freeing its php-fpm child.
-func (c *Client) expire(k *keptConn) {
-	c.mu.Lock()
-	if i := slices.Index(c.idle, k); i >= 0 {
-		c.idle = slices.Delete(c.idle, i, i+1)
-	}
-	c.mu.Unlock()
-	k.conn.Close()
-}
-
-// NewClient returns a client for addr, which ParseAddress must accept.
-func NewClient(addr string) (*Client, error) {
-	network, address, err := ParseAddress(addr)
-	if err != nil {
-		return nil, err
-	}
-	return &Client{addr: addr, network: network, address: address}, nil
-}
-
-// Address returns the address the client was created with, unchanged.
-func (c *Client) Address() string { return c.addr }
-
-// Param is one CGI parameter. Parameters are a slice rather than a map so
-// they are sent in the order given.
-type Param struct{ Name, Value string }
-
-// Request is one FastCGI responder request.
-type Request struct {
-	// Params are sent exactly as given; the client adds none. In particular
-	// CONTENT_LENGTH must be set to len(Body) when there is a body, or the
-	// script will not see it.
-	Params []Param
-	// Body is sent as FCGI_STDIN.
-	Body []byte
-}
-
-// Response is a responder's complete answer.
-type Response struct {
-	// Status is the code of the CGI Status header ("404 Not Found" gives
-	// 404), or 200 when there is none: php-fpm sends none for a plain 200.
-	Status int
-	// Header holds the CGI response headers with canonical keys, without
-	// Status. It is never nil.
-	Header http.Header
-	// Body is STDOUT after the header block.
-	Body []byte
-	// Stderr is all FCGI_STDERR content, kept apart from STDOUT.
-	Stderr []byte
-	// AppStatus is the application status from END_REQUEST. It is reported
-	// only: php-fpm sends 0 even when a script calls exit(3).
-	AppStatus uint32
-}
-
-// Do sends req on a new connection, or on a kept one after KeepAlive, and
-// reads the response until END_REQUEST. The context bounds the whole exchange, dial included: when it
-// is cancelled or its deadline passes, Do returns promptly with an error
-// that wraps ctx.Err() (and also ErrUnavailable if the dial had not
-// completed, since the request never reached the server). Other failures
-// wrap ErrUnavailable or ErrProtocol as documented there. A successful Do may
-// still carry a 5xx Status or Stderr output; judging those is the caller's
-// business.
+// Do sends req and reads the response until END_REQUEST, on a kept
+// connection if one is idle and still open, otherwise on a new one.
+//
+// The context bounds the whole exchange, dial included: when it is
+// cancelled or its deadline passes, Do returns promptly with an error that
+// wraps ctx.Err(), and also ErrUnavailable if no connection was made yet.
+// A parameter too large to send is ErrParamTooLarge, and nothing is sent.
+// Other failures wrap ErrUnavailable or ErrProtocol as documented there; a
+// request that may have reached a php-fpm child is never sent again, so
+// once it was written every failure is returned as it is. A successful Do
+// may still carry a 5xx Status; judging that is the caller's business.
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
-	if c.keep > 0 {
-		return c.doKept(ctx, req)
+	buf := c.getBuffer()
+	defer c.putBuffer(buf)
+	var err error
+	if *buf, err = appendRequest((*buf)[:0], req, c.flags); err != nil {
+		return nil, fmt.Errorf("encode request for %s: %w", c.addr, err)
 	}
-	return c.doNew(ctx, req)
-}
-
-// doNew runs req on a new connection, closed after the answer.
-func (c *Client) doNew(ctx context.Context, req *Request) (*Response, error) {
-	conn, err := c.dialer.DialContext(ctx, c.network, c.address)
-	if err != nil {
+	// A kept connection would be closed by the context at once.
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("dial %s: %w: %w", c.addr, ErrUnavailable, err)
 	}
-	defer conn.Close()
+
+	// Where the connection comes from, and whether it goes back, is all
+	// that differs between keeping connections and not.
+	var (
+		k    *keptConn
+		conn net.Conn
+	)
+	if c.idle != nil {
+		k = c.idle.get()
+	}
+	if k != nil {
+		conn = k.conn
+	} else if conn, err = c.dialer.DialContext(ctx, c.network, c.address); err != nil {
+		return nil, fmt.Errorf("dial %s: %w: %w", c.addr, ErrUnavailable, err)
+	}
+	resp, clean, err := c.exchange(ctx, conn, *buf, req.Stderr)
+	if !clean || c.idle == nil {
+		conn.Close()
+		return resp, err
+	}
+	if k == nil {
+		k = &keptConn{conn: conn}
+	}
+	c.idle.put(k)
+	return resp, err
+}
+
+// exchange runs one request on conn, new or kept alike: it sets the
+// context's deadline, closes conn if the context ends first, writes request
+// and reads the response. clean reports that conn is fit for another
+// request: the response was read whole, nothing follows it and the context
+// did not close conn.
+func (c *Client) exchange(ctx context.Context, conn net.Conn, request []byte, stderr io.Writer) (resp *Response, clean bool, err error) {
 	// The deadline covers a server that stops responding; closing on
-	// cancellation covers contexts without one.
-	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
+	// cancellation covers contexts without one. A zero deadline also
+	// clears the previous request's on a kept connection.
+	deadline, _ := ctx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		// Nothing was written, so the request did not start.
+		return nil, false, fmt.Errorf("set deadline %s: %w: %w", c.addr, ErrUnavailable, err)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
 
-	buf := c.getBuffer()
-	*buf = appendRequest((*buf)[:0], req)
-	var writeErr chan error
-	if len(*buf) <= syncWriteMax {
-		if _, err := conn.Write(*buf); err != nil {
-			c.buffers.Put(buf)
-			return nil, c.fail(ctx, "write request", err)
+	var wrote chan error
+	if len(request) <= syncWriteMax {
+		if _, err := conn.Write(request); err != nil {
+			stop()
+			return nil, false, c.fail(ctx, "write request", lostWriting(err))
 		}
-		c.buffers.Put(buf)
 	} else {
-		// Too big to pool; see syncWriteMax for why it is written concurrently.
-		writeErr = make(chan error, 1)
+		// See syncWriteMax for why this needs a goroutine.
+		wrote = make(chan error, 1)
 		go func() {
-			_, err := conn.Write(*buf)
-			writeErr <- err
+			_, err := conn.Write(request)
+			wrote <- err
 		}()
 	}
 
-	r := c.getReader(conn)
-	resp, err := readResponse(r)
-	r.Reset(nil) // Do not keep the connection alive through the pool.
-	c.readers.Put(r)
-	if writeErr != nil {
-		// A complete response makes a failed write irrelevant: the
-		// server need not read all of STDIN. An incomplete one is already
-		// an error. Either way, closing unblocks the writer.
-		conn.Close()
-		<-writeErr
+	rr := c.getReader(conn)
+	resp, err = rr.read(stderr)
+	clean = err == nil && rr.r.Buffered() == 0
+	c.putReader(rr)
+	if wrote != nil {
+		select {
+		case werr := <-wrote:
+			clean = clean && werr == nil
+		default:
+			// The answer came before all of STDIN was taken, or not at
+			// all: closing unblocks the writer, and conn is done.
+			conn.Close()
+			<-wrote
+			clean = false
+		}
+	}
+	if !stop() {
+		clean = false // The context closed conn.
 	}
 	if err != nil {
-		return nil, c.fail(ctx, "read response", err)
+		return nil, false, c.fail(ctx, "read response", err)
 	}
-	return resp, nil
+	return resp, clean, nil
+}
+
+// lostWriting wraps a failed write: the connection broke before
+// END_REQUEST, and part of the request may have reached the server.
+func lostWriting(err error) error {
+	return fmt.Errorf("%w: connection lost while writing the request: %w", ErrProtocol, err)
 }
 
 // fail wraps an error from operation op, preferring the context's error when
@@ -283,77 +285,23 @@ func (c *Client) getBuffer() *[]byte {
 	return &b
 }
 
-func (c *Client) getReader(conn net.Conn) *bufio.Reader {
-	if r, ok := c.readers.Get().(*bufio.Reader); ok {
-		r.Reset(conn)
-		return r
+// putBuffer pools b unless it grew past syncWriteMax: such rare large
+// requests should not pin their memory.
+func (c *Client) putBuffer(b *[]byte) {
+	if cap(*b) <= syncWriteMax {
+		c.buffers.Put(b)
 	}
-	return bufio.NewReader(conn)
 }
 
-// doKept runs req on a kept-alive connection, or on a new one kept after.
-func (c *Client) doKept(ctx context.Context, req *Request) (*Response, error) {
-	if k := c.takeIdle(); k != nil {
-		resp, stale, err := c.exchange(ctx, k, req)
-		if !stale {
-			return resp, err
-		}
-		// The server closed the connection while it was idle (a child
-		// that reached pm.max_requests, a restart) before reading the
-		// request: it never ran, so it goes on a new connection.
+func (c *Client) getReader(conn net.Conn) *responseReader {
+	if rr, ok := c.readers.Get().(*responseReader); ok {
+		rr.r.Reset(conn)
+		return rr
 	}
-	conn, err := c.dialer.DialContext(ctx, c.network, c.address)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w: %w", c.addr, ErrUnavailable, err)
-	}
-	resp, _, err := c.exchange(ctx, &keptConn{conn: conn, r: bufio.NewReader(conn)}, req)
-	return resp, err
+	return newResponseReader(conn, c.opts.MaxHeaderBytes, c.opts.MaxBodyKept)
 }
 
-// exchange sends req on k and reads the answer, then keeps k for the next
-// request if the exchange went well. stale reports that k was found closed
-// before any answer came, so that req did not run.
-func (c *Client) exchange(ctx context.Context, k *keptConn, req *Request) (resp *Response, stale bool, err error) {
-	keep := false
-	defer func() {
-		if keep {
-			c.putIdle(k)
-		} else {
-			k.conn.Close()
-		}
-	}()
-	deadline, _ := ctx.Deadline() // zero: no deadline, which also clears an old one
-	if err := k.conn.SetDeadline(deadline); err != nil {
-		return nil, true, err
-	}
-	stop := context.AfterFunc(ctx, func() { k.conn.Close() })
-
-	buf := c.getBuffer()
-	*buf = appendRequestFlags((*buf)[:0], req, flagKeepConn)
-	if len(*buf) > syncWriteMax {
-		// See syncWriteMax: a large request needs a writer of its own;
-		// such a rare request gets a connection of its own too.
-		stop()
-		c.buffers.Put(buf)
-		resp, err := c.doNew(ctx, req)
-		return resp, false, err
-	}
-	_, werr := k.conn.Write(*buf)
-	c.buffers.Put(buf)
-	if werr == nil {
-		_, werr = k.r.Peek(1)
-	}
-	if werr != nil {
-		stop()
-		if ctx.Err() != nil {
-			return nil, false, c.fail(ctx, "write request", werr)
-		}
-		return nil, true, c.fail(ctx, "write request", fmt.Errorf("%w: %w", ErrUnavailable, werr))
-	}
-	resp, err = readResponse(k.r)
-	keep = stop() && err == nil && k.r.Buffered() == 0
-	if err != nil {
-		return nil, false, c.fail(ctx, "read response", err)
-	}
-	return resp, false, nil
+func (c *Client) putReader(rr *responseReader) {
+	rr.r.Reset(nil) // Do not keep the connection alive through the pool.
+	c.readers.Put(rr)
 }

@@ -12,11 +12,11 @@ import (
 	"net/http"
 	"net/http/fcgi"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -59,8 +59,37 @@ func TestParseAddress(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), strconv.Quote(addr)) {
 			t.Errorf("ParseAddress(%q): got error %v, want one naming the address", addr, err)
 		}
-		if _, err := NewClient(addr); err == nil {
+		if _, err := NewClient(addr, Options{}); err == nil {
 			t.Errorf("NewClient(%q) succeeded", addr)
+		}
+	}
+}
+
+func TestNewClientOptions(t *testing.T) {
+	const addr = "unix:///run/php/fpm.sock"
+	c, err := NewClient(addr, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Options{IdleConnTimeout: 2 * time.Second, MaxBodyKept: 4096, MaxHeaderBytes: 64 << 10}
+	if c.opts != want || c.idle != nil || c.flags != 0 {
+		t.Errorf("zero Options gave %+v, keep-alive %v, flags %d; want %+v, no keep-alive, no flags", c.opts, c.idle != nil, c.flags, want)
+	}
+	set := Options{MaxIdleConns: 3, IdleConnTimeout: time.Minute, MaxBodyKept: 10, MaxHeaderBytes: 100}
+	if c, err = NewClient(addr, set); err != nil {
+		t.Fatal(err)
+	}
+	if c.opts != set || c.idle == nil || c.idle.max != 3 || c.idle.timeout != time.Minute || c.flags != flagKeepConn {
+		t.Errorf("Options %+v gave %+v, flags %d", set, c.opts, c.flags)
+	}
+	for _, opts := range []Options{
+		{MaxIdleConns: -1},
+		{IdleConnTimeout: -time.Second},
+		{MaxBodyKept: -1},
+		{MaxHeaderBytes: -1},
+	} {
+		if _, err := NewClient(addr, opts); err == nil {
+			t.Errorf("NewClient with %+v succeeded", opts)
 		}
 	}
 }
@@ -74,8 +103,7 @@ func listen(t testing.TB, network string) (net.Listener, string) {
 	)
 	switch network {
 	case "unix":
-		path := filepath.Join(t.TempDir(), "fpm.sock")
-		ln, err = net.Listen("unix", path)
+		ln, err = net.Listen("unix", filepath.Join(t.TempDir(), "fpm.sock"))
 	default:
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
 	}
@@ -86,23 +114,32 @@ func listen(t testing.TB, network string) (net.Listener, string) {
 	return ln, network + "://" + ln.Addr().String()
 }
 
-// newClient returns a client for addr, failing the test if that errs.
-func newClient(t testing.TB, addr string) *Client {
-	c, err := NewClient(addr)
+// newClient returns a client for addr, failing the test if that errs, and
+// closes its idle connections when the test ends.
+func newClient(t testing.TB, addr string, opts Options) *Client {
+	c, err := NewClient(addr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Address() != addr {
-		t.Fatalf("Address() = %q, want %q", c.Address(), addr)
-	}
+	t.Cleanup(c.CloseIdleConnections)
 	return c
 }
 
 // serveFCGI runs net/http/fcgi with h on network and returns a client for it.
-func serveFCGI(t testing.TB, network string, h http.Handler) *Client {
+func serveFCGI(t testing.TB, network string, h http.Handler, opts Options) *Client {
 	ln, addr := listen(t, network)
 	go fcgi.Serve(ln, h)
-	return newClient(t, addr)
+	return newClient(t, addr, opts)
+}
+
+// keepAliveModes are the two ways a client gets its connections; every
+// behaviour of Do must hold in both.
+var keepAliveModes = []struct {
+	name string
+	opts Options
+}{
+	{"new connections", Options{}},
+	{"kept connections", Options{MaxIdleConns: 2, IdleConnTimeout: time.Minute}},
 }
 
 // cgiParams returns the parameters net/http/fcgi needs plus extra.
@@ -154,13 +191,23 @@ func testHandler() http.Handler {
 	return mux
 }
 
+// checkBody checks that resp kept the start of body, up to keep bytes, and
+// counted all of it.
+func checkBody(t *testing.T, resp *Response, body string, keep int) {
+	t.Helper()
+	if want := body[:min(len(body), keep)]; string(resp.Body) != want || resp.BodySize != int64(len(body)) {
+		t.Errorf("got body %.100q (%d bytes kept of %d), want %.100q (%d bytes kept of %d)",
+			resp.Body, len(resp.Body), resp.BodySize, want, len(want), len(body))
+	}
+}
+
 func TestDoFCGI(t *testing.T) {
 	body := make([]byte, 200<<10)
 	for i := range body {
 		body[i] = byte(i * 31)
 	}
 	bodySum := sha256.Sum256(body)
-	big := strings.Repeat("0123456789", 10<<10)
+	big := strings.Repeat("0123456789", 6<<10)
 	bigSum := sha256.Sum256([]byte(big))
 
 	tests := []struct {
@@ -197,7 +244,7 @@ func TestDoFCGI(t *testing.T) {
 				Body:   body,
 			},
 			status: 200, body: fmt.Sprintf("%d %d %x", len(body), len(body), bodySum)},
-		{name: "100 KiB param",
+		{name: "60 KiB param",
 			req:    Request{Params: cgiParams("GET", "/hash-param", Param{"BIG", big})},
 			status: 200, body: fmt.Sprintf("%d %x", len(big), bigSum)},
 		{name: "1 MiB response",
@@ -208,73 +255,82 @@ func TestDoFCGI(t *testing.T) {
 			status: 500, inStderr: "REQUEST_METHOD"},
 	}
 	for _, network := range []string{"unix", "tcp"} {
-		t.Run(network, func(t *testing.T) {
-			c := serveFCGI(t, network, testHandler())
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) {
-					resp, err := c.Do(t.Context(), &tt.req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if resp.Status != tt.status {
-						t.Errorf("got status %d, want %d (body %q, stderr %q)", resp.Status, tt.status, resp.Body, resp.Stderr)
-					}
-					if resp.Header.Get("Status") != "" {
-						t.Errorf("Status left in header %q", resp.Header)
-					}
-					for key, want := range tt.header {
-						if got := resp.Header[key]; !slices.Equal(got, want) {
-							t.Errorf("got header %s %q, want %q", key, got, want)
+		for _, mode := range keepAliveModes {
+			t.Run(network+"/"+mode.name, func(t *testing.T) {
+				c := serveFCGI(t, network, testHandler(), mode.opts)
+				for _, tt := range tests {
+					t.Run(tt.name, func(t *testing.T) {
+						var stderr bytes.Buffer
+						req := tt.req
+						req.Stderr = &stderr
+						resp, err := c.Do(t.Context(), &req)
+						if err != nil {
+							t.Fatal(err)
 						}
-					}
-					if tt.body != "" && string(resp.Body) != tt.body {
-						t.Errorf("got body %.100q (%d bytes), want %.100q (%d bytes)", resp.Body, len(resp.Body), tt.body, len(tt.body))
-					}
-					if !strings.Contains(string(resp.Stderr), tt.inStderr) || tt.inStderr == "" && len(resp.Stderr) > 0 {
-						t.Errorf("got stderr %q, want it to contain %q", resp.Stderr, tt.inStderr)
-					}
-				})
-			}
-		})
+						if resp.Status != tt.status {
+							t.Errorf("got status %d, want %d (body %q, stderr %q)", resp.Status, tt.status, resp.Body, stderr.Bytes())
+						}
+						if resp.Header.Get("Status") != "" {
+							t.Errorf("Status left in header %q", resp.Header)
+						}
+						for key, want := range tt.header {
+							if got := resp.Header[key]; !slices.Equal(got, want) {
+								t.Errorf("got header %s %q, want %q", key, got, want)
+							}
+						}
+						if tt.body != "" {
+							checkBody(t, resp, tt.body, 4096)
+						}
+						if !strings.Contains(stderr.String(), tt.inStderr) || tt.inStderr == "" && stderr.Len() > 0 {
+							t.Errorf("got stderr %q, want it to contain %q", stderr.Bytes(), tt.inStderr)
+						}
+					})
+				}
+			})
+		}
 	}
 }
 
 func TestDoConcurrent(t *testing.T) {
-	c := serveFCGI(t, "unix", testHandler())
-	var wg sync.WaitGroup
-	for i := range 32 {
-		wg.Go(func() {
-			for j := range 10 {
-				body := []byte(fmt.Sprintf("request %d.%d", i, j))
-				resp, err := c.Do(t.Context(), &Request{
-					Params: cgiParams("POST", "/hash-body", Param{"CONTENT_LENGTH", strconv.Itoa(len(body))}),
-					Body:   body,
+	for _, mode := range keepAliveModes {
+		t.Run(mode.name, func(t *testing.T) {
+			c := serveFCGI(t, "unix", testHandler(), mode.opts)
+			var wg sync.WaitGroup
+			for i := range 32 {
+				wg.Go(func() {
+					for j := range 10 {
+						body := fmt.Appendf(nil, "request %d.%d", i, j)
+						resp, err := c.Do(t.Context(), &Request{
+							Params: cgiParams("POST", "/hash-body", Param{"CONTENT_LENGTH", strconv.Itoa(len(body))}),
+							Body:   body,
+						})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						sum := sha256.Sum256(body)
+						if want := fmt.Sprintf("%d %d %x", len(body), len(body), sum); string(resp.Body) != want {
+							t.Errorf("got body %q, want %q", resp.Body, want)
+						}
+					}
 				})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				sum := sha256.Sum256(body)
-				if want := fmt.Sprintf("%d %d %x", len(body), len(body), sum); string(resp.Body) != want {
-					t.Errorf("got body %q, want %q", resp.Body, want)
-				}
 			}
+			wg.Wait()
 		})
 	}
-	wg.Wait()
 }
 
-// fakeRequest is what a fake server read from one connection.
-type fakeRequest struct {
-	params []Param
-	body   []byte
-	err    error
+// fakeServer is a FastCGI server that tests script, on a unix socket.
+type fakeServer struct {
+	addr     string
+	accepted atomic.Int64 // connections
 }
 
-// serveFake runs handle for every connection to a unix socket and returns a
-// client for it. It exists because net/http/fcgi cannot be made to misbehave.
-func serveFake(t *testing.T, handle func(conn net.Conn, r *bufio.Reader)) *Client {
+// serveFake runs handle for every connection and returns the server. It
+// exists because net/http/fcgi cannot be made to misbehave.
+func serveFake(t *testing.T, handle func(conn net.Conn, r *bufio.Reader)) *fakeServer {
 	ln, addr := listen(t, "unix")
+	srv := &fakeServer{addr: addr}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		ln.Close()
@@ -286,33 +342,35 @@ func serveFake(t *testing.T, handle func(conn net.Conn, r *bufio.Reader)) *Clien
 			if err != nil {
 				return
 			}
+			srv.accepted.Add(1)
 			wg.Go(func() {
 				defer conn.Close()
 				handle(conn, bufio.NewReader(conn))
 			})
 		}
 	})
-	return newClient(t, addr)
+	return srv
 }
 
-// cannedServer reads each request, reports it on the returned channel and
-// answers with reply. A nil reply means never answering: the server then
-// waits for the client to hang up.
-func cannedServer(t *testing.T, reply []byte) (*Client, <-chan fakeRequest) {
+// cannedServer reads one request per connection, reports it on the returned
+// channel and answers with reply. A nil reply means never answering: the
+// server then waits for the client to hang up.
+func cannedServer(t *testing.T, reply []byte) (*fakeServer, <-chan fakeRequest) {
 	requests := make(chan fakeRequest, 10)
-	c := serveFake(t, func(conn net.Conn, r *bufio.Reader) {
-		params, body, err := decodeRequest(r)
-		requests <- fakeRequest{params, body, err}
+	srv := serveFake(t, func(conn net.Conn, r *bufio.Reader) {
+		req, err := decodeRequest(r)
 		if err != nil {
+			t.Errorf("server: %v", err)
 			return
 		}
+		requests <- req
 		if reply == nil {
 			io.Copy(io.Discard, r)
 			return
 		}
 		conn.Write(reply)
 	})
-	return c, requests
+	return srv, requests
 }
 
 func TestDoFake(t *testing.T) {
@@ -327,24 +385,40 @@ func TestDoFake(t *testing.T) {
 		{"unknown role", endRequestRecord(0, statusUnknownRole), ErrProtocol},
 		{"closed before END_REQUEST", stdout("Status: 200\r\n\r\nhalf"), ErrProtocol},
 		{"closed mid-record", stdout("Status: 200\r\n\r\nhalf")[:12], ErrProtocol},
+		{"closed without a byte", []byte{}, ErrProtocol},
 		{"wrong request id", slices.Concat(encodeRecord(typeStdout, 2, "X: y\r\n\r\n", 0), endRequestRecord(0, 0)), ErrProtocol},
 		{"wrong version", slices.Concat([]byte{2}, endRequestRecord(0, 0)[1:]), ErrProtocol},
 		{"unexpected record type", slices.Concat(encodeRecord(typeParams, requestID, "", 0), endRequestRecord(0, 0)), ErrProtocol},
 		{"unterminated header block", slices.Concat(stdout("just text"), endRequestRecord(0, 0)), ErrProtocol},
 		{"bad status", slices.Concat(stdout("Status: OK\r\n\r\n"), endRequestRecord(0, 0)), ErrProtocol},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, _ := cannedServer(t, tt.reply)
-			_, err := c.Do(t.Context(), &Request{Params: typicalParams()})
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("got error %v, want %v", err, tt.wantErr)
-			}
-			if other := map[error]error{ErrProtocol: ErrUnavailable, ErrUnavailable: ErrProtocol}[tt.wantErr]; errors.Is(err, other) {
-				t.Errorf("error %v is also %v", err, other)
-			}
-		})
+	for _, mode := range keepAliveModes {
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				srv, requests := cannedServer(t, tt.reply)
+				_, err := newClient(t, srv.addr, mode.opts).Do(t.Context(), &Request{Params: typicalParams()})
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("got error %v, want %v", err, tt.wantErr)
+				}
+				if other := map[error]error{ErrProtocol: ErrUnavailable, ErrUnavailable: ErrProtocol}[tt.wantErr]; errors.Is(err, other) {
+					t.Errorf("error %v is also %v", err, other)
+				}
+				if got := <-requests; got.keep != (mode.opts.MaxIdleConns > 0) {
+					t.Errorf("FCGI_KEEP_CONN %v with MaxIdleConns %d", got.keep, mode.opts.MaxIdleConns)
+				}
+			})
+		}
 	}
+}
+
+// failingWriter fails every write after the first.
+type failingWriter struct{ writes int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.writes++; w.writes > 1 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
 }
 
 func TestDoStderrApart(t *testing.T) {
@@ -357,34 +431,43 @@ func TestDoStderrApart(t *testing.T) {
 		encodeRecord(typeStderr, requestID, "", 0),
 		endRequestRecord(3, statusRequestComplete),
 	)
-	c, requests := cannedServer(t, reply)
-	sent := &Request{Params: typicalParams(), Body: []byte(`{"job":42,"ok":true}`)}
-	resp, err := c.Do(t.Context(), sent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := <-requests; got.err != nil || !slices.Equal(got.params, sent.Params) || !bytes.Equal(got.body, sent.Body) {
-		t.Errorf("server read params %q, body %q, error %v; want exactly what was sent", got.params, got.body, got.err)
-	}
 	want := &Response{
 		Status:    200,
 		Header:    http.Header{"Content-Type": {"text/html"}},
 		Body:      []byte("<p>"),
-		Stderr:    []byte("PHP Warning: first\nPHP Notice: second\n"),
+		BodySize:  3,
 		AppStatus: 3,
 	}
-	if !reflect.DeepEqual(resp, want) {
-		t.Errorf("got response %+v, want %+v", resp, want)
+	srv, requests := cannedServer(t, reply)
+	c := newClient(t, srv.addr, Options{})
+	for _, stderr := range []io.Writer{nil, &bytes.Buffer{}, &failingWriter{}} {
+		sent := &Request{Params: typicalParams(), Body: []byte(`{"job":42,"ok":true}`), Stderr: stderr}
+		resp, err := c.Do(t.Context(), sent)
+		if err != nil {
+			t.Fatalf("Stderr %T: %v", stderr, err)
+		}
+		if got := <-requests; !slices.Equal(got.params, sent.Params) || !bytes.Equal(got.body, sent.Body) {
+			t.Errorf("server read params %q, body %q; want exactly what was sent", got.params, got.body)
+		}
+		if !responsesEqual(resp, want) {
+			t.Errorf("Stderr %T: got response %+v, want %+v", stderr, resp, want)
+		}
+		if b, ok := stderr.(*bytes.Buffer); ok && b.String() != "PHP Warning: first\nPHP Notice: second\n" {
+			t.Errorf("Stderr got %q, want both messages in order", b)
+		}
+		if w, ok := stderr.(*failingWriter); ok && w.writes != 2 {
+			t.Errorf("a failing Stderr got %d writes, want none after the failing one", w.writes)
+		}
 	}
 }
 
 func TestDoEmptyStdout(t *testing.T) {
-	c, _ := cannedServer(t, endRequestRecord(0, statusRequestComplete))
-	resp, err := c.Do(t.Context(), &Request{Params: typicalParams()})
+	srv, _ := cannedServer(t, endRequestRecord(0, statusRequestComplete))
+	resp, err := newClient(t, srv.addr, Options{}).Do(t.Context(), &Request{Params: typicalParams()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Status != 200 || len(resp.Header) != 0 || len(resp.Body) != 0 || len(resp.Stderr) != 0 {
+	if !responsesEqual(resp, &Response{Status: 200, Header: http.Header{}}) {
 		t.Errorf("got %+v, want an empty 200", resp)
 	}
 }
@@ -393,65 +476,81 @@ func TestDoEmptyStdout(t *testing.T) {
 // its STDIN; writing the whole request before reading would deadlock.
 func TestDoLargeBodyEarlyAnswer(t *testing.T) {
 	page := strings.Repeat("x", 4<<20)
-	c := serveFake(t, func(conn net.Conn, r *bufio.Reader) {
-		if _, err := readRecord(r); err != nil {
-			return
-		}
-		if _, _, err := readStream(r, typeParams); err != nil {
-			return
-		}
-		w := bufio.NewWriter(conn)
-		w.Write(encodeRecord(typeStdout, requestID, "\r\n", 0))
-		for chunk := range slices.Chunk([]byte(page), maxContent) {
-			w.Write(encodeRecord(typeStdout, requestID, string(chunk), 0))
-		}
-		w.Write(endRequestRecord(0, 0))
-		w.Flush()
-		io.Copy(io.Discard, r) // Only now read STDIN, like a late php://input.
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	resp, err := c.Do(ctx, &Request{Params: typicalParams(), Body: make([]byte, 4<<20)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(resp.Body) != page {
-		t.Errorf("got %d bytes of body, want %d", len(resp.Body), len(page))
+	for _, mode := range keepAliveModes {
+		t.Run(mode.name, func(t *testing.T) {
+			srv := serveFake(t, func(conn net.Conn, r *bufio.Reader) {
+				if _, err := readRecord(r); err != nil {
+					return
+				}
+				for {
+					rec, err := readRecord(r)
+					if err != nil {
+						return
+					}
+					if len(rec.content) == 0 {
+						break
+					}
+				}
+				w := bufio.NewWriter(conn)
+				w.Write(encodeRecord(typeStdout, requestID, "\r\n", 0))
+				for chunk := range slices.Chunk([]byte(page), maxRecord) {
+					w.Write(encodeRecord(typeStdout, requestID, string(chunk), 0))
+				}
+				w.Write(endRequestRecord(0, 0))
+				w.Flush()
+				io.Copy(io.Discard, r) // Only now read STDIN, like a late php://input.
+			})
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			c := newClient(t, srv.addr, mode.opts)
+			resp, err := c.Do(ctx, &Request{Params: typicalParams(), Body: make([]byte, 4<<20)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkBody(t, resp, page, 4096)
+		})
 	}
 }
 
 func TestDoDeadline(t *testing.T) {
-	c, requests := cannedServer(t, nil)
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := c.Do(ctx, &Request{Params: typicalParams()})
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("Do returned after %v with a 100ms timeout", elapsed)
-	}
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrProtocol) {
-		t.Errorf("got error %v, want only context.DeadlineExceeded", err)
-	}
-	if got := <-requests; got.err != nil {
-		t.Errorf("server failed to read the request: %v", got.err)
+	for _, mode := range keepAliveModes {
+		t.Run(mode.name, func(t *testing.T) {
+			srv, requests := cannedServer(t, nil)
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := newClient(t, srv.addr, mode.opts).Do(ctx, &Request{Params: typicalParams()})
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("Do returned after %v with a 100ms timeout", elapsed)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrUnavailable) {
+				t.Errorf("got error %v, want only context.DeadlineExceeded", err)
+			}
+			<-requests // The server read the whole request.
+		})
 	}
 }
 
 func TestDoCancel(t *testing.T) {
-	c, requests := cannedServer(t, nil)
-	// The timeout only keeps a broken cancellation from hanging the test.
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	go func() {
-		<-requests // The request is in; the server now hangs.
-		cancel()
-	}()
-	start := time.Now()
-	_, err := c.Do(ctx, &Request{Params: typicalParams()})
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("Do returned %v after the request reached the server; cancellation did not stop it", elapsed)
-	}
-	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrProtocol) {
-		t.Errorf("got error %v, want only context.Canceled", err)
+	for _, mode := range keepAliveModes {
+		t.Run(mode.name, func(t *testing.T) {
+			srv, requests := cannedServer(t, nil)
+			// The timeout only keeps a broken cancellation from hanging the test.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			go func() {
+				<-requests // The request is in; the server now hangs.
+				cancel()
+			}()
+			start := time.Now()
+			_, err := newClient(t, srv.addr, mode.opts).Do(ctx, &Request{Params: typicalParams()})
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("Do returned %v after the request reached the server; cancellation did not stop it", elapsed)
+			}
+			if !errors.Is(err, context.Canceled) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrUnavailable) {
+				t.Errorf("got error %v, want only context.Canceled", err)
+			}
+		})
 	}
 }
 
@@ -466,24 +565,31 @@ func TestDoUnavailable(t *testing.T) {
 		{missing, syscall.ENOENT},
 		{closed, syscall.ECONNREFUSED},
 	}
-	for _, tt := range tests {
-		_, err := newClient(t, tt.addr).Do(t.Context(), &Request{Params: typicalParams()})
-		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, tt.cause) {
-			t.Errorf("%s: got error %v, want ErrUnavailable and %v", tt.addr, err, tt.cause)
-		}
-		if err != nil && !strings.Contains(err.Error(), tt.addr) {
-			t.Errorf("error %q does not name %s", err, tt.addr)
+	for _, mode := range keepAliveModes {
+		for _, tt := range tests {
+			_, err := newClient(t, tt.addr, mode.opts).Do(t.Context(), &Request{Params: typicalParams()})
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, tt.cause) {
+				t.Errorf("%s: got error %v, want ErrUnavailable and %v", tt.addr, err, tt.cause)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.addr) {
+				t.Errorf("error %q does not name %s", err, tt.addr)
+			}
 		}
 	}
 }
 
 func TestDoCancelledBeforeDial(t *testing.T) {
-	c, _ := cannedServer(t, endRequestRecord(0, statusRequestComplete))
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := c.Do(ctx, &Request{Params: typicalParams()})
-	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrUnavailable) {
-		t.Errorf("got error %v, want context.Canceled and ErrUnavailable", err)
+	for _, mode := range keepAliveModes {
+		srv, _ := cannedServer(t, endRequestRecord(0, statusRequestComplete))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := newClient(t, srv.addr, mode.opts).Do(ctx, &Request{Params: typicalParams()})
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s: got error %v, want context.Canceled and ErrUnavailable", mode.name, err)
+		}
+		if n := srv.accepted.Load(); n != 0 {
+			t.Errorf("%s: %d connections made with a cancelled context", mode.name, n)
+		}
 	}
 }
 
@@ -491,7 +597,7 @@ func BenchmarkDoUnix(b *testing.B) {
 	c := serveFCGI(b, "unix", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok")
-	}))
+	}), Options{})
 	req := &Request{Params: typicalParams(), Body: []byte(`{"job":42,"ok":true}`)}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,14 +1,10 @@
 package fastcgi
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"testing"
 )
 
@@ -58,41 +54,18 @@ func endRequestRecord(appStatus uint32, protocolStatus byte) []byte {
 	return encodeRecord(typeEndRequest, requestID, string(body[:]), 0)
 }
 
-// decodePairs decodes a complete name-value pair stream.
-func decodePairs(b []byte) ([]Param, error) {
-	readLen := func() (int, error) {
-		if len(b) == 0 {
-			return 0, io.ErrUnexpectedEOF
-		}
-		if b[0] < 128 {
-			n := int(b[0])
-			b = b[1:]
-			return n, nil
-		}
-		if len(b) < 4 {
-			return 0, io.ErrUnexpectedEOF
-		}
-		n := int(binary.BigEndian.Uint32(b) &^ (1 << 31))
-		b = b[4:]
-		return n, nil
+// checkRecord checks what every record we write must satisfy: version 1,
+// our request id, and content plus padding within maxRecord, since php-fpm
+// drops a PARAMS record beyond that (php-src main/fastcgi.c,
+// fcgi_read_request).
+func checkRecord(rec record, typ byte) error {
+	switch {
+	case rec.version != version1 || rec.typ != typ || rec.id != requestID:
+		return fmt.Errorf("got record version %d type %d id %d, want version 1 type %d id 1", rec.version, rec.typ, rec.id, typ)
+	case len(rec.content)+rec.pad > maxRecord:
+		return fmt.Errorf("record of %d bytes padded by %d: over %d", len(rec.content), rec.pad, maxRecord)
 	}
-	var params []Param
-	for len(b) > 0 {
-		nameLen, err := readLen()
-		if err != nil {
-			return nil, err
-		}
-		valueLen, err := readLen()
-		if err != nil {
-			return nil, err
-		}
-		if nameLen > len(b) || valueLen > len(b)-nameLen {
-			return nil, io.ErrUnexpectedEOF
-		}
-		params = append(params, Param{string(b[:nameLen]), string(b[nameLen : nameLen+valueLen])})
-		b = b[nameLen+valueLen:]
-	}
-	return params, nil
+	return nil
 }
 
 // readStream reads records of type typ until the empty one that ends the
@@ -104,91 +77,23 @@ func readStream(r io.Reader, typ byte) (content []byte, records int, err error) 
 			return nil, records, err
 		}
 		records++
-		switch {
-		case rec.version != version1 || rec.typ != typ || rec.id != requestID:
-			return nil, records, fmt.Errorf("got record version %d type %d id %d, want version 1 type %d id 1",
-				rec.version, rec.typ, rec.id, typ)
-		case (len(rec.content)+rec.pad)%8 != 0:
-			return nil, records, fmt.Errorf("record of %d bytes padded by %d, not to a multiple of 8", len(rec.content), rec.pad)
-		case len(rec.content) == 0:
+		if err := checkRecord(rec, typ); err != nil {
+			return nil, records, err
+		}
+		if len(rec.content) == 0 {
 			return content, records, nil
 		}
 		content = append(content, rec.content...)
 	}
 }
 
-// decodeRequest reads a whole request as a responder would, checking the
-// BEGIN_REQUEST record and the stream structure.
-func decodeRequest(r io.Reader) (params []Param, body []byte, err error) {
-	begin, err := readRecord(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	want := record{version: version1, typ: typeBeginRequest, id: requestID, content: []byte{0, roleResponder, 0, 0, 0, 0, 0, 0}}
-	if begin.version != want.version || begin.typ != want.typ || begin.id != want.id || !bytes.Equal(begin.content, want.content) {
-		return nil, nil, fmt.Errorf("got BEGIN_REQUEST %+v, want %+v", begin, want)
-	}
-	pairs, _, err := readStream(r, typeParams)
-	if err != nil {
-		return nil, nil, fmt.Errorf("params: %w", err)
-	}
-	if params, err = decodePairs(pairs); err != nil {
-		return nil, nil, fmt.Errorf("params: %w", err)
-	}
-	body, _, err = readStream(r, typeStdin)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stdin: %w", err)
-	}
-	return params, body, nil
-}
-
-func TestPairLengthEncoding(t *testing.T) {
-	tests := []struct {
-		nameLen, valueLen int
-		prefix            []byte
-	}{
-		{1, 0, []byte{1, 0}},
-		{127, 127, []byte{127, 127}},
-		{128, 1, []byte{0x80, 0, 0, 128, 1}},
-		{1, 128, []byte{1, 0x80, 0, 0, 128}},
-		{65536, 128, []byte{0x80, 1, 0, 0, 0x80, 0, 0, 128}},
-		{127, 65536, []byte{127, 0x80, 1, 0, 0}},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d_%d", tt.nameLen, tt.valueLen), func(t *testing.T) {
-			sent := []Param{
-				{strings.Repeat("N", tt.nameLen), strings.Repeat("v", tt.valueLen)},
-				{"NEXT", "pair"}, // must still decode after a long pair
-			}
-			b := appendRequest(nil, &Request{Params: sent})
-			r := bytes.NewReader(b)
-			if _, err := readRecord(r); err != nil {
-				t.Fatal(err)
-			}
-			pairs, _, err := readStream(r, typeParams)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.HasPrefix(pairs, tt.prefix) {
-				t.Errorf("pair stream starts % x, want % x", pairs[:len(tt.prefix)], tt.prefix)
-			}
-			got, err := decodePairs(pairs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, sent) {
-				t.Errorf("decoded params differ from those sent")
-			}
-		})
-	}
-}
-
-func TestStreamSplitting(t *testing.T) {
+func TestAppendStream(t *testing.T) {
 	tests := []struct {
 		size, records int // records includes the empty one ending the stream
 	}{
 		{0, 1},
 		{1, 2},
+		{65528, 2},
 		{65535, 2},
 		{65536, 3},
 		{200000, 5},
@@ -199,10 +104,7 @@ func TestStreamSplitting(t *testing.T) {
 			for i := range content {
 				content[i] = byte(i * 7)
 			}
-			s := stream{typ: typeStdin, hdr: -1}
-			s.write(content)
-			s.end()
-			r := bytes.NewReader(s.buf)
+			r := bytes.NewReader(appendStream(nil, typeStdin, content))
 			got, records, err := readStream(r, typeStdin)
 			if err != nil {
 				t.Fatal(err)
@@ -220,101 +122,30 @@ func TestStreamSplitting(t *testing.T) {
 	}
 }
 
-func TestEncodeRequest(t *testing.T) {
-	sent := &Request{Params: typicalParams(), Body: []byte(`{"job":42,"ok":true}`)}
-	params, body, err := decodeRequest(bytes.NewReader(appendRequest(nil, sent)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(params, sent.Params) {
-		t.Errorf("got params %q, want %q", params, sent.Params)
-	}
-	if !bytes.Equal(body, sent.Body) {
-		t.Errorf("got body %q, want %q", body, sent.Body)
-	}
-}
-
-func TestReadResponse(t *testing.T) {
-	stdout := "Content-Type: text/plain\r\n\r\nhello"
-	tests := []struct {
-		name    string
-		stream  []byte
-		wantErr error
-	}{
-		{"complete", slices.Concat(encodeRecord(typeStdout, 1, stdout, 3), endRequestRecord(0, 0)), nil},
-		{"empty", nil, ErrProtocol},
-		{"truncated header", encodeRecord(typeStdout, 1, stdout, 0)[:5], ErrProtocol},
-		{"truncated content", encodeRecord(typeStdout, 1, stdout, 0)[:12], ErrProtocol},
-		{"truncated padding", encodeRecord(typeStdout, 1, stdout, 5)[:8+len(stdout)+2], ErrProtocol},
-		{"truncated end", endRequestRecord(0, 0)[:12], ErrProtocol},
-		{"short end", encodeRecord(typeEndRequest, 1, "\x00\x00\x00\x00\x00", 0), ErrProtocol},
-		{"unexpected type", encodeRecord(typeStdin, 1, "", 0), ErrProtocol},
-		{"management record", encodeRecord(11, 0, "\x01\x00\x00\x00\x00\x00\x00\x00", 0), ErrProtocol},
-		{"overloaded", endRequestRecord(0, statusOverloaded), ErrUnavailable},
-		{"unknown status", endRequestRecord(0, 4), ErrProtocol},
+// Padding aligns records to eight bytes, as the specification recommends,
+// but never takes a record past maxRecord, which php-fpm would refuse.
+func TestEndRecordPadding(t *testing.T) {
+	tests := []struct{ content, pad int }{
+		{1, 7},
+		{8, 0},
+		{13, 3},
+		{65528, 0},
+		{65529, 0},
+		{65535, 0},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp, err := readResponse(bufio.NewReader(bytes.NewReader(tt.stream)))
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("got error %v, want %v", err, tt.wantErr)
-			}
-			if err == nil && string(resp.Body) != "hello" {
-				t.Errorf("got body %q, want %q", resp.Body, "hello")
-			}
-		})
-	}
-}
-
-func FuzzReadParams(f *testing.F) {
-	f.Add([]byte{})
-	f.Add([]byte{1, 1, 'A', 'b'})
-	f.Add([]byte{0x80, 0, 0, 128, 0})
-	f.Add(appendRequest(nil, &Request{Params: typicalParams()})[16:])
-	f.Fuzz(func(t *testing.T, data []byte) {
-		params, err := decodePairs(data)
-		if err != nil {
-			return
-		}
-		// Whatever decodes must survive our encoder unchanged.
-		pairs, _, err := readStream(bytes.NewReader(appendRequest(nil, &Request{Params: params})[16:]), typeParams)
+		dst, at := beginRecord([]byte("before"))
+		dst = append(dst, make([]byte, tt.content)...)
+		dst = endRecord(dst, at, typeParams)
+		rec, err := readRecord(bytes.NewReader(dst[at:]))
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := decodePairs(pairs)
-		if err != nil {
-			t.Fatal(err)
+		if err := checkRecord(rec, typeParams); err != nil || len(rec.content) != tt.content || rec.pad != tt.pad {
+			t.Errorf("%d bytes: got %d bytes padded by %d (%v), want padding %d", tt.content, len(rec.content), rec.pad, err, tt.pad)
 		}
-		if !slices.Equal(again, params) {
-			t.Fatalf("round trip changed %q into %q", params, again)
+		if len(dst) != at+headerLen+tt.content+tt.pad {
+			t.Errorf("%d bytes: record takes %d bytes, want %d", tt.content, len(dst)-at, headerLen+tt.content+tt.pad)
 		}
-	})
-}
-
-// typicalParams is what the daemon sends for one job.
-func typicalParams() []Param {
-	return []Param{
-		{"GATEWAY_INTERFACE", "CGI/1.1"},
-		{"SERVER_SOFTWARE", "fpmq"},
-		{"SERVER_PROTOCOL", "HTTP/1.1"},
-		{"REQUEST_METHOD", "POST"},
-		{"REQUEST_URI", "/jobs/handle.php"},
-		{"SCRIPT_NAME", "/jobs/handle.php"},
-		{"SCRIPT_FILENAME", "/srv/app/public/jobs/handle.php"},
-		{"QUERY_STRING", ""},
-		{"CONTENT_TYPE", "application/json"},
-		{"CONTENT_LENGTH", "20"},
-		{"REMOTE_ADDR", "127.0.0.1"},
-		{"HTTP_X_JOB_ID", "6f1c2a9e-3b7d-4c55-9a0e-1d2f3b4c5d6e"},
 	}
-}
-
-func BenchmarkEncodeRequest(b *testing.B) {
-	req := &Request{Params: typicalParams(), Body: []byte(`{"job":42,"ok":true}`)}
-	var buf []byte
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = appendRequest(buf[:0], req)
-	}
-	b.SetBytes(int64(len(buf)))
 }

@@ -1,15 +1,18 @@
-// Package metrics defines the daemon's Prometheus metrics and serves them,
-// with its health endpoints, over HTTP.
+// Package metrics defines the daemon's Prometheus metrics. Labels have
+// bounded values (outcomes, reasons, status classes), never message ids.
 package metrics
 
 import (
+	"math"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/fpmq/fpmq/services/internal/dispatch"
+	"github.com/fpmq/fpmq/services/internal/outcome"
 )
 
 const namespace = "fpmq"
@@ -27,6 +30,9 @@ type Metrics struct {
 	malformed     prometheus.Counter
 	responses     *prometheus.CounterVec
 	fcgiErrors    prometheus.Counter
+	fatalErrors   prometheus.Counter
+	stderrDropped prometheus.Counter
+	copyFailures  prometheus.Counter
 	inFlight      prometheus.Gauge
 	workerSeconds prometheus.Histogram
 	latency       prometheus.Histogram
@@ -39,6 +45,8 @@ type Gauges struct {
 	Concurrency func() float64 // the limit of jobs run at once
 	Connected   func() float64 // 1 when connected to the broker
 	Paused      func() float64 // 1 when consumption is paused for php-fpm
+	Blocked     func() float64 // 1 while the broker blocks the daemon's publishing connection
+	Ready       func() float64 // 1 when the daemon is ready, as /readyz says
 	Reconnects  func() float64 // broker connections re-established
 }
 
@@ -61,7 +69,10 @@ func New(g Gauges) *Metrics {
 			Namespace: namespace, Name: "worker_responses_total",
 			Help: "Worker answers by HTTP status class (2xx, 3xx, 4xx, 5xx).",
 		}, []string{"class"}),
-		fcgiErrors: counter("fastcgi_errors_total", "Attempts that got no answer from php-fpm: refused connections, timeouts, broken connections."),
+		fcgiErrors:    counter("fastcgi_errors_total", "Attempts that got no answer from php-fpm: refused connections, timeouts, broken connections."),
+		fatalErrors:   counter("worker_fatal_errors_total", "Attempts whose worker reported a PHP fatal error on stderr, whatever its status."),
+		stderrDropped: counter("worker_stderr_dropped_messages_total", "Worker stderr messages not logged because a job wrote more than the bound."),
+		copyFailures:  counter("copy_publish_failures_total", "Retry or dead-letter copies the broker did not take (each is tried again, with growing pauses)."),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "jobs_in_flight", Help: "Jobs being handled now.",
 		}),
@@ -69,7 +80,7 @@ func New(g Gauges) *Metrics {
 		latency:       histogram("job_latency_seconds", "Time from a job's publication (its timestamp) to the end of its attempt."),
 		queueWait:     histogram("queue_wait_seconds", "Time from a job's publication (its timestamp) to the start of its attempt."),
 	}
-	for _, reason := range []string{dispatch.ReasonMalformed, dispatch.ReasonTooLarge, dispatch.ReasonRejected, dispatch.ReasonExhausted, dispatch.ReasonPanic} {
+	for _, reason := range []string{outcome.ReasonMalformed, outcome.ReasonTooLarge, outcome.ReasonFormMismatch, outcome.ReasonRejected, outcome.ReasonExhausted, outcome.ReasonPanic} {
 		m.deadLettered.WithLabelValues(reason)
 	}
 	for _, class := range []string{"2xx", "3xx", "4xx", "5xx"} {
@@ -77,10 +88,12 @@ func New(g Gauges) *Metrics {
 	}
 	r.MustRegister(
 		m.received, m.succeeded, m.retried, m.requeued, m.deadLettered, m.malformed,
-		m.responses, m.fcgiErrors, m.inFlight, m.workerSeconds, m.latency, m.queueWait,
+		m.responses, m.fcgiErrors, m.fatalErrors, m.stderrDropped, m.copyFailures, m.inFlight, m.workerSeconds, m.latency, m.queueWait,
 		gaugeFunc("concurrency_limit", "Jobs the daemon runs at once at most.", g.Concurrency),
 		gaugeFunc("broker_connected", "1 when the daemon is connected to RabbitMQ.", g.Connected),
-		gaugeFunc("consumption_paused", "1 when consumption is paused because php-fpm is unavailable.", g.Paused),
+		gaugeFunc("consumption_paused", "1 when consumption is paused because php-fpm is unavailable or cannot run the script.", g.Paused),
+		gaugeFunc("ready", "1 when the daemon is ready to run jobs, as /readyz says.", g.Ready),
+		gaugeFunc("broker_blocked", "1 while RabbitMQ blocks the daemon's publishing connection (a memory or disk alarm).", g.Blocked),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: namespace, Name: "broker_reconnects_total",
 			Help: "Connections to RabbitMQ re-established after one was lost.",
@@ -91,16 +104,21 @@ func New(g Gauges) *Metrics {
 	return m
 }
 
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
 // Started records a job taken from the queue and returns a function that
-// records its end; the daemon calls it around dispatch.Handle.
-func (m *Metrics) Started(published time.Time) func(dispatch.Result) {
+// records its end; the daemon calls it around the handling of a delivery.
+func (m *Metrics) Started(published time.Time) func(outcome.Result) {
 	start := time.Now()
 	m.received.Inc()
 	m.inFlight.Inc()
 	if !published.IsZero() {
 		m.queueWait.Observe(max(start.Sub(published).Seconds(), 0))
 	}
-	return func(res dispatch.Result) {
+	return func(res outcome.Result) {
 		m.inFlight.Dec()
 		m.Observe(res)
 		if !published.IsZero() {
@@ -110,20 +128,25 @@ func (m *Metrics) Started(published time.Time) func(dispatch.Result) {
 }
 
 // Observe records the result of one delivery.
-func (m *Metrics) Observe(res dispatch.Result) {
+func (m *Metrics) Observe(res outcome.Result) {
 	switch res.Outcome {
-	case dispatch.Succeeded:
+	case outcome.Succeeded:
 		m.succeeded.Inc()
-	case dispatch.Retried:
+	case outcome.Retried:
 		m.retried.Inc()
-	case dispatch.Requeued:
+	case outcome.Requeued:
 		m.requeued.Inc()
-	case dispatch.DeadLettered:
+	case outcome.DeadLettered:
 		m.deadLettered.WithLabelValues(res.Reason).Inc()
-		if res.Reason == dispatch.ReasonMalformed {
+		if res.Reason == outcome.ReasonMalformed {
 			m.malformed.Inc()
 		}
 	}
+	if res.Fatal {
+		m.fatalErrors.Inc()
+	}
+	m.stderrDropped.Add(float64(res.StderrDropped))
+	m.copyFailures.Add(float64(res.CopyFailures))
 	if res.Status != 0 {
 		m.responses.WithLabelValues(strconv.Itoa(res.Status/100) + "xx").Inc()
 	}
@@ -143,11 +166,25 @@ func gaugeFunc(name, help string, f func() float64) prometheus.GaugeFunc {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, f)
 }
 
-// histogram buckets span a no-op job on a local pool (a fraction of a
-// millisecond) to jobs of minutes.
+// durationBuckets span a no-op job on a local pool (a fraction of a
+// millisecond) to jobs of ten minutes. From 10 ms on, each decade has 11
+// buckets, the closest 10 % apart just above round numbers: a quantile of
+// 1-second jobs (which take a little more than 1 s) reads under 1.1 s, not
+// the 2.5 s that a 1-2.5-5 series would give.
+var durationBuckets = func() []float64 {
+	b := []float64{.0005, .001, .0025, .005}
+	for _, decade := range []float64{.01, .1, 1, 10, 100} {
+		for _, m := range []float64{1, 1.1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5} {
+			if v := math.Round(m*decade*1e6) / 1e6; v <= 600 { // 1e6: no float noise in the le labels
+				b = append(b, v)
+			}
+		}
+	}
+	return b
+}()
+
 func histogram(name, help string) prometheus.Histogram {
 	return prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Name: name, Help: help,
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		Namespace: namespace, Name: name, Help: help, Buckets: durationBuckets,
 	})
 }

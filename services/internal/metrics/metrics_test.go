@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
-	"github.com/fpmq/fpmq/services/internal/dispatch"
+	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpfpm"
+	"github.com/fpmq/fpmq/services/internal/queuestat"
 )
 
 func newMetrics() *Metrics {
@@ -20,6 +23,8 @@ func newMetrics() *Metrics {
 		Concurrency: func() float64 { return 5 },
 		Connected:   func() float64 { return 1 },
 		Paused:      func() float64 { return 0 },
+		Blocked:     func() float64 { return 0 },
+		Ready:       func() float64 { return 1 },
 		Reconnects:  func() float64 { return 2 },
 	})
 }
@@ -27,14 +32,15 @@ func newMetrics() *Metrics {
 func TestObserveCountsEachOutcome(t *testing.T) {
 	m := newMetrics()
 	published := time.Now().Add(-time.Second)
-	for _, res := range []dispatch.Result{
-		{Outcome: dispatch.Succeeded, Status: 200, Ran: true, WorkerTime: 10 * time.Millisecond},
-		{Outcome: dispatch.Succeeded, Status: 204, Ran: true},
-		{Outcome: dispatch.Retried, Status: 500, Ran: true},
-		{Outcome: dispatch.Retried, Ran: true, Err: context.DeadlineExceeded}, // no answer
-		{Outcome: dispatch.DeadLettered, Reason: dispatch.ReasonRejected, Status: 422, Ran: true},
-		{Outcome: dispatch.DeadLettered, Reason: dispatch.ReasonMalformed},
-		{Outcome: dispatch.Requeued, Ran: true, Err: dispatch.ErrPoolUnavailable},
+	for _, res := range []outcome.Result{
+		{Outcome: outcome.Succeeded, Status: 200, Ran: true, WorkerTime: 10 * time.Millisecond},
+		{Outcome: outcome.Succeeded, Status: 204, Ran: true},
+		{Outcome: outcome.Retried, Status: 500, Ran: true},
+		{Outcome: outcome.Retried, Ran: true, Err: context.DeadlineExceeded}, // no answer
+		{Outcome: outcome.DeadLettered, Reason: outcome.ReasonRejected, Status: 422, Ran: true},
+		{Outcome: outcome.DeadLettered, Reason: outcome.ReasonMalformed},
+		{Outcome: outcome.Requeued, Ran: true, Err: outcome.ErrPoolUnavailable},
+		{Outcome: outcome.Retried, Status: 200, Ran: true, Fatal: true, StderrDropped: 3, CopyFailures: 2},
 	} {
 		m.Started(published)(res)
 	}
@@ -44,19 +50,22 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		{"received", testutil.ToFloat64(m.received), 7},
+		{"received", testutil.ToFloat64(m.received), 8},
 		{"succeeded", testutil.ToFloat64(m.succeeded), 2},
-		{"retried", testutil.ToFloat64(m.retried), 2},
+		{"retried", testutil.ToFloat64(m.retried), 3},
 		{"requeued", testutil.ToFloat64(m.requeued), 1},
-		{"dead-lettered rejected", testutil.ToFloat64(m.deadLettered.WithLabelValues(dispatch.ReasonRejected)), 1},
-		{"dead-lettered malformed", testutil.ToFloat64(m.deadLettered.WithLabelValues(dispatch.ReasonMalformed)), 1},
-		{"dead-lettered exhausted", testutil.ToFloat64(m.deadLettered.WithLabelValues(dispatch.ReasonExhausted)), 0},
+		{"dead-lettered rejected", testutil.ToFloat64(m.deadLettered.WithLabelValues(outcome.ReasonRejected)), 1},
+		{"dead-lettered malformed", testutil.ToFloat64(m.deadLettered.WithLabelValues(outcome.ReasonMalformed)), 1},
+		{"dead-lettered exhausted", testutil.ToFloat64(m.deadLettered.WithLabelValues(outcome.ReasonExhausted)), 0},
 		{"malformed", testutil.ToFloat64(m.malformed), 1},
-		{"2xx", testutil.ToFloat64(m.responses.WithLabelValues("2xx")), 2},
+		{"2xx", testutil.ToFloat64(m.responses.WithLabelValues("2xx")), 3},
 		{"4xx", testutil.ToFloat64(m.responses.WithLabelValues("4xx")), 1},
 		{"5xx", testutil.ToFloat64(m.responses.WithLabelValues("5xx")), 1},
 		{"fastcgi errors", testutil.ToFloat64(m.fcgiErrors), 2},
 		{"in flight", testutil.ToFloat64(m.inFlight), 0},
+		{"fatal errors", testutil.ToFloat64(m.fatalErrors), 1},
+		{"stderr dropped", testutil.ToFloat64(m.stderrDropped), 3},
+		{"copy failures", testutil.ToFloat64(m.copyFailures), 2},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %g, want %g", tc.name, tc.got, tc.want)
@@ -67,12 +76,14 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 	}
 	text := scrape(t, m)
 	for _, want := range []string{
-		"fpmq_queue_wait_seconds_count 7",
-		"fpmq_job_latency_seconds_count 7",
-		"fpmq_worker_duration_seconds_count 6",
+		"fpmq_queue_wait_seconds_count 8",
+		"fpmq_job_latency_seconds_count 8",
+		"fpmq_worker_duration_seconds_count 7",
 		"fpmq_concurrency_limit 5",
 		"fpmq_broker_connected 1",
 		"fpmq_consumption_paused 0",
+		"fpmq_broker_blocked 0",
+		"fpmq_ready 1",
 		"fpmq_broker_reconnects_total 2",
 		`fpmq_jobs_dead_lettered_total{reason="attempts-exhausted"} 0`,
 	} {
@@ -88,7 +99,7 @@ func TestInFlight(t *testing.T) {
 	if got := testutil.ToFloat64(m.inFlight); got != 1 {
 		t.Errorf("in flight %g during a job, want 1", got)
 	}
-	done(dispatch.Result{Outcome: dispatch.Succeeded, Status: 200, Ran: true})
+	done(outcome.Result{Outcome: outcome.Succeeded, Status: 200, Ran: true})
 	if got := testutil.ToFloat64(m.inFlight); got != 0 {
 		t.Errorf("in flight %g after the job, want 0", got)
 	}
@@ -103,8 +114,8 @@ const statusPage = `{"pool":"commands","process manager":"static","start time":1
 
 func TestPoolCollector(t *testing.T) {
 	m := newMetrics()
-	m.Registry.MustRegister(NewPoolCollector(func(context.Context) (PoolStatus, error) {
-		return ParsePoolStatus([]byte(statusPage))
+	m.Registry.MustRegister(NewPoolCollector(func(context.Context) (phpfpm.Status, error) {
+		return phpfpm.ParseStatus([]byte(statusPage))
 	}, time.Second))
 	text := scrape(t, m)
 	for _, want := range []string{
@@ -123,8 +134,8 @@ func TestPoolCollector(t *testing.T) {
 	}
 
 	down := newMetrics()
-	down.Registry.MustRegister(NewPoolCollector(func(context.Context) (PoolStatus, error) {
-		return PoolStatus{}, errors.New("connection refused")
+	down.Registry.MustRegister(NewPoolCollector(func(context.Context) (phpfpm.Status, error) {
+		return phpfpm.Status{}, errors.New("connection refused")
 	}, time.Second))
 	text = scrape(t, down)
 	if !strings.Contains(text, "fpmq_phpfpm_up 0") || strings.Contains(text, "fpmq_phpfpm_active_processes") {
@@ -132,46 +143,29 @@ func TestPoolCollector(t *testing.T) {
 	}
 }
 
-func TestParsePoolStatusRejectsGarbage(t *testing.T) {
-	if _, err := ParsePoolStatus([]byte("pool: commands\n")); err == nil {
-		t.Error("text status page accepted as JSON")
+func TestDurationBucketsResolveWholeSeconds(t *testing.T) {
+	m := newMetrics()
+	for range 100 {
+		m.Observe(outcome.Result{Outcome: outcome.Succeeded, Status: 200, Ran: true, WorkerTime: 1003 * time.Millisecond})
 	}
-}
-
-func TestHealthEndpoints(t *testing.T) {
-	var ready error
-	h := Health{
-		Live:  func() error { return nil },
-		Ready: func(context.Context) error { return ready },
+	var metric dto.Metric
+	if err := m.workerSeconds.Write(&metric); err != nil {
+		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Handler(newMetrics(), h, false))
-	defer srv.Close()
-
-	if err := Check(context.Background(), srv.URL+"/healthz"); err != nil {
-		t.Errorf("healthz: %v", err)
-	}
-	if err := Check(context.Background(), srv.URL+"/readyz"); err != nil {
-		t.Errorf("readyz while ready: %v", err)
-	}
-	ready = errors.New("php-fpm: connection refused")
-	err := Check(context.Background(), srv.URL+"/readyz")
-	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "connection refused") {
-		t.Errorf("readyz while unready: %v", err)
-	}
-	if err := Check(context.Background(), srv.URL+"/debug/pprof/"); err == nil {
-		t.Error("pprof served although off")
-	}
-
-	withPprof := httptest.NewServer(Handler(newMetrics(), h, true))
-	defer withPprof.Close()
-	if err := Check(context.Background(), withPprof.URL+"/debug/pprof/"); err != nil {
-		t.Errorf("pprof on: %v", err)
+	// The bucket that holds 1.003 s must end within 10 % of it.
+	for _, b := range metric.GetHistogram().GetBucket() {
+		if b.GetCumulativeCount() == 100 {
+			if ub := b.GetUpperBound(); ub > 1.003*1.1 {
+				t.Errorf("1.003 s jobs fall in a bucket ending at %g s", ub)
+			}
+			break
+		}
 	}
 }
 
 func scrape(t *testing.T, m *Metrics) string {
 	t.Helper()
-	srv := httptest.NewServer(Handler(m, Health{Live: func() error { return nil }, Ready: func(context.Context) error { return nil }}, false))
+	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
@@ -183,4 +177,27 @@ func scrape(t *testing.T, m *Metrics) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestQueueCollector(t *testing.T) {
+	m := newMetrics()
+	var stats []queuestat.Stat
+	m.Registry.MustRegister(NewQueueCollector(func() ([]queuestat.Stat, time.Time) { return stats, time.Now() }))
+	if text := scrape(t, m); strings.Contains(text, "fpmq_queue_messages_ready{") {
+		t.Errorf("figures reported before any reading:\n%s", text)
+	}
+	stats = []queuestat.Stat{
+		{Queue: queuestat.Queue{Name: "commands", Role: queuestat.RoleJob}, Ready: 12, Consumers: 2},
+		{Queue: queuestat.Queue{Name: "commands.dead", Role: queuestat.RoleDead}, Ready: 3},
+	}
+	text := scrape(t, m)
+	for _, want := range []string{
+		`fpmq_queue_messages_ready{queue="commands",role="job"} 12`,
+		`fpmq_queue_consumers{queue="commands",role="job"} 2`,
+		`fpmq_queue_messages_ready{queue="commands.dead",role="dead"} 3`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
 }

@@ -2,48 +2,26 @@ package metrics
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fpmq/fpmq/services/internal/phpfpm"
 )
-
-// PoolStatus is the part of php-fpm's status page (pm.status_path, in its
-// JSON form) that tells an operator whether the pool is big enough.
-type PoolStatus struct {
-	ActiveProcesses    float64 `json:"active processes"`
-	IdleProcesses      float64 `json:"idle processes"`
-	TotalProcesses     float64 `json:"total processes"`
-	ListenQueue        float64 `json:"listen queue"`
-	MaxListenQueue     float64 `json:"max listen queue"`
-	AcceptedConn       float64 `json:"accepted conn"`
-	MaxChildrenReached float64 `json:"max children reached"`
-	SlowRequests       float64 `json:"slow requests"`
-}
-
-// ParsePoolStatus decodes php-fpm's JSON status page.
-func ParsePoolStatus(body []byte) (PoolStatus, error) {
-	var s PoolStatus
-	if err := json.Unmarshal(body, &s); err != nil {
-		return s, fmt.Errorf("php-fpm status page: %w", err)
-	}
-	return s, nil
-}
 
 // poolCollector reads the pool's status page at every scrape. The status
 // request is served by one of the pool's children, so on a saturated pool
 // it waits for a free one, up to the timeout; the scrape then reports
 // fpmq_phpfpm_up 0 and no pool figures.
 type poolCollector struct {
-	fetch   func(ctx context.Context) (PoolStatus, error)
+	fetch   func(ctx context.Context) (phpfpm.Status, error)
 	timeout time.Duration
 
 	up, active, idle, total, listenQueue, maxListenQueue, accepted, maxChildren, slow *prometheus.Desc
 }
 
 // NewPoolCollector returns a collector of php-fpm's pool state, read with fetch.
-func NewPoolCollector(fetch func(ctx context.Context) (PoolStatus, error), timeout time.Duration) prometheus.Collector {
+func NewPoolCollector(fetch func(ctx context.Context) (phpfpm.Status, error), timeout time.Duration) prometheus.Collector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "phpfpm", name), help, nil, nil)
 	}

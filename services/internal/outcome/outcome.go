@@ -8,6 +8,7 @@ package outcome
 import (
 	"errors"
 	"strconv"
+	"time"
 )
 
 // Outcome says how a delivery was settled.
@@ -68,3 +69,25 @@ const (
 // job did not run and was requeued with no attempt counted; the consumer
 // pauses until the pool answers again. Errors wrapping it say which.
 var ErrPoolUnavailable = errors.New("php-fpm pool unavailable")
+
+// Result is what became of one delivery, for logs and metrics.
+type Result struct {
+	Outcome Outcome
+	Attempt int    // the attempt's number, from 1
+	Status  int    // the worker's HTTP status; 0 if it did not answer
+	Reason  string // why the job was dead-lettered, one of the Reason constants
+	// Duration is the whole handling, settling included.
+	Duration time.Duration
+	// Ran says whether the job was sent to php-fpm; WorkerTime is how long
+	// php-fpm took to answer, or to fail.
+	Ran        bool
+	WorkerTime time.Duration
+	// Fatal says the worker reported a PHP fatal error on stderr.
+	Fatal bool
+	// StderrDropped counts the worker's stderr messages not logged.
+	StderrDropped int
+	// CopyFailures counts the broker's refusals of this job's retry or
+	// dead-letter copy before one was taken.
+	CopyFailures int
+	Err          error // what failed, if anything
+}

@@ -1,4 +1,7 @@
-package metrics
+// Package admin serves the daemon's HTTP endpoints for operators and
+// orchestrators: Prometheus metrics, liveness, readiness and, when asked
+// for, Go's profiles. It also holds the client side of the health check.
+package admin
 
 import (
 	"context"
@@ -9,29 +12,32 @@ import (
 	"net/http/pprof"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
+
+// readyTimeout bounds one readiness check, which may ping php-fpm.
+const readyTimeout = 3 * time.Second
 
 // Health answers the health endpoints.
 type Health struct {
 	// Live returns nil while the daemon's loops run.
 	Live func() error
-	// Ready returns nil when the daemon can do its work: connected to the
-	// broker, consuming or deliberately paused, and php-fpm answering.
+	// Ready returns nil when the daemon can do its work, or an error
+	// saying why not.
 	Ready func(ctx context.Context) error
 }
 
-// Handler serves /metrics, /healthz (liveness) and /readyz (readiness), and
-// the pprof profiles under /debug/pprof/ when withPprof is set.
-func Handler(m *Metrics, h Health, withPprof bool) http.Handler {
+// Handler serves metrics at /metrics, /healthz (liveness) and /readyz
+// (readiness): 200 "ok", or 503 "not ok: REASON". With withPprof it also
+// serves Go's profiles under /debug/pprof/.
+func Handler(metrics http.Handler, h Health, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, h.Live())
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		answer(w, h.Ready(ctx))
 	})
@@ -55,6 +61,9 @@ func answer(w http.ResponseWriter, err error) {
 	fmt.Fprintln(w, "ok")
 }
 
+// shutdownTimeout bounds the wait for requests in progress when Serve stops.
+const shutdownTimeout = 5 * time.Second
+
 // Serve serves handler on ln until ctx is done, then shuts the server down.
 func Serve(ctx context.Context, ln net.Listener, handler http.Handler, log zerolog.Logger) error {
 	addr := ln.Addr().String()
@@ -67,7 +76,7 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, log zerol
 		return fmt.Errorf("serve %s: %w", addr, err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shut down %s: %w", addr, err)
@@ -78,8 +87,9 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, log zerol
 	return nil
 }
 
-// Check asks a health endpoint and returns nil if it answered 200. It is
-// what `daemon healthcheck` runs, since the image has no other tools.
+// Check asks a health endpoint and returns nil if it answered 200, or an
+// error with the endpoint's own reason. It is what `daemon healthcheck`
+// runs, since the image has no other tools.
 func Check(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -1,0 +1,444 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/mattn/go-isatty"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/broker"
+	"github.com/fpmq/fpmq/services/internal/deadletter"
+)
+
+// deadSynopsis is printed after a usage error; deadUsage, for -h, says more.
+const deadSynopsis = `Usage: daemon dead list [--reason R] [--job NAME] [--older-than D] [--newer-than D] [--json]
+       daemon dead show [--json] ID...
+       daemon dead replay (ID... | --all | FILTERS) [--rate N/s] [--queue Q]
+       daemon dead purge (ID... | --all | FILTERS) [--yes]
+FILTERS: --reason R, --job NAME, --older-than D, --newer-than D. See daemon dead -h.
+`
+
+const deadUsage = `Usage: daemon dead ACTION [FLAGS] [ID...]
+
+Operators' commands on the dead-letter queue: the jobs that can never
+succeed, kept with the reason, attempts and last failure of each.
+
+  list [--reason R] [--job NAME] [--older-than D] [--newer-than D] [--json]
+      One line per dead job, oldest first: message id, job name (the AMQP
+      type), reason, attempts, last status, age, last error and the start
+      of the payload. --json writes one object per line, whole body
+      included. The queue is left as it was: RabbitMQ gets every message
+      back, in its place.
+  show [--json] ID...
+      The whole job: every property, every header, the body.
+  replay (ID... | --all | FILTERS) [--rate N/s] [--queue Q]
+      Publishes each job back to the queue it came from (its x-fpmq-queue
+      header, else --queue), without the x-fpmq-* headers, so that it
+      starts again at attempt 1; its dead copy is deleted only once the
+      broker confirmed the new one. An interruption loses nothing and
+      duplicates at most the one job in flight.
+  purge (ID... | --all | FILTERS) [--yes]
+      Deletes the jobs for good. Asks first on a terminal; elsewhere it
+      needs --yes.
+
+FILTERS are --reason R, --job NAME, --older-than D and --newer-than D; a job
+must pass all that are given. Ages D are Go durations or days: 90m, 36h,
+7d. Rates: 10/s, 30/m, 100/h. Progress shows on a terminal only.
+
+Exit status: 0 done; 1 not all done, an id not found, or the broker could
+not be used; 2 bad arguments or configuration.
+
+Configuration, from environment variables:
+`
+
+// deadConfig is the configuration of "daemon dead", read from the
+// environment.
+type deadConfig struct {
+	AMQPURL        string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL of a user that may read the dead-letter queue and write to the default exchange (compose: RABBITMQ_OPERATOR_USER)"`
+	CAFile         string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
+	CertFile       string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
+	KeyFile        string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
+	DeadQueue      string        `envconfig:"DEAD_LETTER_QUEUE" default:"commands.dead" desc:"the dead-letter queue to work on"`
+	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of the connection to RabbitMQ"`
+	PublishTimeout time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"30s" desc:"replay: how long the broker may take to confirm one job"`
+
+	tls *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE
+}
+
+// loadDeadConfig reads the configuration from the environment and checks
+// it. Every error names the variable at fault.
+func loadDeadConfig() (deadConfig, error) {
+	var c deadConfig
+	if err := envconfig.Process("", &c); err != nil {
+		return c, err
+	}
+	u, err := url.Parse(c.AMQPURL)
+	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+		return c, errors.New("AMQP_URL: want amqp://USER:PASSWORD@HOST:PORT/VHOST or amqps://..., got an invalid URL")
+	}
+	if pw, _ := u.User.Password(); pw == "" {
+		// RabbitMQ refuses empty passwords; say so before it does.
+		return c, errors.New("AMQP_URL: no password (with compose: set RABBITMQ_OPERATOR_PASSWORD in .env, then restart rabbitmq)")
+	}
+	if c.DeadQueue == "" {
+		return c, errors.New("DEAD_LETTER_QUEUE: must not be empty")
+	}
+	if c.ConnectTimeout <= 0 {
+		return c, fmt.Errorf("CONNECT_TIMEOUT: must be positive, got %s", c.ConnectTimeout)
+	}
+	if c.PublishTimeout <= 0 {
+		return c, fmt.Errorf("PUBLISH_TIMEOUT: must be positive, got %s", c.PublishTimeout)
+	}
+	c.tls, err = broker.TLSConfigFor(c.AMQPURL, broker.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
+	return c, err
+}
+
+// deadCommand runs "daemon dead": args are the arguments after "dead".
+// It reads purge's confirmation from stdin, writes results to stdout, and
+// errors and, on a terminal, progress to stderr. It returns the exit
+// status: 0 done, 1 not (all) done, 2 bad arguments or configuration.
+func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd, err := deadletter.ParseArgs(args)
+	switch {
+	case errors.Is(err, deadletter.ErrHelp):
+		printDeadUsage(stdout)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "daemon dead: %v\n\n%s", err, deadSynopsis)
+		return 2
+	}
+	prog := "daemon dead " + cmd.Action
+	interactive := isTerminal(stdin) && isTerminal(stderr)
+	if cmd.Action == deadletter.ActionPurge && !cmd.Yes && !interactive {
+		fmt.Fprintf(stderr, "%s: not on a terminal, so nobody can confirm: add --yes to delete without asking\n", prog)
+		return 2
+	}
+	cfg, err := loadDeadConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "daemon dead: configuration: %v\n(see daemon dead -h)\n", err)
+		return 2
+	}
+
+	dialCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	conn, err := broker.Dial(dialCtx, cfg.AMQPURL, cfg.tls)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v%s\n", prog, err, accessHint(err))
+		return 1
+	}
+	defer conn.CloseDeadline(time.Now().Add(closeTimeout))
+	session, err := deadletter.Open(conn, cfg.DeadQueue)
+	if err != nil {
+		hint := accessHint(err)
+		if errors.Is(err, deadletter.ErrQueueNotFound) {
+			hint = "\n(the daemon declares it when it starts; is DEAD_LETTER_QUEUE right?)"
+		}
+		fmt.Fprintf(stderr, "%s: %v%s\n", prog, err, hint)
+		return 1
+	}
+
+	d := deadRun{cmd: cmd, cfg: cfg, conn: conn, session: session, prog: prog, stdout: stdout, stderr: stderr}
+	if isTerminal(stderr) {
+		d.progress = &progressLine{w: stderr, start: time.Now()}
+	}
+	if interactive && !cmd.Yes {
+		d.confirm = askOnTerminal(ctx, stdin, stderr, cfg.DeadQueue)
+	}
+	return d.run(ctx)
+}
+
+const (
+	// closeTimeout bounds closing the connection at the end.
+	closeTimeout = 5 * time.Second
+	// deliveriesWarning is the count of earlier deliveries of a dead job
+	// from which the command warns about quorum queues' delivery limits.
+	deliveriesWarning = 10
+)
+
+// deadRun is one run of an action on an open session.
+type deadRun struct {
+	cmd      deadletter.Command
+	cfg      deadConfig
+	conn     *amqp.Connection
+	session  *deadletter.Session
+	prog     string
+	stdout   io.Writer
+	stderr   io.Writer
+	progress *progressLine                        // nil when stderr is not a terminal
+	confirm  func([]deadletter.Job) (bool, error) // purge: nil means do not ask
+}
+
+func (d *deadRun) run(ctx context.Context) int {
+	var (
+		res deadletter.Result
+		err error
+	)
+	now := time.Now()
+	queue := d.cfg.DeadQueue
+	switch d.cmd.Action {
+	case deadletter.ActionList:
+		lw := deadletter.NewListWriter(d.stdout, d.cmd.JSON, now)
+		res, err = deadletter.List(ctx, d.session, d.cmd.Filter, now, lw.Write, d.show("reading"))
+		if ferr := lw.Flush(); err == nil {
+			err = ferr
+		}
+	case deadletter.ActionShow:
+		first := true
+		res, err = deadletter.List(ctx, d.session, d.cmd.Filter, now, func(j deadletter.Job) error {
+			if !first && !d.cmd.JSON {
+				fmt.Fprintln(d.stdout)
+			}
+			first = false
+			return deadletter.WriteShow(d.stdout, j, d.cmd.JSON, now)
+		}, d.show("reading"))
+	case deadletter.ActionReplay:
+		var pub *broker.Publisher
+		if pub, err = broker.NewPublisher(d.conn); err != nil {
+			break
+		}
+		pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
+		res, err = deadletter.Replay(ctx, d.session, deadletter.ReplayConfig{
+			Filter:   d.cmd.Filter,
+			Fallback: d.cmd.Queue,
+			Rate:     d.cmd.Rate,
+			Publish: func(ctx context.Context, queue string, msg amqp.Publishing) error {
+				ctx, cancel := context.WithTimeout(ctx, d.cfg.PublishTimeout)
+				defer cancel()
+				err := pub.Publish(ctx, queue, msg)
+				select {
+				case e, ok := <-pubClosed:
+					// The broker closed the channel (a missing permission,
+					// say): its reason ends the replay, not just this job.
+					if ok && e != nil {
+						return fmt.Errorf("publish to %q: channel closed: %w", queue, e)
+					}
+					return fmt.Errorf("publish to %q: %w", queue, amqp.ErrClosed)
+				default:
+				}
+				return err
+			},
+			Failed: func(j deadletter.Job, err error) {
+				d.progress.clear()
+				fmt.Fprintf(d.stderr, "%s: %s not replayed, it stays dead: %v\n", d.prog, jobName(j), err)
+			},
+			Progress: d.show("replaying"),
+			Now:      now,
+		})
+	case deadletter.ActionPurge:
+		res, err = deadletter.Purge(ctx, d.session, d.cmd.Filter, now, d.confirmWithProgressCleared(), d.show("purging"))
+	}
+	// Closing the channel gives back every message not acked, and waits
+	// until the broker handled the acks sent before: only then is the
+	// count of what was done sure.
+	cerr := d.session.Close()
+	d.progress.clear()
+	if err == nil {
+		err = cerr
+	}
+	if res.Deliveries >= deliveriesWarning {
+		fmt.Fprintf(d.stderr, "%s: warning: %s counts every read as a delivery (up to %d so far). A quorum queue with a delivery limit "+
+			"(RabbitMQ 4.0 sets 20 by default) drops a job read that often: lift the limit with a policy (delivery-limit -1) on %s.\n",
+			d.prog, queue, res.Deliveries, queue)
+	}
+	for _, id := range res.Missing {
+		fmt.Fprintf(d.stderr, "%s: no dead job with id %q in %s\n", d.prog, id, queue)
+	}
+
+	status := 0
+	if len(res.Missing) > 0 || res.Failed > 0 {
+		status = 1
+	}
+	switch d.cmd.Action {
+	case deadletter.ActionList:
+		if d.progress != nil && !d.cmd.JSON {
+			fmt.Fprintf(d.stderr, "%d of %d dead jobs in %s\n", res.Matched, res.Read, queue)
+		}
+	case deadletter.ActionReplay:
+		fmt.Fprintf(d.stdout, "replayed %d of %d\n", res.Done, res.Matched)
+		if res.Done < res.Matched {
+			status = 1
+		}
+	case deadletter.ActionPurge:
+		if errors.Is(err, deadletter.ErrDeclined) {
+			fmt.Fprintf(d.stdout, "purged 0 of %d: not confirmed\n", res.Matched)
+			return status
+		}
+		if cerr != nil && res.Done > 0 {
+			fmt.Fprintf(d.stdout, "purge sent %d deletions of %d; some may not have been done\n", res.Done, res.Matched)
+		} else {
+			fmt.Fprintf(d.stdout, "purged %d of %d\n", res.Done, res.Matched)
+		}
+		if res.Done < res.Matched {
+			status = 1
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(d.stderr, "%s: interrupted; what was not done is still in %s\n", d.prog, queue)
+		return 1
+	}
+	if err != nil {
+		if res.Read < res.Total {
+			err = fmt.Errorf("%w (read %d of %d messages)", err, res.Read, res.Total)
+		}
+		fmt.Fprintf(d.stderr, "%s: %v%s\n", d.prog, err, accessHint(err))
+		return 1
+	}
+	return status
+}
+
+// show returns the progress callback of an action, which shows a line on
+// a terminal and does nothing elsewhere.
+func (d *deadRun) show(verb string) deadletter.Progress {
+	if d.progress == nil {
+		return nil
+	}
+	return func(r deadletter.Result) {
+		switch verb {
+		case "replaying":
+			d.progress.update("replayed %d of %d selected, %d of %d messages read", r.Done, r.Matched, r.Read, r.Total)
+		case "purging":
+			if r.Read < r.Total || r.Done == 0 {
+				d.progress.update("read %d of %d messages, %d selected", r.Read, r.Total, r.Matched)
+			} else {
+				d.progress.update("purged %d of %d", r.Done, r.Matched)
+			}
+		default:
+			d.progress.update("read %d of %d messages", r.Read, r.Total)
+		}
+	}
+}
+
+// confirmWithProgressCleared wraps d.confirm so that its question does not
+// share a line with the progress.
+func (d *deadRun) confirmWithProgressCleared() func([]deadletter.Job) (bool, error) {
+	if d.confirm == nil {
+		return nil
+	}
+	return func(jobs []deadletter.Job) (bool, error) {
+		d.progress.clear()
+		return d.confirm(jobs)
+	}
+}
+
+// askOnTerminal returns purge's confirmation: it lists the selected jobs
+// on w (the first few) and reads the answer from in.
+func askOnTerminal(ctx context.Context, in io.Reader, w io.Writer, queue string) func([]deadletter.Job) (bool, error) {
+	return func(jobs []deadletter.Job) (bool, error) {
+		const listed = 10
+		if len(jobs) == 1 {
+			fmt.Fprintf(w, "This dead job will be deleted from %s for good:\n", queue)
+		} else {
+			fmt.Fprintf(w, "These %d dead jobs will be deleted from %s for good:\n", len(jobs), queue)
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for i, j := range jobs {
+			if i == listed {
+				fmt.Fprintf(tw, "  ... and %d more\n", len(jobs)-listed)
+				break
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", jobName(j), deadletter.Shorten(j.Reason, 24), deadletter.Shorten(j.Name, 24))
+		}
+		tw.Flush()
+		fmt.Fprint(w, "Delete them? [y/N] ")
+		// A read from a terminal cannot be cancelled: the goroutine ends
+		// with the answer, or with the process if a signal comes first.
+		answer := make(chan string, 1)
+		go func() {
+			line, _ := bufio.NewReader(in).ReadString('\n')
+			answer <- line
+		}()
+		select {
+		case line := <-answer:
+			a := strings.ToLower(strings.TrimSpace(line))
+			return a == "y" || a == "yes", nil
+		case <-ctx.Done():
+			fmt.Fprintln(w)
+			return false, ctx.Err()
+		}
+	}
+}
+
+// jobName names a job in messages.
+func jobName(j deadletter.Job) string {
+	if j.ID == "" {
+		return "(no message id)"
+	}
+	return fmt.Sprintf("%q", j.ID)
+}
+
+// accessHint explains a refusal by RabbitMQ in terms of the settings.
+func accessHint(err error) string {
+	if errors.Is(err, amqp.ErrCredentials) {
+		return "\n(check the user and password in AMQP_URL; with compose, RABBITMQ_OPERATOR_USER and RABBITMQ_OPERATOR_PASSWORD in .env)"
+	}
+	if ae := (*amqp.Error)(nil); errors.As(err, &ae) && ae.Code == amqp.AccessRefused {
+		return "\n(the user of AMQP_URL needs read on DEAD_LETTER_QUEUE and write on the default exchange amq.default)"
+	}
+	return ""
+}
+
+// progressLine shows one line of progress on a terminal, rewritten in
+// place at most every progressEvery, and only once a run has lasted
+// progressAfter: short runs show none. Its methods do nothing on nil.
+type progressLine struct {
+	w     io.Writer
+	start time.Time
+	mu    sync.Mutex
+	last  time.Time
+	shown bool
+}
+
+const (
+	progressAfter = 500 * time.Millisecond
+	progressEvery = 200 * time.Millisecond
+)
+
+func (p *progressLine) update(format string, args ...any) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Sub(p.start) < progressAfter || now.Sub(p.last) < progressEvery {
+		return
+	}
+	p.last, p.shown = now, true
+	fmt.Fprintf(p.w, "\r\033[K"+format, args...)
+}
+
+func (p *progressLine) clear() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.shown = false
+	}
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f any) bool {
+	fd, ok := f.(interface{ Fd() uintptr })
+	return ok && (isatty.IsTerminal(fd.Fd()) || isatty.IsCygwinTerminal(fd.Fd()))
+}
+
+func printDeadUsage(w io.Writer) {
+	fmt.Fprint(w, deadUsage)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	envconfig.Usagef("", &deadConfig{}, tw, envTable)
+	tw.Flush()
+}

@@ -1,0 +1,331 @@
+package amqptest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+func TestPropertiesRoundTrip(t *testing.T) {
+	in := amqp.Publishing{
+		ContentType:     "application/json",
+		ContentEncoding: "gzip",
+		Headers: amqp.Table{
+			"bool": true, "int8": int8(-8), "uint8": uint8(8), "int16": int16(-16), "uint16": uint16(16),
+			"int32": int32(-32), "uint32": uint32(32), "int64": int64(-64), "float32": float32(1.5), "float64": 2.25,
+			"decimal": amqp.Decimal{Scale: 2, Value: 314}, "string": "s", "bytes": []byte{1, 2},
+			"array": []any{"a", int32(1)}, "time": time.Unix(1700000000, 0), "table": amqp.Table{"k": "v"}, "void": nil,
+		},
+		DeliveryMode:  amqp.Persistent,
+		Priority:      3,
+		CorrelationId: "corr",
+		ReplyTo:       "reply",
+		Expiration:    "60000",
+		MessageId:     "id",
+		Timestamp:     time.Unix(1700000001, 0),
+		Type:          "type",
+		UserId:        "user",
+		AppId:         "app",
+	}
+	var e enc
+	e.properties(in)
+	var out amqp.Publishing
+	d := &dec{b: e.Bytes()}
+	d.properties(&out)
+	if d.err != nil || len(d.b) != 0 {
+		t.Fatalf("decode: %v, %d bytes left", d.err, len(d.b))
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip changed the properties:\n got %#v\nwant %#v", out, in)
+	}
+	truncated := &dec{b: e.Bytes()[:e.Len()-3]}
+	truncated.properties(&out)
+	if truncated.err == nil {
+		t.Error("truncated properties decoded without an error")
+	}
+}
+
+// dial connects a client to srv and opens a channel; the test's end closes
+// both.
+func dial(t *testing.T, srv *Server) (*amqp.Connection, *amqp.Channel) {
+	t.Helper()
+	conn, err := amqp.Dial(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, ch
+}
+
+func declare(t *testing.T, ch *amqp.Channel, name string) {
+	t.Helper()
+	if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func receive(t *testing.T, deliveries <-chan amqp.Delivery) amqp.Delivery {
+	t.Helper()
+	select {
+	case d, ok := <-deliveries:
+		if !ok {
+			t.Fatal("deliveries closed")
+		}
+		return d
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
+	panic("unreachable")
+}
+
+func noDelivery(t *testing.T, deliveries <-chan amqp.Delivery) {
+	t.Helper()
+	select {
+	case d := <-deliveries:
+		t.Fatalf("unexpected delivery %q", d.MessageId)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		<-tick.C
+	}
+}
+
+func TestPublishConsumeSettle(t *testing.T) {
+	srv := NewServer(t)
+	_, ch := dial(t, srv)
+	declare(t, ch, "q")
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("x"), 3*defaultFrameMax) // split over several frames both ways
+	for _, m := range []amqp.Publishing{
+		{MessageId: "1", Body: []byte("one"), Headers: amqp.Table{"x-attempt": int64(2)}},
+		{MessageId: "2", Body: big},
+		{MessageId: "3"},
+	} {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(t.Context(), "", "q", true, false, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(t.Context()); !ok || err != nil {
+			t.Fatalf("publish %s: acked %v, %v", m.MessageId, ok, err)
+		}
+	}
+	if got := srv.Published(); len(got) != 3 || got[0].RoutingKey != "q" || !got[0].Mandatory || !bytes.Equal(got[1].Body, big) {
+		t.Fatalf("published %d messages, want the 3 as sent", len(got))
+	}
+	if d := srv.Declared(); len(d) != 1 || !d[0].Durable || d[0].Args["x-queue-type"] != "quorum" {
+		t.Errorf("declared %+v, want the durable quorum queue q", d)
+	}
+
+	if err := ch.Qos(1, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume("q", "tag", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := receive(t, deliveries)
+	if d.MessageId != "1" || string(d.Body) != "one" || d.Headers["x-attempt"] != int64(2) || d.Redelivered {
+		t.Errorf("first delivery %q %q %v redelivered %v, want message 1 as published", d.MessageId, d.Body, d.Headers, d.Redelivered)
+	}
+	noDelivery(t, deliveries) // prefetch 1
+	if q, _ := srv.Queue("q"); q.Ready != 2 || q.Unacked != 1 || q.Consumers != 1 {
+		t.Errorf("queue %+v, want 2 ready, 1 unacked, 1 consumer", q)
+	}
+
+	d.Nack(false, true)
+	d = receive(t, deliveries)
+	if d.MessageId != "1" || !d.Redelivered {
+		t.Errorf("after a requeue got %q redelivered %v, want message 1 again, redelivered", d.MessageId, d.Redelivered)
+	}
+	d.Ack(false)
+	if d = receive(t, deliveries); d.MessageId != "2" || !bytes.Equal(d.Body, big) {
+		t.Errorf("got %q with %d bytes, want message 2 whole", d.MessageId, len(d.Body))
+	}
+	d.Reject(false)
+	d = receive(t, deliveries)
+	d.Ack(false)
+	waitFor(t, "four settlements", func() bool { return len(srv.Settled()) == 4 })
+	var methods []string
+	for _, s := range srv.Settled() {
+		methods = append(methods, s.Message.MessageId+" "+s.Method)
+	}
+	if want := []string{"1 nack", "1 ack", "2 reject", "3 ack"}; !slices.Equal(methods, want) {
+		t.Errorf("settled %v, want %v", methods, want)
+	}
+	if q, _ := srv.Queue("q"); q.Ready != 0 || q.Unacked != 0 {
+		t.Errorf("queue %+v, want empty", q)
+	}
+}
+
+func TestVerdictsAndReturns(t *testing.T) {
+	srv := NewServer(t)
+	srv.SetOnPublish(func(seq int, p Publishing) Verdict {
+		if p.MessageId == "nack" {
+			return Nack
+		}
+		return Ack
+	})
+	_, ch := dial(t, srv)
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	publish := func(id, queue string) bool {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(t.Context(), "", queue, true, false, amqp.Publishing{MessageId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := dc.WaitContext(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if publish("nack", "missing") {
+		t.Error("message acked, want nacked")
+	}
+	if !publish("unroutable", "missing") {
+		t.Error("unroutable message nacked, want returned and acked")
+	}
+	select {
+	case r := <-returns:
+		if r.MessageId != "unroutable" || r.ReplyCode != 312 || r.RoutingKey != "missing" {
+			t.Errorf("return %+v, want the unroutable message, 312", r)
+		}
+	default:
+		t.Error("no return before the confirm")
+	}
+}
+
+func TestUnknownDeliveryTagClosesTheChannel(t *testing.T) {
+	srv := NewServer(t)
+	_, ch := dial(t, srv)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	ch.Ack(42, false)
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != 406 {
+			t.Errorf("channel closed with %v, want 406", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("channel still open")
+	}
+}
+
+func TestServerCancelAndRequeueOnClose(t *testing.T) {
+	srv := NewServer(t)
+	conn, ch := dial(t, srv)
+	declare(t, ch, "q")
+	if err := srv.Enqueue("q", amqp.Publishing{MessageId: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	cancels := ch.NotifyCancel(make(chan string, 1))
+	deliveries, err := ch.Consume("q", "tag", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receive(t, deliveries)
+	if n := srv.CancelConsumers("q"); n != 1 {
+		t.Fatalf("cancelled %d consumers, want 1", n)
+	}
+	if tag := <-cancels; tag != "tag" {
+		t.Errorf("cancel notified %q, want tag", tag)
+	}
+	if _, ok := <-deliveries; ok {
+		t.Error("deliveries still open after the server's cancel")
+	}
+	if q, _ := srv.Queue("q"); q.Unacked != 1 || q.Consumers != 0 {
+		t.Errorf("queue %+v, want the delivery still unacked, no consumer", q)
+	}
+	ch.Close()
+	waitFor(t, "the delivery requeued", func() bool { q, _ := srv.Queue("q"); return q.Ready == 1 && q.Unacked == 0 })
+
+	ch2, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch2.Consume("q", "tag2", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivered again", func() bool { q, _ := srv.Queue("q"); return q.Unacked == 1 })
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	if !srv.Drop(srv.Conns()[0].Number) {
+		t.Fatal("no connection to drop")
+	}
+	if e := <-connClosed; e == nil {
+		t.Error("dropped connection closed without an error")
+	}
+	if q, _ := srv.Queue("q"); q.Ready != 1 || q.Consumers != 0 {
+		t.Errorf("queue %+v after the drop, want the message ready, no consumer", q)
+	}
+	if !srv.DeleteQueue("q") {
+		t.Error("DeleteQueue found no queue")
+	}
+	if _, ok := srv.Queue("q"); ok {
+		t.Error("queue still there after DeleteQueue")
+	}
+}
+
+func TestAlarmBlocksPublishers(t *testing.T) {
+	srv := NewServer(t)
+	pubConn, pub := dial(t, srv)
+	consConn, cons := dial(t, srv)
+	declare(t, cons, "q")
+	if err := pub.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	pubBlocks := pubConn.NotifyBlocked(make(chan amqp.Blocking, 2))
+	consBlocks := consConn.NotifyBlocked(make(chan amqp.Blocking, 2))
+
+	srv.SetAlarm(true)
+	if b := <-pubBlocks; !b.Active {
+		t.Fatalf("publisher got %+v, want blocked", b)
+	}
+	dc, err := pub.PublishWithDeferredConfirmWithContext(t.Context(), "", "q", false, false, amqp.Publishing{MessageId: "held"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := dc.WaitContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("confirm while blocked: %v, want none", err)
+	}
+	if _, err := cons.QueueDeclare("other", true, false, false, false, nil); err != nil {
+		t.Errorf("a connection that does not publish is blocked too: %v", err)
+	}
+
+	srv.SetAlarm(false)
+	if b := <-pubBlocks; b.Active {
+		t.Fatalf("publisher got %+v, want unblocked", b)
+	}
+	if ok, err := dc.WaitContext(t.Context()); !ok || err != nil {
+		t.Errorf("confirm after the alarm: %v, %v", ok, err)
+	}
+	select {
+	case b := <-consBlocks:
+		t.Errorf("consuming connection got %+v, want nothing", b)
+	default:
+	}
+}

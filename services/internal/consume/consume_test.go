@@ -1,0 +1,618 @@
+package consume
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rs/zerolog"
+
+	"github.com/fpmq/fpmq/services/internal/amqptest"
+	"github.com/fpmq/fpmq/services/internal/backoff"
+	"github.com/fpmq/fpmq/services/internal/broker"
+	"github.com/fpmq/fpmq/services/internal/outcome"
+)
+
+// topology declares three queues: the job queue, its dead-letter queue and
+// one retry queue.
+var topology = broker.Topology{
+	Queue:       "jobs",
+	QueueType:   broker.QueueClassic,
+	DeadQueue:   "jobs.dead",
+	RetryDelays: []time.Duration{time.Second},
+}
+
+const queuesPerSession = 3
+
+// harness runs a Consumer against an amqptest.Server.
+type harness struct {
+	srv    *amqptest.Server
+	c      *Consumer
+	logs   *logBuffer
+	cancel context.CancelFunc
+	done   chan error // Run's result
+}
+
+// start runs a consumer of srv with handle, in a goroutine that the test's
+// cleanup stops and waits for. The backoffs are in milliseconds;
+// configure may change the rest.
+func start(t *testing.T, srv *amqptest.Server, handle Handler, configure func(*Config)) *harness {
+	t.Helper()
+	cfg := Config{
+		URL:             srv.URL,
+		Topology:        topology,
+		Concurrency:     2,
+		ShutdownTimeout: 5 * time.Second,
+		ConnectTimeout:  5 * time.Second,
+		Reconnect:       backoff.Policy{Initial: time.Millisecond, Max: 10 * time.Millisecond},
+		ProbeBackoff:    backoff.Policy{Initial: time.Millisecond, Max: 10 * time.Millisecond},
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	logs := &logBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{srv: srv, c: New(cfg, handle, zerolog.New(logs)), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- h.c.Run(ctx) }()
+	t.Cleanup(func() {
+		if _, err := h.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+// stop cancels Run and returns its result, or an error if it did not
+// return in time.
+func (h *harness) stop() (runErr, err error) {
+	h.cancel()
+	select {
+	case runErr = <-h.done:
+		h.done <- runErr // for a later stop
+		return runErr, nil
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("Run did not return after cancellation")
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		<-tick.C
+	}
+}
+
+func enqueue(t *testing.T, srv *amqptest.Server, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if err := srv.Enqueue(topology.Queue, amqp.Publishing{MessageId: id, Body: []byte(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func ack(_ context.Context, d amqp.Delivery, _ *broker.Publisher) error {
+	return d.Ack(false)
+}
+
+// settled returns the IDs of the messages settled with method, and
+// requeued if requeue.
+func settled(srv *amqptest.Server, method string, requeue bool) []string {
+	var ids []string
+	for _, s := range srv.Settled() {
+		if s.Method == method && s.Requeue == requeue {
+			ids = append(ids, s.Message.MessageId)
+		}
+	}
+	return ids
+}
+
+func acked(srv *amqptest.Server) []string { return settled(srv, "ack", false) }
+
+func queueState(t *testing.T, srv *amqptest.Server) amqptest.QueueInfo {
+	t.Helper()
+	q, ok := srv.Queue(topology.Queue)
+	if !ok {
+		t.Fatalf("queue %q does not exist", topology.Queue)
+	}
+	return q
+}
+
+// connWith returns the open connection that has a channel matching match.
+func connWith(srv *amqptest.Server, match func(amqptest.ChannelInfo) bool) (amqptest.ConnInfo, amqptest.ChannelInfo, bool) {
+	for _, c := range srv.Conns() {
+		for _, ch := range c.Channels {
+			if match(ch) {
+				return c, ch, true
+			}
+		}
+	}
+	return amqptest.ConnInfo{}, amqptest.ChannelInfo{}, false
+}
+
+func consuming(ch amqptest.ChannelInfo) bool  { return len(ch.Consumers) > 0 }
+func publishing(ch amqptest.ChannelInfo) bool { return ch.Confirm }
+
+// logBuffer collects a zerolog logger's JSON lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// entries returns the log entries whose message contains msg.
+func (l *logBuffer) entries(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var found []map[string]any
+	for line := range strings.Lines(l.b.String()) {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) == nil && strings.Contains(fmt.Sprint(e["message"]), msg) {
+			found = append(found, e)
+		}
+	}
+	return found
+}
+
+func TestConcurrencyBound(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, fmt.Sprint("job-", i))
+	}
+	enqueue(t, srv, ids...)
+	var running, peak atomic.Int32
+	releaseCh := make(chan struct{})
+	release := sync.OnceFunc(func() { close(releaseCh) })
+	h := start(t, srv, func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) error {
+		n := running.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		<-releaseCh
+		running.Add(-1)
+		return d.Ack(false)
+	}, func(cfg *Config) { cfg.Concurrency = 3 })
+	t.Cleanup(release) // before the harness stops, should the test fail first
+
+	waitFor(t, "3 jobs run", func() bool { return running.Load() == 3 })
+	if q := queueState(t, srv); q.Unacked != 3 || q.Ready != 7 {
+		t.Errorf("queue holds %d unacked and %d ready, want 3 (the prefetch, defaulting to the concurrency) and 7", q.Unacked, q.Ready)
+	}
+	if _, ch, ok := connWith(srv, consuming); !ok || ch.Prefetch != 3 {
+		t.Errorf("consuming channel %+v, want prefetch 3", ch)
+	}
+	release()
+	waitFor(t, "every job acked", func() bool { return len(acked(srv)) == len(ids) })
+	if p := peak.Load(); p != 3 {
+		t.Errorf("%d jobs ran at once, want at most and at least 3", p)
+	}
+	if got := h.c.State(); got != Consuming {
+		t.Errorf("state %s, want consuming", got)
+	}
+}
+
+// poolDownError is what a handler returns when the pool cannot take a job.
+func poolDownError(d amqp.Delivery) error {
+	return fmt.Errorf("job %s: connect to php-fpm: connection refused: %w", d.MessageId, outcome.ErrPoolUnavailable)
+}
+
+func TestPauseRequeuesProbesAndResumes(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	enqueue(t, srv, "a", "b", "c")
+	var down atomic.Bool
+	down.Store(true)
+	var probes atomic.Int32
+	h := start(t, srv, func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) error {
+		if down.Load() {
+			d.Nack(false, true)
+			return poolDownError(d)
+		}
+		return d.Ack(false)
+	}, func(cfg *Config) {
+		cfg.Concurrency = 1
+		cfg.Prefetch = 3
+		cfg.Probe = func(context.Context) error {
+			probes.Add(1)
+			if down.Load() {
+				return errors.New("ping: connection refused")
+			}
+			return nil
+		}
+	})
+
+	waitFor(t, "paused", func() bool { return h.c.State() == Paused })
+	if err := h.c.PauseReason(); !errors.Is(err, outcome.ErrPoolUnavailable) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("PauseReason() = %v, want the handler's error", err)
+	}
+	waitFor(t, "the subscription cancelled and every job back in the queue", func() bool {
+		q := queueState(t, srv)
+		return q.Consumers == 0 && q.Ready == 3 && q.Unacked == 0
+	})
+	waitFor(t, "the pool probed again after a failed probe", func() bool { return probes.Load() >= 2 })
+	if got := h.c.State(); got != Paused {
+		t.Errorf("state %s while the probe fails, want paused", got)
+	}
+	if n := len(acked(srv)); n != 0 {
+		t.Errorf("%d jobs acked while paused, want none", n)
+	}
+
+	down.Store(false)
+	waitFor(t, "every job acked after the resume", func() bool { return len(acked(srv)) == 3 })
+	if got, err := h.c.State(), h.c.PauseReason(); got != Consuming || err != nil {
+		t.Errorf("state %s, pause reason %v; want consuming and nil", got, err)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(acked(srv))), []string{"a", "b", "c"}) {
+		t.Errorf("acked %v, want a, b and c once each", acked(srv))
+	}
+	if n := len(h.logs.entries("pausing consumption")); n != 1 {
+		t.Errorf("logged the pause %d times, want once", n)
+	}
+}
+
+// TestProbeBackoffGrowsAcrossPauses has a pool that answers every probe but
+// fails every job: each resume ends in a new pause, and the probe delays
+// keep growing instead of starting over, until a job succeeds.
+func TestProbeBackoffGrowsAcrossPauses(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	enqueue(t, srv, "a")
+	var fail atomic.Bool
+	fail.Store(true)
+	var mu sync.Mutex
+	var probeTimes []time.Time
+	policy := backoff.Policy{Initial: time.Millisecond, Max: 64 * time.Millisecond, Factor: 2}
+	h := start(t, srv, func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) error {
+		if fail.Load() {
+			d.Nack(false, true)
+			return poolDownError(d)
+		}
+		return d.Ack(false)
+	}, func(cfg *Config) {
+		cfg.Concurrency = 1
+		cfg.ProbeBackoff = policy
+		cfg.Probe = func(context.Context) error {
+			mu.Lock()
+			probeTimes = append(probeTimes, time.Now())
+			mu.Unlock()
+			return nil
+		}
+	})
+
+	const pauses = 6
+	waitFor(t, fmt.Sprintf("%d pauses", pauses), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(probeTimes) >= pauses
+	})
+	if step := h.c.probeStep.Load(); step < pauses {
+		t.Errorf("probe step %d after %d pauses without a successful job, want at least %d", step, pauses, pauses)
+	}
+	mu.Lock()
+	for i := 1; i < pauses; i++ {
+		// Probe i waits at least half of Delay(i) (the jitter) after the
+		// pause that followed probe i-1.
+		if gap, least := probeTimes[i].Sub(probeTimes[i-1]), policy.Delay(i)/2; gap < least {
+			t.Errorf("probe %d came %v after the one before, want at least %v", i, gap, least)
+		}
+	}
+	mu.Unlock()
+
+	fail.Store(false)
+	// The job may succeed while a pause begins; the probe that ends that
+	// pause then counts once after the reset.
+	waitFor(t, "the job acked, consuming, and the probe backoff started over", func() bool {
+		return len(acked(srv)) == 1 && h.c.State() == Consuming && h.c.probeStep.Load() <= 1
+	})
+}
+
+func TestDrainOnShutdown(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	enqueue(t, srv, "first", "second", "third")
+	started := make(chan string, 3)
+	releaseCh := make(chan struct{})
+	release := sync.OnceFunc(func() { close(releaseCh) })
+	h := start(t, srv, func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) error {
+		started <- d.MessageId
+		if d.MessageId == "first" {
+			<-releaseCh
+		}
+		return d.Ack(false)
+	}, func(cfg *Config) {
+		cfg.Concurrency = 1
+		cfg.Prefetch = 3
+	})
+	t.Cleanup(release) // before the harness stops, should the test fail first
+
+	select {
+	case id := <-started:
+		if id != "first" {
+			t.Fatalf("job %s ran first, want first", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no job started")
+	}
+	waitFor(t, "all three delivered", func() bool { return queueState(t, srv).Unacked == 3 })
+
+	h.cancel()
+	// The broker may deliver a requeued job again before it gets the
+	// cancel; the consumer requeues it again.
+	waitFor(t, "the two jobs not started requeued and the subscription cancelled", func() bool {
+		q := queueState(t, srv)
+		return q.Ready == 2 && q.Unacked == 1 && q.Consumers == 0
+	})
+	if n := len(settled(srv, "nack", true)); n < 2 {
+		t.Errorf("%d deliveries requeued, want at least 2", n)
+	}
+	select {
+	case <-h.done:
+		t.Fatal("Run returned while a job was running")
+	default:
+	}
+
+	release()
+	if err, stopErr := h.stop(); err != nil || stopErr != nil {
+		t.Fatalf("Run returned %v (%v), want nil", err, stopErr)
+	}
+	if got := acked(srv); !slices.Equal(got, []string{"first"}) {
+		t.Errorf("acked %v, want only the job that was running", got)
+	}
+	if len(started) != 0 {
+		t.Errorf("job %s started after the shutdown began", <-started)
+	}
+	if got := h.c.State(); got != Stopped {
+		t.Errorf("state %s, want stopped", got)
+	}
+	waitFor(t, "both connections closed", func() bool { return len(srv.Conns()) == 0 })
+	if len(h.logs.entries("in-flight jobs done")) != 1 {
+		t.Error("the drain was not logged")
+	}
+}
+
+func TestShutdownTimeoutCancelsJobs(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	enqueue(t, srv, "slow")
+	running := make(chan struct{})
+	jobErr := make(chan error, 1)
+	const timeout = 20 * time.Millisecond
+	h := start(t, srv, func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) error {
+		close(running)
+		<-ctx.Done()
+		jobErr <- ctx.Err()
+		return d.Nack(false, true)
+	}, func(cfg *Config) { cfg.ShutdownTimeout = timeout })
+
+	<-running
+	began := time.Now()
+	if err, stopErr := h.stop(); err != nil || stopErr != nil {
+		t.Fatalf("Run returned %v (%v), want nil", err, stopErr)
+	}
+	if elapsed := time.Since(began); elapsed < timeout {
+		t.Errorf("Run returned after %v, before the shutdown timeout %v", elapsed, timeout)
+	}
+	if err := <-jobErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("job context ended with %v, want cancelled", err)
+	}
+	if q := queueState(t, srv); q.Ready != 1 {
+		t.Errorf("%d jobs back in the queue, want the one cut off", q.Ready)
+	}
+	if len(h.logs.entries("shutdown timeout")) != 1 {
+		t.Error("the timeout was not logged")
+	}
+}
+
+// TestSessionEndsAndResumes loses, one at a time, each thing the consumer
+// depends on. The session ends with the reason logged, the state is
+// Connecting until a new session consumes, and the new session declares
+// the topology again.
+func TestSessionEndsAndResumes(t *testing.T) {
+	tests := []struct {
+		name    string
+		disrupt func(t *testing.T, srv *amqptest.Server)
+		reason  string // in the logged error
+	}{
+		{
+			name: "consuming connection dropped",
+			disrupt: func(t *testing.T, srv *amqptest.Server) {
+				c, _, _ := connWith(srv, consuming)
+				srv.Drop(c.Number)
+			},
+			reason: "consuming connection closed",
+		},
+		{
+			name: "publishing connection dropped",
+			disrupt: func(t *testing.T, srv *amqptest.Server) {
+				c, _, _ := connWith(srv, publishing)
+				srv.Drop(c.Number)
+			},
+			reason: "publishing connection closed",
+		},
+		{
+			name: "consumer timeout closes the consuming channel",
+			disrupt: func(t *testing.T, srv *amqptest.Server) {
+				c, ch, _ := connWith(srv, consuming)
+				srv.CloseChannel(c.Number, ch.ID, 406, "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out")
+			},
+			reason: "consuming channel closed: Exception (406) Reason: \"PRECONDITION_FAILED - delivery acknowledgement",
+		},
+		{
+			name: "publishing channel closed",
+			disrupt: func(t *testing.T, srv *amqptest.Server) {
+				c, ch, _ := connWith(srv, publishing)
+				srv.CloseChannel(c.Number, ch.ID, 406, "PRECONDITION_FAILED - message size 200 is larger than configured max size 100")
+			},
+			reason: "publishing channel closed",
+		},
+		{
+			name: "queue deleted",
+			disrupt: func(t *testing.T, srv *amqptest.Server) {
+				if !srv.DeleteQueue(topology.Queue) {
+					t.Fatal("no queue to delete")
+				}
+			},
+			reason: `the broker cancelled the consumer of "jobs"`,
+		},
+		{
+			name: "consumer cancelled by a policy",
+			disrupt: func(t *testing.T, srv *amqptest.Server) {
+				if srv.CancelConsumers(topology.Queue) != 1 {
+					t.Fatal("no consumer to cancel")
+				}
+			},
+			reason: `the broker cancelled the consumer of "jobs"`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := amqptest.NewServer(t)
+			// Dials after the first session's two wait for the gate, so that
+			// the gap between sessions can be looked at.
+			var dials atomic.Int32
+			gate := make(chan struct{})
+			h := start(t, srv, ack, func(cfg *Config) {
+				cfg.Dial = func(ctx context.Context) (*amqp.Connection, error) {
+					if dials.Add(1) > 2 {
+						select {
+						case <-gate:
+						case <-ctx.Done():
+							return nil, ctx.Err()
+						}
+					}
+					return broker.Dial(ctx, srv.URL, nil)
+				}
+			})
+			waitFor(t, "consuming", func() bool {
+				_, _, ok := connWith(srv, consuming)
+				return ok && h.c.State() == Consuming
+			})
+			enqueue(t, srv, "before")
+			waitFor(t, "the first job acked", func() bool { return len(acked(srv)) == 1 })
+
+			tc.disrupt(t, srv)
+			waitFor(t, "a new connection attempt", func() bool { return dials.Load() == 3 })
+			if got := h.c.State(); got != Connecting {
+				t.Errorf("state %s between sessions, want connecting", got)
+			}
+			close(gate)
+			waitFor(t, "consuming again", func() bool { return h.c.Reconnects() == 1 && h.c.State() == Consuming })
+
+			declared := srv.Declared()
+			if len(declared) != 2*queuesPerSession || declared[queuesPerSession].Queue != topology.Queue {
+				t.Errorf("declared %d queues, want the topology (%d queues) again", len(declared), queuesPerSession)
+			}
+			enqueue(t, srv, "after")
+			waitFor(t, "a job acked after the new session", func() bool { return slices.Contains(acked(srv), "after") })
+			waitFor(t, "the old session's connections closed", func() bool { return len(srv.Conns()) == 2 })
+
+			ended := h.logs.entries("broker session ended")
+			if len(ended) != 1 || !strings.Contains(fmt.Sprint(ended[0]["error"]), tc.reason) {
+				t.Errorf("logged %v, want one session end with an error containing %q", ended, tc.reason)
+			}
+			if len(h.logs.entries("broker session restored")) != 1 {
+				t.Error("the new session was not logged")
+			}
+		})
+	}
+}
+
+// TestReconnectBackoffAfterFailedDials has the publishing connection fail to
+// open: the consuming one opened before is closed, the outage is logged
+// once, and the consumer gets going once the broker lets it.
+func TestReconnectBackoffAfterFailedDials(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	var dials atomic.Int32
+	h := start(t, srv, ack, func(cfg *Config) {
+		cfg.Dial = func(ctx context.Context) (*amqp.Connection, error) {
+			// Odd dials open the consuming connection, even ones the
+			// publishing one; the first three publishing ones fail.
+			if n := dials.Add(1); n%2 == 0 && n <= 6 {
+				return nil, errors.New("connection refused")
+			}
+			return broker.Dial(ctx, srv.URL, nil)
+		}
+	})
+	waitFor(t, "consuming", func() bool { return h.c.State() == Consuming })
+	if n := dials.Load(); n != 8 {
+		t.Errorf("dialled %d times, want 8", n)
+	}
+	waitFor(t, "the consuming connections of failed sessions closed", func() bool { return len(srv.Conns()) == 2 })
+	if n := h.c.Reconnects(); n != 0 {
+		t.Errorf("Reconnects() = %d before any session consumed, want 0", n)
+	}
+	ended := h.logs.entries("broker session ended")
+	if len(ended) != 1 || !strings.Contains(fmt.Sprint(ended[0]["error"]), "publishing connection: connection refused") {
+		t.Errorf("logged %v, want the outage once, with its cause", ended)
+	}
+	if n := len(h.logs.entries("reconnect failed")); n != 2 {
+		t.Errorf("logged %d failed reconnects, want 2 (at debug level)", n)
+	}
+}
+
+// TestBlockedPublishingConnection raises a memory alarm: the publishing
+// connection is blocked, and a job waiting to publish its copy does not
+// stop other jobs from being acked on the consuming connection.
+func TestBlockedPublishingConnection(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	publishing := make(chan string, 2)
+	h := start(t, srv, func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) error {
+		if strings.HasPrefix(d.MessageId, "copy") {
+			publishing <- d.MessageId
+			if err := pub.Publish(ctx, topology.DeadQueue, amqp.Publishing{MessageId: d.MessageId, Body: d.Body}); err != nil {
+				d.Nack(false, true)
+				return err
+			}
+		}
+		return d.Ack(false)
+	}, nil)
+	t.Cleanup(func() { srv.SetAlarm(false) }) // before the harness stops, should the test fail first
+	waitFor(t, "consuming", func() bool { return h.c.State() == Consuming })
+
+	enqueue(t, srv, "copy-1")
+	<-publishing
+	waitFor(t, "the first job acked", func() bool { return len(acked(srv)) == 1 })
+	pubs, acks := srv.Published(), srv.Settled()
+	if len(pubs) != 1 || pubs[0].RoutingKey != topology.DeadQueue || pubs[0].Conn == acks[0].Conn {
+		t.Fatalf("published %+v and acked on connection %d; want the copy on a connection of its own", pubs, acks[0].Conn)
+	}
+
+	srv.SetAlarm(true)
+	waitFor(t, "blocked", h.c.Blocked)
+	enqueue(t, srv, "copy-2")
+	<-publishing
+	enqueue(t, srv, "plain")
+	waitFor(t, "a job acked while another waits to publish", func() bool { return slices.Contains(acked(srv), "plain") })
+	if slices.Contains(acked(srv), "copy-2") {
+		t.Error("a job acked although the broker blocks its copy")
+	}
+	if got := h.c.State(); got != Consuming {
+		t.Errorf("state %s while blocked, want consuming", got)
+	}
+
+	srv.SetAlarm(false)
+	waitFor(t, "unblocked and the waiting job acked", func() bool { return !h.c.Blocked() && slices.Contains(acked(srv), "copy-2") })
+	if n := len(h.logs.entries("broker blocked the publishing connection")); n != 1 {
+		t.Errorf("logged the block %d times, want once", n)
+	}
+	if n := len(h.logs.entries("broker unblocked the publishing connection")); n != 1 {
+		t.Errorf("logged the unblock %d times, want once", n)
+	}
+}

@@ -1,0 +1,57 @@
+package deadletter
+
+import (
+	"strings"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// daemonHeaderPrefix starts the name of every header the daemon writes
+// (the outcome.Header constants): its bookkeeping of attempts and failures.
+const daemonHeaderPrefix = "x-fpmq-"
+
+// The counts of deliveries a quorum queue adds to the messages it
+// delivers (x-acquired-count since RabbitMQ 4.3): they count the dead
+// copy's deliveries, not the job's.
+const (
+	deliveryCountHeader = "x-delivery-count"
+	acquiredCountHeader = "x-acquired-count"
+)
+
+// CleanHeaders returns a copy of h without the daemon's headers (every
+// x-fpmq-* one: attempts, reason, last status and error, queue) and
+// without the broker's delivery counts, so that a replayed job starts again
+// at attempt 1. Other headers, x-death included, are kept. The result is
+// never nil.
+func CleanHeaders(h amqp.Table) amqp.Table {
+	clean := make(amqp.Table, len(h))
+	for k, v := range h {
+		if strings.HasPrefix(k, daemonHeaderPrefix) || k == deliveryCountHeader || k == acquiredCountHeader {
+			continue
+		}
+		clean[k] = v
+	}
+	return clean
+}
+
+// Republish returns the message to publish to replay the dead job d: its
+// body and properties unchanged, persistent, with CleanHeaders. Two
+// properties are left out: the expiration, which would let the broker drop
+// the replayed job, and the user id, which RabbitMQ accepts only from the
+// user it names.
+func Republish(d amqp.Delivery) amqp.Publishing {
+	return amqp.Publishing{
+		Headers:         CleanHeaders(d.Headers),
+		ContentType:     d.ContentType,
+		ContentEncoding: d.ContentEncoding,
+		DeliveryMode:    amqp.Persistent,
+		Priority:        d.Priority,
+		CorrelationId:   d.CorrelationId,
+		ReplyTo:         d.ReplyTo,
+		MessageId:       d.MessageId,
+		Timestamp:       d.Timestamp,
+		Type:            d.Type,
+		AppId:           d.AppId,
+		Body:            d.Body,
+	}
+}

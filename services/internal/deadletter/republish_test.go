@@ -1,0 +1,88 @@
+package deadletter
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/outcome"
+)
+
+func TestCleanHeaders(t *testing.T) {
+	death := []any{amqp.Table{"queue": "commands.retry.1s", "count": int64(1)}}
+	in := amqp.Table{
+		outcome.HeaderAttempt:    int64(3),
+		outcome.HeaderAttempts:   int64(5),
+		outcome.HeaderReason:     outcome.ReasonExhausted,
+		outcome.HeaderLastStatus: int64(503),
+		outcome.HeaderLastError:  "worker answered 503",
+		outcome.HeaderQueue:      "commands",
+		"x-fpmq-future":          "a header a later daemon may add",
+		"x-delivery-count":       int64(4),
+		"x-acquired-count":       int64(4),
+		"x-death":                death,
+		"tenant":                 "acme",
+	}
+	before := len(in)
+	got := CleanHeaders(in)
+	want := amqp.Table{"x-death": death, "tenant": "acme"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("CleanHeaders:\n got %v\nwant %v", got, want)
+	}
+	if len(in) != before {
+		t.Error("CleanHeaders changed its argument")
+	}
+	if got := CleanHeaders(nil); got == nil || len(got) != 0 {
+		t.Errorf("CleanHeaders(nil) = %#v, want an empty table", got)
+	}
+	// Every header the daemon writes is one CleanHeaders removes.
+	for _, h := range []string{outcome.HeaderAttempt, outcome.HeaderAttempts, outcome.HeaderReason,
+		outcome.HeaderLastStatus, outcome.HeaderLastError, outcome.HeaderQueue} {
+		if !strings.HasPrefix(h, daemonHeaderPrefix) {
+			t.Errorf("outcome header %q does not start with %q: a replayed job would keep it", h, daemonHeaderPrefix)
+		}
+	}
+}
+
+func TestRepublish(t *testing.T) {
+	ts := time.Unix(1700000000, 0)
+	d := amqp.Delivery{
+		Headers:         amqp.Table{outcome.HeaderReason: outcome.ReasonRejected, "tenant": "acme"},
+		ContentType:     "application/json",
+		ContentEncoding: "identity",
+		DeliveryMode:    amqp.Transient,
+		Priority:        4,
+		CorrelationId:   "corr",
+		ReplyTo:         "replies",
+		Expiration:      "60000",
+		MessageId:       "m1",
+		Timestamp:       ts,
+		Type:            "send-mail",
+		UserId:          "daemon",
+		AppId:           "shop",
+		Body:            []byte(`{"number":1}`),
+		Exchange:        "",
+		RoutingKey:      "commands.dead",
+		Redelivered:     true,
+	}
+	want := amqp.Publishing{
+		Headers:         amqp.Table{"tenant": "acme"},
+		ContentType:     "application/json",
+		ContentEncoding: "identity",
+		DeliveryMode:    amqp.Persistent,
+		Priority:        4,
+		CorrelationId:   "corr",
+		ReplyTo:         "replies",
+		MessageId:       "m1",
+		Timestamp:       ts,
+		Type:            "send-mail",
+		AppId:           "shop",
+		Body:            []byte(`{"number":1}`),
+	}
+	if got := Republish(d); !reflect.DeepEqual(got, want) {
+		t.Errorf("Republish:\n got %+v\nwant %+v", got, want)
+	}
+}
