@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 GO ?= go
 COMPOSE ?= docker compose
+# The integration tests and the benchmark are a Go module of their own.
+IT := integration
 # Loads .env into the environment of a recipe line (image names for the tests).
 WITH_ENV := set -a; [ -f .env ] && . ./.env; set +a;
 
@@ -35,30 +37,38 @@ logs: ## follow the daemon's log
 	$(COMPOSE) logs -f daemon
 
 .PHONY: test
-test: ## unit tests (no Docker needed)
-	$(GO) test -race -count=1 ./services/...
+test: ## unit tests of both modules (no Docker needed)
+	$(GO) test -race -count=1 ./...
+	$(GO) -C $(IT) test -race -count=1 ./...
+
+# testcontainers-go: Ryuk's image cannot be pulled (the tests clean up
+# themselves), and the engine's published ports are reached as localhost.
+TESTCONTAINERS_ENV := TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost}
 
 .PHONY: integration-test
 integration-test: .env ## end-to-end tests in containers (run make images first)
-	$(WITH_ENV) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) test -tags integration -count=1 -timeout 20m -v ./integration/...
+	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v ./...
 
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: monitoring-test
 monitoring-test: .env ## the monitoring profile checked in headless Chromium (run make images first)
-	$(WITH_ENV) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) test -tags integration -count=1 -timeout 20m -v -run TestMonitoring ./integration/
+	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v -run TestMonitoring .
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck
-	@test -z "$$(gofmt -l services integration)" || { gofmt -l services integration; exit 1; }
-	$(GO) vet ./services/...
-	$(GO) vet -tags integration ./integration/...
-	$(STATICCHECK) ./services/...
-	$(STATICCHECK) -tags integration ./integration/...
+lint: ## gofmt, go vet, staticcheck and go mod tidy -diff, in both modules
+	@test -z "$$(gofmt -l services $(IT))" || { echo "gofmt -w these:"; gofmt -l services $(IT); exit 1; }
+	$(GO) vet ./...
+	$(GO) -C $(IT) vet -tags integration ./...
+	$(STATICCHECK) ./...
+	cd $(IT) && $(STATICCHECK) -tags integration ./...
+	$(GO) mod tidy -diff
+	$(GO) -C $(IT) mod tidy -diff
 
+BENCH_OUT ?= $(CURDIR)/bench-results
 .PHONY: bench
 bench: ## the system benchmark in containers (after make images; as root), then the micro-benchmarks
-	TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) run ./services/bench $(BENCH_FLAGS)
+	$(TESTCONTAINERS_ENV) $(GO) -C $(IT) run ./bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
 
 FUZZTIME ?= 20s
