@@ -157,7 +157,8 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range []string{queue, queue + ".dead", queue + ".retry.1s"} {
+		// The first retry queue is named after the test daemons' RETRY_INITIAL_DELAY.
+		for _, q := range []string{queue, queue + ".dead", queue + ".retry." + retryDelay} {
 			if got := queues[q].Type; got != "quorum" {
 				t.Errorf("queue %s has type %q, want quorum (all: %v)", q, got, queues)
 			}
