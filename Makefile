@@ -6,6 +6,8 @@ GO ?= go
 COMPOSE ?= docker compose
 # The integration tests and the benchmark are a Go module of their own.
 IT := integration
+# Checks what a target needs from Docker, naming the command that provides it.
+PREFLIGHT := ./docker/preflight.sh
 # Loads .env into the environment of a recipe line (image names for the tests).
 WITH_ENV := set -a; [ -f .env ] && . ./.env; set +a;
 
@@ -20,8 +22,13 @@ help: ## list the targets
 	done < .env.example > .env
 	@echo "created .env with new RabbitMQ passwords"
 
+.PHONY: deps
+deps: ## as root on Debian/Ubuntu: install docker.io and debootstrap, start dockerd, build the compose plugin
+	./docker/deps.sh
+
 .PHONY: images
 images: .env ## build every image (Debian-based stand-ins when no registry is reachable)
+	@$(PREFLIGHT) engine compose
 	./docker/images.sh
 
 .PHONY: up
@@ -47,12 +54,14 @@ TESTCONTAINERS_ENV := TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVER
 
 .PHONY: integration-test
 integration-test: .env ## end-to-end tests in containers (run make images first)
+	@$(PREFLIGHT) engine compose base-images
 	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v ./...
 
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: monitoring-test
 monitoring-test: .env ## the monitoring profile checked in headless Chromium (run make images first)
+	@$(PREFLIGHT) engine compose base-images
 	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v -run TestMonitoring .
 
 .PHONY: lint
@@ -68,6 +77,7 @@ lint: ## gofmt, go vet, staticcheck and go mod tidy -diff, in both modules
 BENCH_OUT ?= $(CURDIR)/bench-results
 .PHONY: bench
 bench: ## the system benchmark in containers (after make images; as root), then the micro-benchmarks
+	@$(PREFLIGHT) engine project-images
 	$(TESTCONTAINERS_ENV) $(GO) -C $(IT) run ./bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
 
