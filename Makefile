@@ -4,6 +4,10 @@ SHELL := /bin/bash
 
 GO ?= go
 COMPOSE ?= docker compose
+# The integration tests and the benchmark are a Go module of their own.
+IT := integration
+# Checks what a target needs from Docker, naming the command that provides it.
+PREFLIGHT := ./docker/preflight.sh
 # Loads .env into the environment of a recipe line (image names for the tests).
 WITH_ENV := set -a; [ -f .env ] && . ./.env; set +a;
 
@@ -18,8 +22,13 @@ help: ## list the targets
 	done < .env.example > .env
 	@echo "created .env with new RabbitMQ passwords"
 
+.PHONY: deps
+deps: ## as root on Debian/Ubuntu: install docker.io and debootstrap, start dockerd, build the compose plugin
+	./docker/deps.sh
+
 .PHONY: images
 images: .env ## build every image (Debian-based stand-ins when no registry is reachable)
+	@$(PREFLIGHT) engine compose
 	./docker/images.sh
 
 .PHONY: up
@@ -35,30 +44,41 @@ logs: ## follow the daemon's log
 	$(COMPOSE) logs -f daemon
 
 .PHONY: test
-test: ## unit tests (no Docker needed)
-	$(GO) test -race -count=1 ./services/...
+test: ## unit tests of both modules (no Docker needed)
+	$(GO) test -race -count=1 ./...
+	$(GO) -C $(IT) test -race -count=1 ./...
+
+# testcontainers-go: Ryuk's image cannot be pulled (the tests clean up
+# themselves), and the engine's published ports are reached as localhost.
+TESTCONTAINERS_ENV := TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost}
 
 .PHONY: integration-test
 integration-test: .env ## end-to-end tests in containers (run make images first)
-	$(WITH_ENV) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) test -tags integration -count=1 -timeout 20m -v ./integration/...
+	@$(PREFLIGHT) engine compose base-images
+	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v ./...
 
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: monitoring-test
 monitoring-test: .env ## the monitoring profile checked in headless Chromium (run make images first)
-	$(WITH_ENV) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) test -tags integration -count=1 -timeout 20m -v -run TestMonitoring ./integration/
+	@$(PREFLIGHT) engine compose base-images
+	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v -run TestMonitoring .
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck
-	@test -z "$$(gofmt -l services integration)" || { gofmt -l services integration; exit 1; }
-	$(GO) vet ./services/...
-	$(GO) vet -tags integration ./integration/...
-	$(STATICCHECK) ./services/...
-	$(STATICCHECK) -tags integration ./integration/...
+lint: ## gofmt, go vet, staticcheck and go mod tidy -diff, in both modules
+	@test -z "$$(gofmt -l services $(IT))" || { echo "gofmt -w these:"; gofmt -l services $(IT); exit 1; }
+	$(GO) vet ./...
+	$(GO) -C $(IT) vet -tags integration ./...
+	$(STATICCHECK) ./...
+	cd $(IT) && $(STATICCHECK) -tags integration ./...
+	$(GO) mod tidy -diff
+	$(GO) -C $(IT) mod tidy -diff
 
+BENCH_OUT ?= $(CURDIR)/bench-results
 .PHONY: bench
 bench: ## the system benchmark in containers (after make images; as root), then the micro-benchmarks
-	TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=$${TESTCONTAINERS_HOST_OVERRIDE:-localhost} $(GO) run ./services/bench $(BENCH_FLAGS)
+	@$(PREFLIGHT) engine project-images
+	$(TESTCONTAINERS_ENV) $(GO) -C $(IT) run ./bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
 
 FUZZTIME ?= 20s

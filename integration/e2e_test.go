@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
 )
 
 // TestEndToEnd runs the system as compose does and drives it like a user:
@@ -21,7 +19,7 @@ func TestEndToEnd(t *testing.T) {
 	// Runs first, on a fresh broker: nothing must reach it.
 	t.Run("caller rejects bad input and publishes nothing", func(t *testing.T) {
 		const probe = "probe.bad-input"
-		env := map[string]string{"AMQP_QUEUE": probe, "AMQP_URL": s.url(rabbitUser)}
+		env := map[string]string{"AMQP_QUEUE": probe, "AMQP_URL": s.URL(rabbitUser)}
 		for _, args := range [][]string{
 			{},
 			{"abc"},
@@ -40,15 +38,15 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("caller %q: no usage in output:\n%s", args, out)
 			}
 		}
-		if q := s.queue(t, probe); q.exists {
-			t.Fatalf("bad input reached the broker: queue %s exists with %d messages", probe, q.ready)
+		if q := s.queue(t, probe); q.Exists {
+			t.Fatalf("bad input reached the broker: queue %s exists with %d messages", probe, q.Ready)
 		}
 		// The same check sees a message that does get through.
 		code, out := s.runCaller(t, env, "7")
 		if code != 0 {
 			t.Fatalf("caller 7: exit %d:\n%s", code, out)
 		}
-		if q := s.queue(t, probe); !q.exists || q.ready != 1 {
+		if q := s.queue(t, probe); !q.Exists || q.Ready != 1 {
 			t.Fatalf("after a valid publish, queue %s = %+v, want 1 ready message", probe, q)
 		}
 	})
@@ -83,9 +81,9 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("job %d processed %d times, want once", i, counts[i])
 			}
 		}
-		eventually(t, 30*time.Second, "queue empty and nothing unacked", func() bool {
+		eventually(t, settleTimeout, "queue empty and nothing unacked", func() bool {
 			q := s.queue(t, jobQueue)
-			return q.exists && q.ready == 0 && q.unacked == 0 && q.consumers == 1
+			return q.Exists && q.Ready == 0 && q.Unacked == 0 && q.Consumers == 1
 		})
 		t.Logf("100 jobs of 1 s on 5 children: %s (ideal 20 s)", elapsed.Round(100*time.Millisecond))
 		if elapsed < 15*time.Second {
@@ -100,12 +98,12 @@ func TestEndToEnd(t *testing.T) {
 			[]byte(`{"name":"no number"}`),
 			[]byte(`{"number":424242}`),
 		)
-		eventually(t, 30*time.Second, "job 424242 processed", func() bool {
+		eventually(t, settleTimeout, "job 424242 processed", func() bool {
 			return s.processed(t)[424242] == 1
 		})
-		eventually(t, 30*time.Second, "queue empty and three dead letters", func() bool {
+		eventually(t, settleTimeout, "queue empty and three dead letters", func() bool {
 			q := s.queue(t, jobQueue)
-			return q.ready == 0 && q.unacked == 0 && s.queue(t, deadQueue).ready == 3
+			return q.Ready == 0 && q.Unacked == 0 && s.queue(t, deadQueue).Ready == 3
 		})
 		dead := s.deadLetters(t)
 		if len(dead) != 3 {
@@ -127,7 +125,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("test body is only %d bytes", len(body))
 		}
 		s.publish(t, []byte(body))
-		eventually(t, 30*time.Second, "job 515151 processed", func() bool {
+		eventually(t, settleTimeout, "job 515151 processed", func() bool {
 			return s.processed(t)[515151] == 1
 		})
 	})
@@ -146,39 +144,42 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("quorum queues", func(t *testing.T) {
 		const queue = "quorum-jobs"
-		env := map[string]string{"AMQP_QUEUE": queue, "AMQP_QUEUE_TYPE": "quorum", "AMQP_URL": s.url(rabbitUser)}
+		env := map[string]string{"AMQP_QUEUE": queue, "AMQP_QUEUE_TYPE": "quorum", "AMQP_URL": s.URL(rabbitUser)}
 		s.startDaemon(t, env)
 		code, out := s.runCaller(t, env, "616161")
 		if code != 0 {
 			t.Fatalf("caller exit %d:\n%s", code, out)
 		}
-		eventually(t, 30*time.Second, "job 616161 processed", func() bool {
+		eventually(t, settleTimeout, "job 616161 processed", func() bool {
 			return s.processed(t)[616161] == 1
 		})
-		types := s.queueTypes(t)
-		for _, q := range []string{queue, queue + ".dead", queue + ".retry.1s"} {
-			if types[q] != "quorum" {
-				t.Errorf("queue %s has type %q, want quorum (all: %v)", q, types[q], types)
+		queues, err := s.Queues(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first retry queue is named after the test daemons' RETRY_INITIAL_DELAY.
+		for _, q := range []string{queue, queue + ".dead", queue + ".retry." + retryDelay} {
+			if got := queues[q].Type; got != "quorum" {
+				t.Errorf("queue %s has type %q, want quorum (all: %v)", q, got, queues)
 			}
 		}
 	})
 
 	t.Run("dead jobs replay with the README's shovel command", func(t *testing.T) {
 		s.publish(t, []byte(`{"number":"replay-me"}`))
-		eventually(t, 30*time.Second, "one dead letter", func() bool { return s.queue(t, deadQueue).ready == 1 })
+		eventually(t, settleTimeout, "one dead letter", func() bool { return s.queue(t, deadQueue).Ready == 1 })
 		before := strings.Count(containerLogs(t, s.daemon), `"outcome":"dead-lettered"`)
 
-		code, out, err := s.rabbit.Exec(context.Background(), []string{"rabbitmqctl", "set_parameter", "-p", vhost, "shovel", "replay-dead",
+		if _, err := s.Rabbitmqctl(context.Background(), "set_parameter", "-p", vhost, "shovel", "replay-dead",
 			`{"src-protocol":"amqp091","src-uri":"amqp:///fpmq","src-queue":"commands.dead","src-delete-after":"queue-length","dest-protocol":"amqp091","dest-uri":"amqp:///fpmq","dest-queue":"commands"}`,
-		}, tcexec.Multiplexed())
-		if err != nil || code != 0 {
-			t.Fatalf("set shovel: exit %d, %v: %s", code, err, readAll(t, out))
+		); err != nil {
+			t.Fatalf("set shovel: %v", err)
 		}
 		// The job went back through the daemon, which dead-lettered it again.
-		eventually(t, 30*time.Second, "the replayed job handled again", func() bool {
+		eventually(t, settleTimeout, "the replayed job handled again", func() bool {
 			return strings.Count(containerLogs(t, s.daemon), `"outcome":"dead-lettered"`) == before+1
 		})
-		eventually(t, 30*time.Second, "one dead letter again", func() bool { return s.queue(t, deadQueue).ready == 1 })
+		eventually(t, settleTimeout, "one dead letter again", func() bool { return s.queue(t, deadQueue).Ready == 1 })
 		dead := s.deadLetters(t)
 		if len(dead) != 1 || dead[0].Headers["x-fpmq-attempts"] != int64(1) || string(dead[0].Body) != `{"number":"replay-me"}` {
 			t.Errorf("replayed dead letter: %+v", dead)

@@ -10,7 +10,12 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/fpmq/fpmq/integration/stack"
 )
+
+// poolOutage is how long TestPoolStopped keeps php-fpm stopped.
+const poolOutage = 10 * time.Second
 
 // The fault-injection tests break one part of a running system on purpose,
 // with jobs queued and in flight, and then count every job.
@@ -19,12 +24,12 @@ import (
 func TestDaemonKilled(t *testing.T) {
 	s, numbers := runningJobs(t, 400)
 
-	kill(t, s.daemon)
+	s.kill(t, s.daemon)
 	// The log line is written when a job starts: what the killed daemon
 	// had in flight is among the last lines written before the kill.
 	atKill := len(s.workerLines(t))
-	if q := s.queue(t, jobQueue); q.ready+q.unacked < 200 {
-		t.Fatalf("only %d jobs queued or in flight at the kill; the test needs 200", q.ready+q.unacked)
+	if q := s.queue(t, jobQueue); q.Ready+q.Unacked < 200 {
+		t.Fatalf("only %d jobs queued or in flight at the kill; the test needs 200", q.Ready+q.Unacked)
 	}
 
 	s.daemon = s.startDaemon(t, nil)
@@ -50,11 +55,11 @@ func TestBrokerRestarted(t *testing.T) {
 	s, numbers := runningJobs(t, 300)
 
 	ctx := context.Background()
-	timeout := 30 * time.Second
-	if err := s.rabbit.Stop(ctx, &timeout); err != nil {
+	timeout := stack.StopTimeout
+	if err := s.RabbitMQ.Stop(ctx, &timeout); err != nil {
 		t.Fatalf("stop rabbitmq: %v", err)
 	}
-	if err := s.rabbit.Start(ctx); err != nil {
+	if err := s.RabbitMQ.Start(ctx); err != nil {
 		t.Fatalf("start rabbitmq: %v", err)
 	}
 	s.refreshEndpoint(t)
@@ -79,13 +84,13 @@ func TestPoolStopped(t *testing.T) {
 	s, numbers := runningJobs(t, 300)
 
 	ctx := context.Background()
-	timeout := 30 * time.Second
-	if err := s.php.Stop(ctx, &timeout); err != nil {
+	timeout := stack.StopTimeout
+	if err := s.PHP.Stop(ctx, &timeout); err != nil {
 		t.Fatalf("stop php-fpm: %v", err)
 	}
 	// The outage itself lasts 10 s, as the test sets out to show.
-	time.Sleep(10 * time.Second)
-	if err := s.php.Start(ctx); err != nil {
+	time.Sleep(poolOutage)
+	if err := s.PHP.Start(ctx); err != nil {
 		t.Fatalf("start php-fpm: %v", err)
 	}
 
@@ -109,7 +114,7 @@ func TestPoolStopped(t *testing.T) {
 
 // runningJobs starts a stack whose jobs take 50 ms, publishes n of them and
 // returns once 50 have started: the moment a fault test breaks something.
-func runningJobs(t *testing.T, n int64) (*stack, []int64) {
+func runningJobs(t *testing.T, n int64) (*testStack, []int64) {
 	t.Helper()
 	s := newStack(t, stackOptions{workerSleep: 0.05})
 	numbers := numberRange(1, n)
@@ -127,7 +132,7 @@ type result struct {
 
 // waitAll waits until every number was processed (or the timeout passed),
 // then counts, logs the tally and fails the test if any job was lost.
-func (s *stack) waitAll(t *testing.T, numbers []int64, timeout time.Duration) result {
+func (s *testStack) waitAll(t *testing.T, numbers []int64, timeout time.Duration) result {
 	t.Helper()
 	want := map[int64]bool{}
 	for _, n := range numbers {
@@ -146,14 +151,14 @@ func (s *stack) waitAll(t *testing.T, numbers []int64, timeout time.Duration) re
 		if missing == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
-	eventually(t, 30*time.Second, "job queue drained", func() bool {
+	eventually(t, settleTimeout, "job queue drained", func() bool {
 		q := s.queue(t, jobQueue)
-		return q.ready == 0 && q.unacked == 0
+		return q.Ready == 0 && q.Unacked == 0
 	})
 
-	r := result{sent: len(numbers), firstLine: map[int64]int{}, deadLettered: s.queue(t, deadQueue).ready}
+	r := result{sent: len(numbers), firstLine: map[int64]int{}, deadLettered: s.queue(t, deadQueue).Ready}
 	for i, line := range s.workerLines(t) {
 		if !strings.HasPrefix(line, "Processing ") {
 			continue
@@ -182,15 +187,10 @@ func (s *stack) waitAll(t *testing.T, numbers []int64, timeout time.Duration) re
 	return r
 }
 
-// kill sends SIGKILL to a container.
-func kill(t *testing.T, c *testcontainers.DockerContainer) {
+// kill sends SIGKILL to a container of the stack.
+func (s *testStack) kill(t *testing.T, c *testcontainers.DockerContainer) {
 	t.Helper()
-	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
-	if err != nil {
-		t.Fatalf("docker client: %v", err)
-	}
-	defer cli.Close()
-	if _, err := cli.ContainerKill(context.Background(), c.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+	if _, err := s.Docker.ContainerKill(context.Background(), c.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		t.Fatalf("kill container: %v", err)
 	}
 }
@@ -215,10 +215,10 @@ func TestDaemonDrainsOnSIGTERM(t *testing.T) {
 	s := newStack(t, stackOptions{workerSleep: 2})
 	numbers := numberRange(1, 12)
 	s.publishJobs(t, numbers)
-	eventually(t, 30*time.Second, "5 jobs running", func() bool { return len(s.workerLines(t)) >= 5 })
+	eventually(t, settleTimeout, "5 jobs running", func() bool { return len(s.workerLines(t)) >= 5 })
 
 	ctx := context.Background()
-	timeout := 30 * time.Second
+	timeout := stack.StopTimeout
 	start := time.Now()
 	if err := s.daemon.Stop(ctx, &timeout); err != nil { // SIGTERM, then SIGKILL after 30 s
 		t.Fatalf("stop daemon: %v", err)
@@ -241,7 +241,7 @@ func TestDaemonDrainsOnSIGTERM(t *testing.T) {
 		t.Errorf("%d jobs started before the daemon stopped, want the 5 in flight", ran)
 	}
 	q := s.queue(t, jobQueue)
-	if q.unacked != 0 || q.ready != len(numbers)-ran {
+	if q.Unacked != 0 || q.Ready != len(numbers)-ran {
 		t.Errorf("after the drain the queue holds %+v, want %d ready and nothing unacked", q, len(numbers)-ran)
 	}
 	logs := containerLogs(t, s.daemon)

@@ -35,7 +35,7 @@ func TestMonitoring(t *testing.T) {
 	browser := requireChromium(t)
 	start := time.Now()
 	ports := freePorts(t, 4)
-	c := &composeProject{name: monitorProject, env: []string{
+	c := &composeProject{name: monitorProject, dir: repoRoot(t), env: []string{
 		"AMQP_PORT=" + ports[0],
 		"MANAGEMENT_PORT=" + ports[1],
 		"METRICS_PORT=" + ports[2],
@@ -108,7 +108,7 @@ func TestMonitoring(t *testing.T) {
 
 	// The screenshot is for people (CI keeps it as an artifact): a window
 	// of a minute, as the stack is that young.
-	shot := filepath.Join(repoRoot(), "integration", "artifacts", "monitoring.png")
+	shot := filepath.Join(repoRoot(t), "integration", "artifacts", "monitoring.png")
 	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -233,12 +233,13 @@ func freePorts(t *testing.T, n int) []string {
 // provides the rest).
 type composeProject struct {
 	name string
+	dir  string // the repository's root
 	env  []string
 }
 
 func (c *composeProject) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "docker", append([]string{"compose", "-p", c.name, "--profile", "monitoring"}, args...)...)
-	cmd.Dir = repoRoot()
+	cmd.Dir = c.dir
 	cmd.Env = append(os.Environ(), c.env...)
 	return cmd
 }

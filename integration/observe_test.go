@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/testcontainers/testcontainers-go"
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
+
+	"github.com/fpmq/fpmq/integration/stack"
 )
 
 // TestObservability scrapes the daemon after jobs that succeed and jobs that
@@ -31,10 +31,10 @@ func TestObservability(t *testing.T) {
 
 		// A second daemon whose script does not exist: php-fpm answers 404
 		// to each job, which is a permanent failure.
-		broken := s.startDaemon(t, map[string]string{"AMQP_QUEUE": "broken", "SCRIPT_FILENAME": "/app/missing.php", "AMQP_URL": s.url(rabbitUser)})
+		broken := s.startDaemon(t, map[string]string{"AMQP_QUEUE": "broken", "SCRIPT_FILENAME": "/app/missing.php", "AMQP_URL": s.URL(rabbitUser)})
 		s.publishTo(t, "broken", 4)
 
-		eventually(t, 30*time.Second, "every job settled", func() bool {
+		eventually(t, settleTimeout, "every job settled", func() bool {
 			m := scrape(t, s.daemon)
 			b := scrape(t, broken)
 			return m["fpmq_jobs_succeeded_total"] == 20 && m[`fpmq_jobs_dead_lettered_total{reason="malformed"}`] == 3 &&
@@ -67,8 +67,8 @@ func TestObservability(t *testing.T) {
 				t.Errorf("%s = %g, want %g", tc.name, tc.got, tc.want)
 			}
 		}
-		if dead := s.queue(t, "broken.dead"); dead.ready != 4 {
-			t.Errorf("broken.dead holds %d jobs, want 4", dead.ready)
+		if dead := s.queue(t, "broken.dead"); dead.Ready != 4 {
+			t.Errorf("broken.dead holds %d jobs, want 4", dead.Ready)
 		}
 	})
 
@@ -77,21 +77,21 @@ func TestObservability(t *testing.T) {
 			t.Fatalf("daemon healthcheck exit %d while everything runs", code)
 		}
 		ctx := context.Background()
-		timeout := 30 * time.Second
-		if err := s.php.Stop(ctx, &timeout); err != nil {
+		timeout := stack.StopTimeout
+		if err := s.PHP.Stop(ctx, &timeout); err != nil {
 			t.Fatalf("stop php-fpm: %v", err)
 		}
-		eventually(t, 30*time.Second, "/readyz unready without php-fpm", func() bool { return readyz(t, s.daemon) == http.StatusServiceUnavailable })
+		eventually(t, settleTimeout, "/readyz unready without php-fpm", func() bool { return readyz(t, s.daemon) == http.StatusServiceUnavailable })
 		if code := healthcheck(t, s.daemon); code == 0 {
 			t.Error("daemon healthcheck exit 0 without php-fpm")
 		}
 		if code := healthcheckLive(t, s.daemon); code != 0 {
 			t.Errorf("daemon healthcheck live exit %d: the process is alive", code)
 		}
-		if err := s.php.Start(ctx); err != nil {
+		if err := s.PHP.Start(ctx); err != nil {
 			t.Fatalf("start php-fpm: %v", err)
 		}
-		eventually(t, 30*time.Second, "/readyz ready again", func() bool { return readyz(t, s.daemon) == http.StatusOK })
+		eventually(t, settleTimeout, "/readyz ready again", func() bool { return readyz(t, s.daemon) == http.StatusOK })
 		if code := healthcheck(t, s.daemon); code != 0 {
 			t.Errorf("daemon healthcheck exit %d after php-fpm returned", code)
 		}
@@ -99,9 +99,9 @@ func TestObservability(t *testing.T) {
 }
 
 // publishTo publishes n jobs to queue.
-func (s *stack) publishTo(t *testing.T, queue string, n int) {
+func (s *testStack) publishTo(t *testing.T, queue string, n int) {
 	t.Helper()
-	code, out := s.runCaller(t, map[string]string{"AMQP_QUEUE": queue, "AMQP_URL": s.url(rabbitUser)}, numberArgs(n)...)
+	code, out := s.runCaller(t, map[string]string{"AMQP_QUEUE": queue, "AMQP_URL": s.URL(rabbitUser)}, numberArgs(n)...)
 	if code != 0 {
 		t.Fatalf("caller to %s: exit %d:\n%s", queue, code, out)
 	}
@@ -143,7 +143,7 @@ func readyz(t *testing.T, d *testcontainers.DockerContainer) int {
 
 func get(t *testing.T, d *testcontainers.DockerContainer, path string) (string, int) {
 	t.Helper()
-	endpoint, err := d.PortEndpoint(context.Background(), "9090/tcp", "http")
+	endpoint, err := d.PortEndpoint(context.Background(), stack.MetricsPort, "http")
 	if err != nil {
 		t.Fatalf("daemon endpoint: %v", err)
 	}
@@ -162,18 +162,13 @@ func get(t *testing.T, d *testcontainers.DockerContainer, path string) (string, 
 // healthcheck runs "daemon healthcheck" inside the daemon's container, as
 // its container health check does, and returns the exit status.
 func healthcheck(t *testing.T, d *testcontainers.DockerContainer) int {
-	return execIn(t, d, "/daemon", "healthcheck")
+	t.Helper()
+	code, _ := execIn(t, d, "/daemon", "healthcheck")
+	return code
 }
 
 func healthcheckLive(t *testing.T, d *testcontainers.DockerContainer) int {
-	return execIn(t, d, "/daemon", "healthcheck", "live")
-}
-
-func execIn(t *testing.T, c *testcontainers.DockerContainer, cmd ...string) int {
 	t.Helper()
-	code, _, err := c.Exec(context.Background(), cmd, tcexec.Multiplexed())
-	if err != nil {
-		t.Fatalf("exec %v: %v", cmd, err)
-	}
+	code, _ := execIn(t, d, "/daemon", "healthcheck", "live")
 	return code
 }

@@ -15,14 +15,15 @@ import (
 	"github.com/moby/moby/client"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/testcontainers/testcontainers-go"
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
+
+	"github.com/fpmq/fpmq/integration/stack"
 )
 
 // TestComposeIsHardened reads the deployment as compose resolves it: what
 // users actually run.
 func TestComposeIsHardened(t *testing.T) {
 	cmd := exec.Command("docker", "compose", "--profile", "tools", "config", "--format", "json")
-	cmd.Dir = repoRoot()
+	cmd.Dir = repoRoot(t)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("docker compose config: %v", err)
@@ -73,7 +74,8 @@ func TestComposeIsHardened(t *testing.T) {
 
 // TestImagesRunAsNonRoot checks the user every image runs as.
 func TestImagesRunAsNonRoot(t *testing.T) {
-	if err := buildOnce(); err != nil {
+	images, err := buildImages()
+	if err != nil {
 		t.Fatal(err)
 	}
 	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
@@ -82,9 +84,9 @@ func TestImagesRunAsNonRoot(t *testing.T) {
 	}
 	defer cli.Close()
 	for name, want := range map[string]string{
-		"daemon": "10001:10001", "caller": "10001:10001", "php-fpm": "www-data", "rabbitmq": "rabbitmq",
+		images.Daemon: "10001:10001", images.Caller: "10001:10001", images.PHPFPM: "www-data", images.RabbitMQ: "rabbitmq",
 	} {
-		img, err := cli.ImageInspect(context.Background(), imageRef(name))
+		img, err := cli.ImageInspect(context.Background(), name)
 		if err != nil {
 			t.Fatalf("inspect %s: %v", name, err)
 		}
@@ -100,13 +102,8 @@ func TestRunningStackIsLocked(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("no process runs as root", func(t *testing.T) {
-		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
-		for name, c := range map[string]*testcontainers.DockerContainer{"daemon": s.daemon, "php-fpm": s.php, "rabbitmq": s.rabbit} {
-			top, err := cli.ContainerTop(ctx, c.GetContainerID(), client.ContainerTopOptions{Arguments: []string{"-o", "pid,uid,comm"}})
+		for name, c := range map[string]*testcontainers.DockerContainer{"daemon": s.daemon, "php-fpm": s.PHP, "rabbitmq": s.RabbitMQ} {
+			top, err := s.Docker.ContainerTop(ctx, c.GetContainerID(), client.ContainerTopOptions{Arguments: []string{"-o", "pid,uid,comm"}})
 			if err != nil {
 				t.Fatalf("top %s: %v", name, err)
 			}
@@ -122,16 +119,16 @@ func TestRunningStackIsLocked(t *testing.T) {
 	})
 
 	t.Run("the FastCGI socket is the daemon's group's only", func(t *testing.T) {
-		code, out, err := s.php.Exec(ctx, []string{"stat", "-c", "%a %U %G", "/run/php-fpm/commands.sock"}, tcexec.Multiplexed())
-		if err != nil || code != 0 {
-			t.Fatalf("stat socket: exit %d, %v", code, err)
+		code, out := execIn(t, s.PHP, "stat", "-c", "%a %U %G", stack.SocketDir+"/commands.sock")
+		if code != 0 {
+			t.Fatalf("stat socket: exit %d: %s", code, out)
 		}
-		if got := strings.TrimSpace(readAll(t, out)); got != "660 www-data fpmq" {
+		if got := strings.TrimSpace(out); got != "660 www-data fpmq" {
 			t.Errorf("socket mode, owner, group = %q, want \"660 www-data fpmq\"", got)
 		}
 	})
 
-	endpoint, err := s.rabbit.PortEndpoint(ctx, "5672/tcp", "")
+	endpoint, err := s.Endpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +146,7 @@ func TestRunningStackIsLocked(t *testing.T) {
 			}
 		}
 		// The same check lets a real user in.
-		conn, err := dial(callerUser, s.passwords[callerUser], vhost)
+		conn, err := dial(callerUser, s.Passwords[callerUser], vhost)
 		if err != nil {
 			t.Fatalf("caller login: %v", err)
 		}
@@ -157,7 +154,7 @@ func TestRunningStackIsLocked(t *testing.T) {
 	})
 
 	t.Run("the caller may publish jobs and nothing else", func(t *testing.T) {
-		conn, err := dial(callerUser, s.passwords[callerUser], vhost)
+		conn, err := dial(callerUser, s.Passwords[callerUser], vhost)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +194,7 @@ func TestRunningStackIsLocked(t *testing.T) {
 	})
 
 	t.Run("the daemon may not touch other queues", func(t *testing.T) {
-		conn, err := dial(daemonUser, s.passwords[daemonUser], vhost)
+		conn, err := dial(daemonUser, s.Passwords[daemonUser], vhost)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
-	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/fpmq/fpmq/integration/stack"
 )
 
 // rabbitTLSConf turns on RabbitMQ's TLS listener, next to the plain one. It
@@ -71,22 +71,22 @@ func TestTLS(t *testing.T) {
 	s := newStack(t, stackOptions{noDaemon: true, rabbitFiles: rabbitFiles})
 
 	t.Run("a job travels over TLS both ways", func(t *testing.T) {
-		daemon := s.startWithCerts(t, imageRef("daemon"), certs, map[string]string{
-			"AMQP_URL":       amqpsURL(t, s.url(daemonUser)),
+		daemon := s.startWithCerts(t, s.Daemon, certs, map[string]string{
+			"AMQP_URL":       amqpsURL(t, s.URL(daemonUser)),
 			"AMQP_CA_FILE":   certsDir + "/ca.pem",
 			"AMQP_CERT_FILE": certsDir + "/daemon.pem",
 			"AMQP_KEY_FILE":  certsDir + "/daemon-key.pem",
 			"LOG_FORMAT":     "json",
-		}, wait.ForLog(`"message":"consuming"`).WithStartupTimeout(time.Minute))
+		}, wait.ForLog(stack.ConsumingLog).WithStartupTimeout(stack.DaemonStartTimeout))
 
-		caller := s.startWithCerts(t, imageRef("caller"), certs, map[string]string{
-			"AMQP_URL":     amqpsURL(t, s.url(callerUser)),
+		caller := s.startWithCerts(t, s.Caller, certs, map[string]string{
+			"AMQP_URL":     amqpsURL(t, s.URL(callerUser)),
 			"AMQP_CA_FILE": certsDir + "/ca.pem",
 		}, wait.ForExit().WithExitTimeout(time.Minute), "4242")
 		if code, out := exitCode(t, caller), containerLogs(t, caller); code != 0 || !strings.Contains(out, " [x] Message sent: 4242") {
 			t.Fatalf("caller over TLS: exit %d:\n%s", code, out)
 		}
-		eventually(t, 30*time.Second, "job 4242 processed", func() bool { return s.processed(t)[4242] == 1 })
+		eventually(t, settleTimeout, "job 4242 processed", func() bool { return s.processed(t)[4242] == 1 })
 
 		// The broker's view: the daemon's connection is TLS and carries
 		// the client certificate, which RabbitMQ verified.
@@ -97,25 +97,25 @@ func TestTLS(t *testing.T) {
 	})
 
 	t.Run("a daemon that trusts another CA never consumes", func(t *testing.T) {
-		daemon := s.startWithCerts(t, imageRef("daemon"), certs, map[string]string{
-			"AMQP_URL":     amqpsURL(t, s.url(daemonUser)),
+		daemon := s.startWithCerts(t, s.Daemon, certs, map[string]string{
+			"AMQP_URL":     amqpsURL(t, s.URL(daemonUser)),
 			"AMQP_CA_FILE": certsDir + "/other-ca.pem",
 			"LOG_FORMAT":   "json",
 			"LOG_LEVEL":    "debug",
 		}, // A second failed attempt: the first one was no accident.
-			wait.ForLog(`"message":"reconnect failed"`).WithStartupTimeout(time.Minute))
+			wait.ForLog(`"message":"reconnect failed"`).WithStartupTimeout(stack.DaemonStartTimeout))
 		log := containerLogs(t, daemon)
 		if !strings.Contains(log, "x509: certificate signed by unknown authority") {
 			t.Errorf("daemon log shows no certificate error:\n%s", log)
 		}
-		if strings.Contains(log, `"message":"consuming"`) {
+		if strings.Contains(log, stack.ConsumingLog) {
 			t.Errorf("daemon consumes despite an unverifiable broker:\n%s", log)
 		}
 	})
 
 	t.Run("a caller that trusts another CA publishes nothing", func(t *testing.T) {
-		caller := s.startWithCerts(t, imageRef("caller"), certs, map[string]string{
-			"AMQP_URL":     amqpsURL(t, s.url(callerUser)),
+		caller := s.startWithCerts(t, s.Caller, certs, map[string]string{
+			"AMQP_URL":     amqpsURL(t, s.URL(callerUser)),
 			"AMQP_CA_FILE": certsDir + "/other-ca.pem",
 		}, wait.ForExit().WithExitTimeout(time.Minute), "4343")
 		code, out := exitCode(t, caller), containerLogs(t, caller)
@@ -164,61 +164,26 @@ func certsOnHost(t *testing.T, files map[string][]byte) string {
 	return dir
 }
 
-// startWithCerts runs image (the daemon or the caller) as compose does: on
-// the stack's network, with the pool's socket volume (which only the daemon
-// uses) and the same restrictions, and with certs mounted at certsDir. It
+// startWithCerts runs the daemon or the caller (start is s.Daemon or
+// s.Caller) as compose does, with certs mounted read-only at certsDir, and
 // waits as until says.
-func (s *stack) startWithCerts(t *testing.T, image, certs string, env map[string]string, until wait.Strategy, args ...string) *testcontainers.DockerContainer {
+func (s *testStack) startWithCerts(t *testing.T, start func(context.Context, stack.Run) (*testcontainers.DockerContainer, error), certs string, env map[string]string, until wait.Strategy, args ...string) *testcontainers.DockerContainer {
 	t.Helper()
-	c, err := testcontainers.Run(context.Background(), image,
-		network.WithNetwork(nil, s.net),
-		testcontainers.WithEnv(env),
-		testcontainers.WithCmd(args...),
-		testcontainers.WithMounts(testcontainers.VolumeMount(s.socket, socketDir)),
-		testcontainers.WithHostConfigModifier(func(h *hostConfig) {
-			h.Binds = append(h.Binds, certs+":"+certsDir+":ro")
-			h.ReadonlyRootfs = true
-			h.CapDrop = []string{"ALL"}
-			h.SecurityOpt = []string{"no-new-privileges:true"}
-		}),
-		testcontainers.WithWaitStrategy(until),
-	)
-	testcontainers.CleanupContainer(t, c)
-	if err != nil {
-		t.Fatalf("start %s: %v", image, err)
-	}
-	return c
-}
-
-func exitCode(t *testing.T, c *testcontainers.DockerContainer) int {
-	t.Helper()
-	state, err := c.State(context.Background())
-	if err != nil {
-		t.Fatalf("container state: %v", err)
-	}
-	return state.ExitCode
+	return s.run(t, start, stack.Run{Env: env, Args: args, Binds: []string{certs + ":" + certsDir + ":ro"}, Wait: until})
 }
 
 // connections returns, by user, whether each client connection to the
 // broker uses TLS and the subject of its client certificate, as RabbitMQ
 // reports them.
-func (s *stack) connections(t *testing.T) map[string]string {
+func (s *testStack) connections(t *testing.T) map[string]string {
 	t.Helper()
-	code, out, err := s.rabbit.Exec(context.Background(), []string{
-		"rabbitmqctl", "-q", "list_connections", "--no-table-headers", "user", "ssl", "peer_cert_subject",
-	}, tcexec.Multiplexed())
+	rows, err := s.Table(context.Background(), "list_connections", "user", "ssl", "peer_cert_subject")
 	if err != nil {
-		t.Fatalf("list connections: %v", err)
-	}
-	text := readAll(t, out)
-	if code != 0 {
-		t.Fatalf("rabbitmqctl list_connections exited %d: %s", code, text)
+		t.Fatal(err)
 	}
 	conns := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
-		if user, rest, ok := strings.Cut(line, "\t"); ok {
-			conns[user] = rest
-		}
+	for _, r := range rows {
+		conns[r[0]] = r[1] + " " + r[2]
 	}
 	return conns
 }

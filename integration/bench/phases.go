@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -20,8 +23,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/fpmq/fpmq/services/internal/fastcgi"
-	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/integration/stack"
 )
 
 // The report's sections, one per measurement.
@@ -37,10 +39,10 @@ const (
 	secPublish  = "publishing half as many jobs from the host"
 )
 
-// bench runs the measurements on a stack and records them in a report.
+// bench runs the measurements on the system and records them in a report.
 type bench struct {
 	opts     options
-	stack    *stack
+	sys      *system
 	rep      *report
 	progress func(format string, args ...any)
 }
@@ -90,7 +92,7 @@ func (b *bench) runAll(ctx context.Context) error {
 	}
 	rate := s.median / 2
 	b.progress("starting a daemon for the latency and article tests")
-	d, err := b.stack.startDaemon(ctx)
+	d, err := b.sys.startDaemon(ctx)
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,7 @@ func (b *bench) runAll(ctx context.Context) error {
 			return fmt.Errorf("article test: %w", err)
 		}
 	}
-	return b.stack.remove(ctx, d)
+	return b.sys.Remove(ctx, d)
 }
 
 // usage is the CPU time used so far by the processes a phase involves, and
@@ -125,10 +127,10 @@ type usage struct {
 // the given containers.
 func (b *bench) snapshot(ctx context.Context, ids ...string) (usage, error) {
 	u := usage{at: time.Now(), self: selfCPU(), byID: map[string]time.Duration{}}
-	u.engine, u.engineErr = engineCPU(b.stack.containerIDs())
+	u.engine, u.engineErr = engineCPU(b.sys.containerIDs())
 	u.machine, u.machineErr = machineCPU()
 	for _, id := range ids {
-		t, err := b.stack.containerCPU(ctx, id)
+		t, err := b.sys.containerCPU(ctx, id)
 		if err != nil {
 			return u, fmt.Errorf("cpu time of container %s: %w", id[:12], err)
 		}
@@ -184,7 +186,7 @@ func (b *bench) addBusy(section, pass string, before, after usage, self bool, id
 // time, with the parameters and form the daemon would send: baseline (a).
 func (b *bench) direct(ctx context.Context) error {
 	n := b.opts.jobs
-	php := b.stack.php.GetContainerID()
+	php := b.sys.PHP.GetContainerID()
 	before, err := b.snapshot(ctx, php)
 	if err != nil {
 		return err
@@ -207,17 +209,14 @@ func (b *bench) direct(ctx context.Context) error {
 
 // drive sends n requests to the pool, poolSize at a time.
 func (b *bench) drive(ctx context.Context, n int) error {
-	client, err := fastcgi.NewClient(b.stack.socketAddress())
-	if err != nil {
-		return err
-	}
+	socket := b.sys.socketPath()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, poolSize)
 	for w := range poolSize {
 		wg.Go(func() {
 			for i := next.Add(1); i <= int64(n) && errs[w] == nil; i = next.Add(1) {
-				errs[w] = do(ctx, client, job.Job{Number: i}.Form(), i)
+				errs[w] = do(ctx, socket, jobForm(i), i)
 			}
 		})
 	}
@@ -225,39 +224,40 @@ func (b *bench) drive(ctx context.Context, n int) error {
 	return errors.Join(errs...)
 }
 
-// do sends one job's form to the pool and checks that it answered 200.
-// Its parameters are those of the daemon's dispatcher
-// (services/internal/dispatch), so that php-fpm does the same work for both
-// paths, and so is its timeout.
-func do(ctx context.Context, client *fastcgi.Client, form []byte, id int64) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+// requestTimeout bounds one request to the pool: the daemon's default
+// REQUEST_TIMEOUT.
+const requestTimeout = time.Minute
+
+// do sends one job's form to the pool at socket and checks that it answered
+// 200. Its parameters are those of the daemon's dispatcher
+// (services/internal/dispatch/params.go), so that php-fpm does the same work
+// for both paths.
+func do(ctx context.Context, socket string, form []byte, id int64) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	resp, err := client.Do(ctx, &fastcgi.Request{
-		Params: []fastcgi.Param{
-			{Name: "GATEWAY_INTERFACE", Value: "CGI/1.1"},
-			{Name: "SERVER_SOFTWARE", Value: "fpmq"},
-			{Name: "SERVER_PROTOCOL", Value: "HTTP/1.1"},
-			{Name: "REQUEST_METHOD", Value: "POST"},
-			{Name: "SCRIPT_FILENAME", Value: script},
-			{Name: "SCRIPT_NAME", Value: "/bench.php"},
-			{Name: "REQUEST_URI", Value: "/bench.php"},
-			{Name: "DOCUMENT_URI", Value: "/bench.php"},
-			{Name: "QUERY_STRING", Value: ""},
-			{Name: "CONTENT_TYPE", Value: "application/x-www-form-urlencoded"},
-			{Name: "CONTENT_LENGTH", Value: strconv.Itoa(len(form))},
-			// As long as the caller's random message IDs.
-			{Name: "HTTP_X_MESSAGE_ID", Value: fmt.Sprintf("%032x", id)},
-			{Name: "HTTP_X_ATTEMPT", Value: "1"},
-			{Name: "HTTP_X_REDELIVERED", Value: "0"},
-			{Name: "HTTP_X_TIMESTAMP", Value: strconv.FormatInt(time.Now().Unix(), 10)},
-		},
-		Body: form,
-	})
+	status, stderr, err := fastcgiRequest(ctx, socket, []param{
+		{"GATEWAY_INTERFACE", "CGI/1.1"},
+		{"SERVER_SOFTWARE", "fpmq"},
+		{"SERVER_PROTOCOL", "HTTP/1.1"},
+		{"REQUEST_METHOD", "POST"},
+		{"SCRIPT_FILENAME", script},
+		{"SCRIPT_NAME", "/bench.php"},
+		{"REQUEST_URI", "/bench.php"},
+		{"DOCUMENT_URI", "/bench.php"},
+		{"QUERY_STRING", ""},
+		{"CONTENT_TYPE", "application/x-www-form-urlencoded"},
+		{"CONTENT_LENGTH", strconv.Itoa(len(form))},
+		// As long as the caller's random message IDs.
+		{"HTTP_X_MESSAGE_ID", fmt.Sprintf("%032x", id)},
+		{"HTTP_X_ATTEMPT", "1"},
+		{"HTTP_X_REDELIVERED", "0"},
+		{"HTTP_X_TIMESTAMP", strconv.FormatInt(time.Now().Unix(), 10)},
+	}, form)
 	if err != nil {
 		return err
 	}
-	if resp.Status != 200 {
-		return fmt.Errorf("php-fpm answered %d: %s", resp.Status, bytes.TrimSpace(resp.Stderr))
+	if status != 200 {
+		return fmt.Errorf("php-fpm answered %d: %s", status, bytes.TrimSpace(stderr))
 	}
 	return nil
 }
@@ -269,7 +269,7 @@ func (b *bench) bareConsumer(ctx context.Context) error {
 	if err := b.refill(ctx, n); err != nil {
 		return err
 	}
-	conn, err := b.stack.dial(ctx)
+	conn, err := b.sys.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func (b *bench) bareConsumer(ctx context.Context) error {
 	if err := ch.Qos(poolSize, 0, false); err != nil { // false: per consumer, as the daemon
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	rabbit := b.stack.rabbit.GetContainerID()
+	rabbit := b.sys.RabbitMQ.GetContainerID()
 	before, err := b.snapshot(ctx, rabbit)
 	if err != nil {
 		return err
@@ -329,17 +329,17 @@ func (b *bench) pipeline(ctx context.Context, section string, env map[string]str
 	if err := b.refill(ctx, n); err != nil {
 		return err
 	}
-	d, err := b.stack.createDaemon(ctx, env)
+	d, err := b.sys.createDaemon(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		// If ctx ended, the stack's close removes it.
 		if ctx.Err() == nil {
-			err = errors.Join(err, b.stack.remove(ctx, d))
+			err = errors.Join(err, b.sys.Remove(ctx, d))
 		}
 	}()
-	conn, err := b.stack.dial(ctx)
+	conn, err := b.sys.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -351,7 +351,7 @@ func (b *bench) pipeline(ctx context.Context, section string, env map[string]str
 
 	started := make(chan error, 1)
 	go func() { started <- d.Start(ctx) }()
-	ids := []string{d.GetContainerID(), b.stack.php.GetContainerID(), b.stack.rabbit.GetContainerID()}
+	ids := []string{d.GetContainerID(), b.sys.PHP.GetContainerID(), b.sys.RabbitMQ.GetContainerID()}
 	var first, last usage
 	jobs := 0
 	for {
@@ -388,7 +388,7 @@ func (b *bench) pipeline(ctx context.Context, section string, env map[string]str
 			return fmt.Errorf("wait for the queue to drain: %w", err)
 		}
 	}
-	if err := b.stack.settled(ctx); err != nil {
+	if err := b.sys.settled(ctx); err != nil {
 		return err
 	}
 
@@ -404,7 +404,7 @@ func (b *bench) pipeline(ctx context.Context, section string, env map[string]str
 	}
 
 	const rss = "daemon peak RSS (VmHWM)"
-	if peak, err := b.stack.peakRSS(ctx, d); err != nil {
+	if peak, err := peakRSS(ctx, d); err != nil {
 		b.rep.missing(secPipeline, rss, "MiB", err.Error())
 	} else {
 		b.rep.add(secPipeline, rss, "MiB", float64(peak)/(1<<20))
@@ -425,7 +425,7 @@ func (b *bench) pipeline(ctx context.Context, section string, env map[string]str
 func (b *bench) latency(ctx context.Context, rate float64, daemon string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute+time.Duration(float64(b.opts.latencyJobs)/rate*2*float64(time.Second)))
 	defer cancel()
-	php, rabbit := b.stack.php.GetContainerID(), b.stack.rabbit.GetContainerID()
+	php, rabbit := b.sys.PHP.GetContainerID(), b.sys.RabbitMQ.GetContainerID()
 	direct, err := b.pass(ctx, "direct", rate, b.directSender, php)
 	if err != nil {
 		return err
@@ -491,10 +491,7 @@ func (b *bench) pass(ctx context.Context, tag string, rate float64, newSender se
 // would wait in the queue. Unbounded concurrency would instead overflow
 // php-fpm's listen backlog whenever the machine stalls.
 func (b *bench) directSender(ctx context.Context) (func(int) error, func() error, error) {
-	client, err := fastcgi.NewClient(b.stack.socketAddress())
-	if err != nil {
-		return nil, nil, err
-	}
+	socket := b.sys.socketPath()
 	type request struct {
 		form []byte
 		id   int64
@@ -506,17 +503,13 @@ func (b *bench) directSender(ctx context.Context) (func(int) error, func() error
 		wg.Go(func() {
 			for r := range queue {
 				if errs[w] == nil {
-					errs[w] = do(ctx, client, r.form, r.id)
+					errs[w] = do(ctx, socket, r.form, r.id)
 				}
 			}
 		})
 	}
 	send := func(i int) error {
-		j, err := job.Decode(sampleJob(i, "direct", 0))
-		if err != nil {
-			return err
-		}
-		queue <- request{j.Form(), int64(i)}
+		queue <- request{sampleForm(i, "direct"), int64(i)}
 		return nil
 	}
 	finish := func() error {
@@ -530,7 +523,7 @@ func (b *bench) directSender(ctx context.Context) (func(int) error, func() error
 // pipelineSender publishes each job to the queue, as the caller would but
 // without waiting for confirms, which would pace the sender by the broker.
 func (b *bench) pipelineSender(ctx context.Context) (func(int) error, func() error, error) {
-	conn, err := b.stack.dial(ctx)
+	conn, err := b.sys.dial(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -583,7 +576,7 @@ func (b *bench) article(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := b.stack.settled(ctx); err != nil {
+	if err := b.sys.settled(ctx); err != nil {
 		return err
 	}
 	end := slices.MaxFunc(samples, func(x, y sample) int { return int(x.end - y.end) }).end
@@ -609,7 +602,7 @@ func (b *bench) publishers(ctx context.Context) error {
 		return err
 	}
 	// Opened beforehand, so that connecting is in neither publisher's time.
-	control, err := b.stack.dial(ctx)
+	control, err := b.sys.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -623,8 +616,8 @@ func (b *bench) publishers(ctx context.Context) error {
 		fmt.Fprintln(&input, i+1)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, b.stack.callerBin, "-")
-	cmd.Env = []string{"AMQP_URL=" + b.stack.url(callerUser, b.stack.endpoint), "AMQP_QUEUE=" + jobQueue, "CALLER_TIMEOUT=5m"}
+	cmd := exec.CommandContext(ctx, b.sys.callerBin, "-")
+	cmd.Env = []string{"AMQP_URL=" + b.sys.URLAt(stack.CallerUser, b.sys.endpoint), "AMQP_QUEUE=" + jobQueue, "CALLER_TIMEOUT=5m"}
 	cmd.Stdin = strings.NewReader(input.String())
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &stderr
@@ -642,7 +635,7 @@ func (b *bench) publishers(ctx context.Context) error {
 		return err
 	}
 	start = time.Now()
-	conn, err := b.stack.dial(ctx)
+	conn, err := b.sys.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -652,7 +645,7 @@ func (b *bench) publishers(ctx context.Context) error {
 		return fmt.Errorf("open channel: %w", err)
 	}
 	for i := range n {
-		if err := publish(ctx, ch, job.Marshal(int64(i+1))); err != nil {
+		if err := publish(ctx, ch, jobJSON(int64(i+1))); err != nil {
 			return err
 		}
 	}
@@ -688,7 +681,7 @@ func waitReady(ctx context.Context, ch *amqp.Channel, n int) error {
 
 // purge empties the job queue.
 func (b *bench) purge(ctx context.Context) error {
-	conn, err := b.stack.dial(ctx)
+	conn, err := b.sys.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -709,15 +702,13 @@ func (b *bench) refill(ctx context.Context, n int) error {
 	if err := b.purge(ctx); err != nil {
 		return err
 	}
-	return b.publishConfirmed(ctx, n, func(i int) []byte { return job.Marshal(int64(i + 1)) })
+	return b.publishConfirmed(ctx, n, func(i int) []byte { return jobJSON(int64(i + 1)) })
 }
 
 // publishConfirmed publishes body(i) for i from 0 to n-1 with publisher
-// confirms, at most a window of them unconfirmed, and returns once the
-// broker confirmed them all.
+// confirms and returns once the broker confirmed them all.
 func (b *bench) publishConfirmed(ctx context.Context, n int, body func(i int) []byte) error {
-	const window = 1000
-	conn, err := b.stack.dial(ctx)
+	conn, err := b.sys.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -726,37 +717,7 @@ func (b *bench) publishConfirmed(ctx context.Context, n int, body func(i int) []
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
-	if err := ch.Confirm(false); err != nil { // false: wait for confirm.select-ok
-		return fmt.Errorf("enable confirms: %w", err)
-	}
-	pending := make([]*amqp.DeferredConfirmation, 0, n)
-	await := func(dc *amqp.DeferredConfirmation) error {
-		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-			return fmt.Errorf("publish not confirmed: acked %v: %w", ok, err)
-		}
-		return nil
-	}
-	for i := range n {
-		if i >= window {
-			if err := await(pending[i-window]); err != nil {
-				return err
-			}
-		}
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", jobQueue,
-			true,  // mandatory
-			false, // immediate
-			message(body(i)))
-		if err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		pending = append(pending, dc)
-	}
-	for _, dc := range pending[max(0, n-window):] {
-		if err := await(dc); err != nil {
-			return err
-		}
-	}
-	return nil
+	return stack.PublishConfirmed(ctx, ch, jobQueue, n, func(i int) amqp.Publishing { return message(body(i)) })
 }
 
 // publish publishes one job without waiting for a confirm.
@@ -771,15 +732,12 @@ func publish(ctx context.Context, ch *amqp.Channel, body []byte) error {
 	return nil
 }
 
-// message wraps a job body as the caller publishes it.
+// message wraps a job body as the caller publishes it, with a random
+// message id as long as the caller's.
 func message(body []byte) amqp.Publishing {
-	return amqp.Publishing{
-		DeliveryMode: amqp.Persistent,
-		ContentType:  "application/json",
-		MessageId:    randomHex(16),
-		Timestamp:    time.Now(),
-		Body:         body,
-	}
+	var id [16]byte
+	rand.Read(id[:]) // crypto/rand.Read never fails: it crashes the program instead
+	return stack.Job(hex.EncodeToString(id[:]), body)
 }
 
 // sampleJob returns the message of a job that bench.php records under tag,
@@ -792,6 +750,20 @@ func sampleJob(i int, tag string, nap time.Duration) []byte {
 	}
 	return fmt.Appendf(b, `,"sent_us":%d}`, time.Now().UnixMicro())
 }
+
+// sampleForm returns the form the daemon sends php-fpm for
+// sampleJob(i, tag, 0), as PHP's http_build_query builds it: the same
+// fields in the same order.
+func sampleForm(i int, tag string) []byte {
+	return fmt.Appendf(nil, "number=%d&tag=%s&sent_us=%d", i, url.QueryEscape(tag), time.Now().UnixMicro())
+}
+
+// jobJSON returns the message of a job with just a number, as the caller
+// publishes it.
+func jobJSON(n int64) []byte { return fmt.Appendf(nil, `{"number":%d}`, n) }
+
+// jobForm returns the form the daemon sends php-fpm for jobJSON(n).
+func jobForm(n int64) []byte { return fmt.Appendf(nil, "number=%d", n) }
 
 // sample is one line of bench.php's samples.log, times in µs.
 type sample struct {
@@ -852,7 +824,7 @@ func (b *bench) waitSamples(ctx context.Context, tag string, n int) ([]sample, e
 }
 
 func (b *bench) readSamples(tag string) ([]sample, error) {
-	f, err := os.Open(b.stack.samplesPath())
+	f, err := os.Open(b.sys.samplesPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -866,7 +838,7 @@ func (b *bench) readSamples(tag string) ([]sample, error) {
 // clearSamples deletes samples.log; bench.php creates it again. Nothing must
 // be running on the pool.
 func (b *bench) clearSamples() error {
-	if err := os.Remove(b.stack.samplesPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(b.sys.samplesPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("clear samples: %w", err)
 	}
 	return nil

@@ -1,5 +1,5 @@
 <?php
-// The system benchmark's worker (services/bench). php-fpm runs it both for
+// The system benchmark's worker (integration/bench). php-fpm runs it both for
 // the daemon's jobs and for the bench's direct FastCGI requests, so that the
 // two paths do the same work: by default none at all, which leaves the
 // plumbing around the script to be measured.

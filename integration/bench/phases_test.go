@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +110,31 @@ func TestParseCPULine(t *testing.T) {
 		if _, err := parseCPULine(bad); err == nil {
 			t.Errorf("parseCPULine(%q) did not fail", bad)
 		}
+	}
+}
+
+func TestFormsMatchTheirJobs(t *testing.T) {
+	var m struct {
+		Number int    `json:"number"`
+		Tag    string `json:"tag"`
+	}
+	if err := json.Unmarshal(sampleJob(7, "direct", 0), &m); err != nil {
+		t.Fatal(err)
+	}
+	form, err := url.ParseQuery(string(sampleForm(7, "direct")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form.Get("number") != strconv.Itoa(m.Number) || form.Get("tag") != m.Tag || form.Get("sent_us") == "" || len(form) != 3 {
+		t.Errorf("sampleForm = %v, want the fields of sampleJob %+v", form, m)
+	}
+	if got := string(sampleForm(7, "direct")); !strings.HasPrefix(got, "number=7&tag=direct&sent_us=") {
+		t.Errorf("sampleForm = %s: not in the message's order", got)
+	}
+	if got, want := string(jobJSON(42)), `{"number":42}`; got != want {
+		t.Errorf("jobJSON = %s, want %s", got, want)
+	}
+	if got, want := string(jobForm(42)), "number=42"; got != want {
+		t.Errorf("jobForm = %s, want %s", got, want)
 	}
 }

@@ -102,28 +102,25 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		fmt.Fprintf(stderr, "bench: %5s  %s\n", time.Since(begin).Round(time.Second), fmt.Sprintf(format, args...))
 	}
 
-	s, err := newStack(ctx)
+	progress("starting rabbitmq and php-fpm (%d children)", poolSize)
+	s, err := startSystem(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		progress("removing the containers, the network and %s", s.tmp)
+		progress("removing %s: the containers, volumes, network and %s", s.Name, s.tmp)
 		// Cleaning up must not be cut short by the Ctrl-C that ended the run.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
 		err = errors.Join(err, s.close(ctx))
 	}()
-	progress("starting %s: rabbitmq, php-fpm (%d children)", s.name, poolSize)
-	if err := s.start(ctx); err != nil {
-		return err
-	}
 
 	rep := &report{
 		title: fmt.Sprintf("fpmq system benchmark, %s: %d repetition(s), %d jobs per throughput measurement",
 			begin.UTC().Format("2006-01-02 15:04 UTC"), o.reps, o.jobs),
 		header: describe(ctx, s),
 	}
-	b := &bench{opts: o, stack: s, rep: rep, progress: progress}
+	b := &bench{opts: o, sys: s, rep: rep, progress: progress}
 	runErr := b.runAll(ctx)
 	if runErr != nil {
 		rep.notes = append(rep.notes, "run aborted, figures incomplete: "+runErr.Error())
@@ -140,15 +137,16 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 
 // describe returns the report's header: the machine, the engine, the images
 // and how things were measured.
-func describe(ctx context.Context, s *stack) []field {
+func describe(ctx context.Context, s *system) []field {
 	h := []field{{"machine", machine()}}
-	if v, err := s.docker.ServerVersion(ctx, client.ServerVersionOptions{}); err == nil {
+	if v, err := s.Docker.ServerVersion(ctx, client.ServerVersionOptions{}); err == nil {
 		h = append(h, field{"engine", "Docker " + v.Version})
 	}
 	var imgs []string
-	for _, ref := range []string{imageRabbitMQ, imagePHPFPM, imageDaemon, imageCaller} {
-		text := ref + " " + shortID(s.images[ref])
-		if img, err := s.docker.ImageInspect(ctx, s.images[ref]); err == nil {
+	ids := s.Images.All()
+	for i, ref := range s.refs.All() {
+		text := ref + " " + shortID(ids[i])
+		if img, err := s.Docker.ImageInspect(ctx, ids[i]); err == nil {
 			text += " (built " + img.Created + ")"
 		}
 		imgs = append(imgs, text)
@@ -191,14 +189,14 @@ func machine() string {
 
 // loadAndNeighbours returns the load average and how many running
 // containers are someone else's, to tell whether the run shared the machine.
-func loadAndNeighbours(ctx context.Context, s *stack) string {
+func loadAndNeighbours(ctx context.Context, s *system) string {
 	load, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(load))
 	text := "load average n/a"
 	if len(f) >= 3 {
 		text = "load average " + strings.Join(f[:3], " ")
 	}
-	res, err := s.docker.ContainerList(ctx, client.ContainerListOptions{})
+	res, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{})
 	if err != nil {
 		return text
 	}

@@ -49,11 +49,6 @@ func ratios(a, b []float64) []float64 {
 	return combine(a, b, func(x, y float64) float64 { return x / y })
 }
 
-// differences returns a[i]-b[i] for every repetition i, as ratios does.
-func differences(a, b []float64) []float64 {
-	return combine(a, b, func(x, y float64) float64 { return x - y })
-}
-
 func combine(a, b []float64, f func(x, y float64) float64) []float64 {
 	out := make([]float64, max(len(a), len(b)))
 	for i := range out {

@@ -1,0 +1,417 @@
+// Package stack runs fpmq's system in containers, as compose runs it, for
+// the integration tests and the benchmark: RabbitMQ and the php-fpm pool on a
+// private network, with the pool's socket shared with the daemons, and the
+// daemon and the caller started on demand. Every container is hardened as
+// compose.yaml hardens it and publishes its ports on the loopback interface
+// only. The stack talks to the system only from outside: through Docker,
+// RabbitMQ and the containers' files.
+//
+// A Stack owns everything it creates and removes it all on Close, also after
+// a failed Start.
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	dockernet "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// The broker's vhost, users and queues, as the rabbitmq image defines them
+// at start (docker/rabbitmq/definitions.sh). Each Stack gives every user a
+// password of its own.
+const (
+	VHost      = "fpmq"
+	AdminUser  = "admin"  // may do everything
+	CallerUser = "caller" // may only declare the job queue and publish to it
+	DaemonUser = "daemon" // may only use the job queue, its retry and dead-letter queues
+	JobQueue   = "commands"
+	DeadQueue  = JobQueue + ".dead"
+)
+
+// Paths and ports inside the containers.
+const (
+	SocketDir    = "/run/php-fpm" // the pool's socket, shared by php-fpm and the daemons
+	WorkerLogDir = "/var/log/workers"
+	WorkerLog    = WorkerLogDir + "/workers.log" // where php/worker.php writes "Processing N"
+	AMQPPort     = "5672/tcp"
+	MetricsPort  = "9090/tcp" // the daemon's /metrics, /healthz and /readyz
+)
+
+// How long the stack waits for its parts.
+const (
+	BrokerStartTimeout = 2 * time.Minute // RabbitMQ boots in 10-30 s on a busy machine
+	PoolStartTimeout   = time.Minute
+	DaemonStartTimeout = time.Minute
+	CallerExitTimeout  = 2 * time.Minute
+	// StopTimeout is how long a container may take to stop on SIGTERM before
+	// SIGKILL: a daemon drains its running jobs in that time.
+	StopTimeout = 30 * time.Second
+)
+
+// ConsumingLog is in the daemon's log once it consumes its queue.
+const ConsumingLog = `"message":"consuming"`
+
+// Options tune a stack; zero values mean the defaults.
+type Options struct {
+	// Images run the containers (see Build and Pin). Required.
+	Images Images
+	// Name starts the name of every container, volume and network the
+	// stack creates, followed by a random suffix ("fpmq-stack-").
+	Name string
+	// Children is php-fpm's pm.max_children and the daemons' CONCURRENCY (5).
+	Children int
+	// WorkerSleep is how many seconds each job of php/worker.php sleeps (0).
+	WorkerSleep float64
+	// SocketDir is a host directory bound at SocketDir in php-fpm and the
+	// daemons, so that the host reaches the pool; empty means a volume of
+	// the stack's own, as compose has.
+	SocketDir string
+	// PHPBinds are further bind mounts of php-fpm, "HOST:CONTAINER[:ro]".
+	PHPBinds []string
+	// RabbitMQFiles are copied into RabbitMQ before it starts.
+	RabbitMQFiles []testcontainers.ContainerFile
+}
+
+// Stack is one running system.
+type Stack struct {
+	Name      string
+	Network   string
+	Images    Images
+	Passwords map[string]string // by user
+	RabbitMQ  *testcontainers.DockerContainer
+	PHP       *testcontainers.DockerContainer
+	Docker    *testcontainers.DockerClient
+
+	opts    Options
+	socket  testcontainers.CustomizeRequestOption // mounts the pool's socket, for php-fpm and the daemons
+	volumes []string                              // to remove on Close
+	started int                                   // daemons and callers so far, to name them
+
+	// containers are those to remove on Close, in creation order.
+	containers []*testcontainers.DockerContainer
+}
+
+// Start creates the network and the volumes, and starts RabbitMQ and php-fpm,
+// returning once both are ready. On failure it removes what it created.
+func Start(ctx context.Context, opts Options) (s *Stack, err error) {
+	if opts.Images == (Images{}) {
+		return nil, errors.New("stack: no images")
+	}
+	if opts.Name == "" {
+		opts.Name = "fpmq-stack-"
+	}
+	if opts.Children == 0 {
+		opts.Children = 5
+	}
+	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	s = &Stack{
+		Name:   opts.Name + randomHex(3),
+		Images: opts.Images,
+		Docker: docker,
+		Passwords: map[string]string{
+			AdminUser:  randomHex(16),
+			CallerUser: randomHex(16),
+			DaemonUser: randomHex(16),
+		},
+		opts: opts,
+	}
+	defer func() {
+		if err != nil {
+			// Cleaning up must not be cut short by the cancellation that
+			// made Start fail.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			err = errors.Join(err, s.Close(ctx))
+			s = nil
+		}
+	}()
+
+	if _, err := docker.NetworkCreate(ctx, s.Name, client.NetworkCreateOptions{
+		Driver: "bridge",
+		Labels: testcontainers.GenericLabels(),
+	}); err != nil {
+		return nil, fmt.Errorf("create network: %w", err)
+	}
+	s.Network = s.Name
+	s.socket = bind(opts.SocketDir + ":" + SocketDir)
+	if opts.SocketDir == "" {
+		s.socket = testcontainers.WithMounts(s.volume("socket", SocketDir))
+	}
+	if err := s.startRabbitMQ(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startPHP(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// volume returns a mount of a new volume of the stack's at target.
+func (s *Stack) volume(purpose, target string) testcontainers.ContainerMount {
+	name := s.Name + "-" + purpose
+	s.volumes = append(s.volumes, name)
+	return testcontainers.VolumeMount(name, testcontainers.ContainerMountTarget(target))
+}
+
+func (s *Stack) startRabbitMQ(ctx context.Context) error {
+	c, err := testcontainers.Run(ctx, s.Images.RabbitMQ,
+		testcontainers.WithName(s.Name+"-rabbitmq"),
+		network.WithNetworkName([]string{"rabbitmq"}, s.Network),
+		// The node name follows the host name, as in compose.
+		testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = "rabbitmq" }),
+		testcontainers.WithEnv(map[string]string{
+			"RABBITMQ_VHOST":           VHost,
+			"RABBITMQ_QUEUE":           JobQueue,
+			"RABBITMQ_ADMIN_USER":      AdminUser,
+			"RABBITMQ_ADMIN_PASSWORD":  s.Passwords[AdminUser],
+			"RABBITMQ_CALLER_USER":     CallerUser,
+			"RABBITMQ_CALLER_PASSWORD": s.Passwords[CallerUser],
+			"RABBITMQ_DAEMON_USER":     DaemonUser,
+			"RABBITMQ_DAEMON_PASSWORD": s.Passwords[DaemonUser],
+		}),
+		loopback(AMQPPort),
+		testcontainers.WithFiles(s.opts.RabbitMQFiles...),
+		// Debian's RabbitMQ never logs "Server startup complete" to stdout.
+		testcontainers.WithWaitStrategy(
+			wait.ForExec([]string{"rabbitmq-diagnostics", "-q", "check_port_connectivity"}).
+				WithPollInterval(time.Second).WithStartupTimeout(BrokerStartTimeout),
+			wait.ForListeningPort(AMQPPort),
+		),
+	)
+	s.track(c)
+	if err != nil {
+		return fmt.Errorf("start rabbitmq: %w", err)
+	}
+	s.RabbitMQ = c
+	return nil
+}
+
+func (s *Stack) startPHP(ctx context.Context) error {
+	c, err := testcontainers.Run(ctx, s.Images.PHPFPM,
+		testcontainers.WithName(s.Name+"-php-fpm"),
+		network.WithNetworkName([]string{"php-fpm"}, s.Network),
+		// The image exposes php-fpm's default port 9000, on which the pool
+		// does not listen: published nowhere but on the loopback.
+		loopback("9000/tcp"),
+		testcontainers.WithEnv(map[string]string{
+			"FPM_MAX_CHILDREN": strconv.Itoa(s.opts.Children),
+			"WORKER_SLEEP":     strconv.FormatFloat(s.opts.WorkerSleep, 'f', -1, 64),
+		}),
+		s.socket,
+		testcontainers.WithMounts(s.volume("logs", WorkerLogDir)),
+		// PHP may write temporary files to /tmp only, as in compose.
+		testcontainers.WithTmpfs(map[string]string{"/tmp": ""}),
+		testcontainers.WithHostConfigModifier(func(h *container.HostConfig) {
+			h.Binds = append(h.Binds, s.opts.PHPBinds...)
+			harden(h)
+		}),
+		testcontainers.WithWaitStrategy(
+			wait.ForExec([]string{"php", "/usr/local/lib/fpmq/healthcheck.php"}).
+				WithPollInterval(500*time.Millisecond).WithStartupTimeout(PoolStartTimeout),
+		),
+	)
+	s.track(c)
+	if err != nil {
+		return fmt.Errorf("start php-fpm: %w", err)
+	}
+	s.PHP = c
+	return nil
+}
+
+// URL returns user's AMQP URL inside the stack's network, as the daemon and
+// the caller reach the broker.
+func (s *Stack) URL(user string) string { return s.URLAt(user, "rabbitmq:5672") }
+
+// URLAt returns user's AMQP URL for the broker at hostPort.
+func (s *Stack) URLAt(user, hostPort string) string {
+	return fmt.Sprintf("amqp://%s:%s@%s/%s", user, s.Passwords[user], hostPort, VHost)
+}
+
+// Endpoint returns host:port of the broker's published AMQP port. It changes
+// when RabbitMQ restarts.
+func (s *Stack) Endpoint(ctx context.Context) (string, error) {
+	endpoint, err := s.RabbitMQ.PortEndpoint(ctx, AMQPPort, "")
+	if err != nil {
+		return "", fmt.Errorf("rabbitmq endpoint: %w", err)
+	}
+	return endpoint, nil
+}
+
+// Run describes one container of the daemon's or the caller's image.
+type Run struct {
+	// Env is added to the defaults: AMQP_URL with the program's own user
+	// and, for the daemon, CONCURRENCY (Options.Children) and LOG_FORMAT=json.
+	Env   map[string]string
+	Args  []string
+	Binds []string // bind mounts, "HOST:CONTAINER[:ro]"
+	// Wait says when the container is ready. Nil means: for the daemon, once
+	// it logs that it consumes; for the caller, once it exited.
+	Wait wait.Strategy
+	// NoStart creates the container without starting it, nor waiting.
+	NoStart bool
+}
+
+// Daemon runs a daemon on the stack, with the pool's socket and its metrics
+// port published on the loopback. The stack removes it on Close; the
+// container returned with an error, if not nil, is the stack's too.
+func (s *Stack) Daemon(ctx context.Context, r Run) (*testcontainers.DockerContainer, error) {
+	env := map[string]string{
+		"AMQP_URL":    s.URL(DaemonUser),
+		"CONCURRENCY": strconv.Itoa(s.opts.Children),
+		"LOG_FORMAT":  "json",
+	}
+	if r.Wait == nil {
+		r.Wait = wait.ForLog(ConsumingLog).WithStartupTimeout(DaemonStartTimeout)
+	}
+	return s.run(ctx, "daemon", s.Images.Daemon, env, r,
+		s.socket,
+		loopback(MetricsPort),
+	)
+}
+
+// Caller runs the caller on the stack with r.Args, by default until it
+// exits: see ExitCode and Logs for what it did.
+func (s *Stack) Caller(ctx context.Context, r Run) (*testcontainers.DockerContainer, error) {
+	env := map[string]string{"AMQP_URL": s.URL(CallerUser)}
+	if r.Wait == nil {
+		r.Wait = wait.ForExit().WithExitTimeout(CallerExitTimeout)
+	}
+	return s.run(ctx, "caller", s.Images.Caller, env, r)
+}
+
+// run runs one of the Go programs as compose does: on the stack's network,
+// hardened, with env and then r.Env in its environment.
+func (s *Stack) run(ctx context.Context, program, image string, env map[string]string, r Run, more ...testcontainers.ContainerCustomizer) (*testcontainers.DockerContainer, error) {
+	s.started++
+	maps.Copy(env, r.Env)
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithName(fmt.Sprintf("%s-%s-%d", s.Name, program, s.started)),
+		network.WithNetworkName(nil, s.Network),
+		testcontainers.WithEnv(env),
+		testcontainers.WithCmd(r.Args...),
+		testcontainers.WithHostConfigModifier(func(h *container.HostConfig) {
+			h.Binds = append(h.Binds, r.Binds...)
+			harden(h)
+		}),
+	}
+	opts = append(opts, more...)
+	if r.NoStart {
+		opts = append(opts, testcontainers.WithNoStart())
+	} else {
+		opts = append(opts, testcontainers.WithWaitStrategy(r.Wait))
+	}
+	c, err := testcontainers.Run(ctx, image, opts...)
+	s.track(c)
+	if err != nil {
+		return c, fmt.Errorf("run %s: %w", program, err)
+	}
+	return c, nil
+}
+
+// bind adds bind mounts, "HOST:CONTAINER[:ro]", to a container.
+func bind(binds ...string) testcontainers.CustomizeRequestOption {
+	return testcontainers.WithHostConfigModifier(func(h *container.HostConfig) {
+		h.Binds = append(h.Binds, binds...)
+	})
+}
+
+// harden runs a container as compose runs the project's services: read-only
+// root filesystem, no capabilities, no privilege gain.
+func harden(h *container.HostConfig) {
+	h.ReadonlyRootfs = true
+	h.CapDrop = []string{"ALL"}
+	h.SecurityOpt = []string{"no-new-privileges:true"}
+}
+
+// loopback publishes a container's port on the host's loopback interface
+// only, as compose does, on a port the engine picks. A container needs at
+// least one: without, testcontainers publishes every port its image exposes
+// on every interface.
+func loopback(port string) testcontainers.CustomizeRequestOption {
+	return func(req *testcontainers.GenericContainerRequest) error {
+		if err := testcontainers.WithExposedPorts(port)(req); err != nil {
+			return err
+		}
+		return testcontainers.WithHostConfigModifier(func(h *container.HostConfig) {
+			if h.PortBindings == nil {
+				h.PortBindings = dockernet.PortMap{}
+			}
+			h.PortBindings[dockernet.MustParsePort(port)] = []dockernet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1")}}
+		})(req)
+	}
+}
+
+// track makes Close remove c, which testcontainers may return even with an
+// error (created, then failed to start).
+func (s *Stack) track(c *testcontainers.DockerContainer) {
+	if c != nil {
+		s.containers = append(s.containers, c)
+	}
+}
+
+// Containers returns the stack's containers, in creation order.
+func (s *Stack) Containers() []*testcontainers.DockerContainer {
+	return slices.Clone(s.containers)
+}
+
+// Remove stops c (SIGTERM, then SIGKILL after StopTimeout, as docker stop
+// does) and removes it with its anonymous volumes. Removing a container
+// that is gone already is no error.
+func (s *Stack) Remove(ctx context.Context, c *testcontainers.DockerContainer) error {
+	if err := testcontainers.TerminateContainer(c, testcontainers.StopContext(ctx), testcontainers.StopTimeout(StopTimeout)); err != nil {
+		return fmt.Errorf("remove container %s: %w", c.GetContainerID()[:12], err)
+	}
+	s.containers = slices.DeleteFunc(s.containers, func(x *testcontainers.DockerContainer) bool { return x == c })
+	return nil
+}
+
+// Close removes everything the stack created, containers first, and
+// reports what it could not remove.
+func (s *Stack) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(s.containers) - 1; i >= 0; i-- {
+		errs = append(errs, s.Remove(ctx, s.containers[i]))
+	}
+	for _, name := range s.volumes {
+		// A volume is created with the first container that mounts it.
+		if _, err := s.Docker.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove volume %s: %w", name, err))
+		}
+	}
+	s.volumes = nil
+	if s.Network != "" {
+		if _, err := s.Docker.NetworkRemove(ctx, s.Network, client.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", s.Network, err))
+		}
+		s.Network = ""
+	}
+	s.Docker.Close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean up %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // crypto/rand.Read never fails: it crashes the program instead
+	return hex.EncodeToString(b)
+}
