@@ -15,12 +15,9 @@ WITH_ENV := set -a; [ -f .env ] && . ./.env; set +a;
 help: ## list the targets
 	@grep -hE '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-18s %s\n", $$1, $$2}'
 
-.env: ## create .env from .env.example with generated RabbitMQ passwords
-	@umask 077; while IFS= read -r line; do \
-	  case $$line in *_PASSWORD=) line="$$line$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" ;; esac; \
-	  printf '%s\n' "$$line"; \
-	done < .env.example > .env
-	@echo "created .env with new RabbitMQ passwords"
+.PHONY: .env
+.env: ## create .env from .env.example, or add to it, with a generated password for each one missing or empty
+	@./docker/env.sh
 
 .PHONY: deps
 deps: ## as root on Debian/Ubuntu: install docker.io and debootstrap, start dockerd, build the compose plugin
@@ -80,6 +77,11 @@ bench: ## the system benchmark in containers (after make images; as root), then 
 	@$(PREFLIGHT) engine project-images
 	$(TESTCONTAINERS_ENV) $(GO) -C $(IT) run ./bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
+
+.PHONY: alerts-test
+alerts-test: ## the Prometheus alerting rules' unit tests (promtool, in the Prometheus image; after make images)
+	@$(PREFLIGHT) engine
+	$(WITH_ENV) ./docker/prometheus/test-rules.sh
 
 FUZZTIME ?= 20s
 .PHONY: fuzz

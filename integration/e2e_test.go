@@ -91,27 +91,33 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("malformed messages are dead-lettered and the next job still runs", func(t *testing.T) {
-		s.publish(t,
-			[]byte("not json"),
-			[]byte(`{"number":"abc"}`),
-			[]byte(`{"name":"no number"}`),
-			[]byte(`{"number":424242}`),
-		)
+	t.Run("bad messages are dead-lettered with their reason and the next job still runs", func(t *testing.T) {
+		want := map[string]string{ // body -> reason
+			"not json":                      "malformed",
+			`["a","list"]`:                  "malformed",
+			`{"number":"abc"}`:              "rejected", // the worker's own check: 400
+			`{"name":"no number"}`:          "rejected",
+			`{"number":1,"user.email":"x"}`: "form-mismatch", // PHP would rename the field
+		}
+		var bodies [][]byte
+		for body := range want {
+			bodies = append(bodies, []byte(body))
+		}
+		s.publish(t, append(bodies, []byte(`{"number":424242}`))...)
 		eventually(t, settleTimeout, "job 424242 processed", func() bool {
 			return s.processed(t)[424242] == 1
 		})
-		eventually(t, settleTimeout, "queue empty and three dead letters", func() bool {
+		eventually(t, settleTimeout, "queue empty and the bad messages dead-lettered", func() bool {
 			q := s.queue(t, jobQueue)
-			return q.Ready == 0 && q.Unacked == 0 && s.queue(t, deadQueue).Ready == 3
+			return q.Ready == 0 && q.Unacked == 0 && s.queue(t, deadQueue).Ready == len(want)
 		})
 		dead := s.deadLetters(t)
-		if len(dead) != 3 {
-			t.Fatalf("got %d dead letters, want 3", len(dead))
+		if len(dead) != len(want) {
+			t.Fatalf("got %d dead letters, want %d", len(dead), len(want))
 		}
 		for _, d := range dead {
-			if d.Headers["x-fpmq-reason"] != "malformed" || d.Headers["x-fpmq-last-error"] == "" {
-				t.Errorf("dead letter %q has headers %v, want reason malformed and an error", d.Body, d.Headers)
+			if d.Headers["x-fpmq-reason"] != want[string(d.Body)] || d.Headers["x-fpmq-last-error"] == "" {
+				t.Errorf("dead letter %q has headers %v, want reason %s and an error", d.Body, d.Headers, want[string(d.Body)])
 			}
 		}
 	})

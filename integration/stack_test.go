@@ -79,6 +79,7 @@ type stackOptions struct {
 	workerSleep float64 // seconds each job sleeps (0)
 	daemonEnv   map[string]string
 	rabbitFiles []testcontainers.ContainerFile // copied into rabbitmq before it starts
+	phpBinds    []string                       // bind mounts of php-fpm, "HOST:CONTAINER[:ro]"
 	noDaemon    bool                           // start no daemon: s.daemon is nil
 }
 
@@ -96,6 +97,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 		Children:      opts.children,
 		WorkerSleep:   opts.workerSleep,
 		RabbitMQFiles: opts.rabbitFiles,
+		PHPBinds:      opts.phpBinds,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +125,7 @@ func (s *testStack) startDaemon(t *testing.T, env map[string]string) *testcontai
 // logLine. The daemon is removed when the test (or subtest) ends.
 func (s *testStack) startDaemonUntil(t *testing.T, env map[string]string, logLine string) *testcontainers.DockerContainer {
 	t.Helper()
-	e := map[string]string{"RETRY_INITIAL_DELAY": retryDelay}
+	e := map[string]string{"RETRY_INITIAL_DELAY": retryDelay, "QUEUE_STATS_INTERVAL": "1s"}
 	maps.Copy(e, env)
 	return s.run(t, s.Daemon, stack.Run{Env: e, Wait: wait.ForLog(logLine).WithStartupTimeout(stack.DaemonStartTimeout)})
 }

@@ -1,8 +1,8 @@
 <?php
 // A worker for the integration tests: the job's "do" field chooses how it
 // misbehaves, so each kind of fault php-fpm can produce is tried for real.
-// Every run appends one JSON line to $WORKER_LOG (or /var/log/workers/
-// misbehave.log) before doing anything else, so the test can count runs.
+// Every run appends one JSON line to /var/log/workers/misbehave.log
+// before doing anything else, so the test can count runs.
 
 declare(strict_types=1);
 
@@ -21,7 +21,8 @@ if ($do === 'echo' || $do === 'raw') {
         ARRAY_FILTER_USE_KEY,
     );
 }
-$log = getenv('WORKER_LOG') ?: '/var/log/workers/misbehave.log';
+// Not WORKER_LOG: the pool sets that to php/worker.php's log.
+$log = '/var/log/workers/misbehave.log';
 file_put_contents($log, json_encode($record) . "\n", FILE_APPEND | LOCK_EX);
 
 switch ($do) {

@@ -86,9 +86,11 @@ type Dispatcher struct {
 	// fixed holds the CGI params that are the same for every job.
 	fixed []fastcgi.Param
 
-	// Jobs whose copy the broker keeps refusing, and the last refusal.
-	stuck     atomic.Int64
-	copyError atomic.Pointer[error]
+	// Jobs whose copy the broker keeps refusing, the last refusal, and
+	// all refusals so far.
+	stuck        atomic.Int64
+	copyError    atomic.Pointer[error]
+	copyFailures atomic.Int64
 }
 
 // New returns a Dispatcher that sends jobs through client and asks pool
@@ -128,6 +130,10 @@ func (d *Dispatcher) CopyTrouble() error {
 	}
 	return errors.New("the broker does not take retry or dead-letter copies")
 }
+
+// CopyFailures returns how many times the broker refused a retry or
+// dead-letter copy so far, each refusal counted as it happens.
+func (d *Dispatcher) CopyFailures() int64 { return d.copyFailures.Load() }
 
 // Handle runs the job in m and settles m, publishing retry and dead-letter
 // copies through pub before acking the original, so that a job is never
@@ -324,6 +330,7 @@ func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher
 			defer d.stuck.Add(-1)
 		}
 		res.CopyFailures++
+		d.copyFailures.Add(1)
 		d.copyError.Store(&err)
 		if errors.Is(err, amqp.ErrClosed) {
 			// The channel is gone, and with it this delivery: the broker

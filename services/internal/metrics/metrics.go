@@ -32,7 +32,6 @@ type Metrics struct {
 	fcgiErrors    prometheus.Counter
 	fatalErrors   prometheus.Counter
 	stderrDropped prometheus.Counter
-	copyFailures  prometheus.Counter
 	inFlight      prometheus.Gauge
 	workerSeconds prometheus.Histogram
 	latency       prometheus.Histogram
@@ -48,6 +47,9 @@ type Gauges struct {
 	Blocked     func() float64 // 1 while the broker blocks the daemon's publishing connection
 	Ready       func() float64 // 1 when the daemon is ready, as /readyz says
 	Reconnects  func() float64 // broker connections re-established
+	// CopyFailures counts the retry and dead-letter copies the broker
+	// refused, as they happen.
+	CopyFailures func() float64
 }
 
 // New creates and registers the metrics, with the Go runtime's and the
@@ -72,7 +74,6 @@ func New(g Gauges) *Metrics {
 		fcgiErrors:    counter("fastcgi_errors_total", "Attempts that got no answer from php-fpm: refused connections, timeouts, broken connections."),
 		fatalErrors:   counter("worker_fatal_errors_total", "Attempts whose worker reported a PHP fatal error on stderr, whatever its status."),
 		stderrDropped: counter("worker_stderr_dropped_messages_total", "Worker stderr messages not logged because a job wrote more than the bound."),
-		copyFailures:  counter("copy_publish_failures_total", "Retry or dead-letter copies the broker did not take (each is tried again, with growing pauses)."),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "jobs_in_flight", Help: "Jobs being handled now.",
 		}),
@@ -88,7 +89,7 @@ func New(g Gauges) *Metrics {
 	}
 	r.MustRegister(
 		m.received, m.succeeded, m.retried, m.requeued, m.deadLettered, m.malformed,
-		m.responses, m.fcgiErrors, m.fatalErrors, m.stderrDropped, m.copyFailures, m.inFlight, m.workerSeconds, m.latency, m.queueWait,
+		m.responses, m.fcgiErrors, m.fatalErrors, m.stderrDropped, m.inFlight, m.workerSeconds, m.latency, m.queueWait,
 		gaugeFunc("concurrency_limit", "Jobs the daemon runs at once at most.", g.Concurrency),
 		gaugeFunc("broker_connected", "1 when the daemon is connected to RabbitMQ.", g.Connected),
 		gaugeFunc("consumption_paused", "1 when consumption is paused because php-fpm is unavailable or cannot run the script.", g.Paused),
@@ -98,6 +99,10 @@ func New(g Gauges) *Metrics {
 			Namespace: namespace, Name: "broker_reconnects_total",
 			Help: "Connections to RabbitMQ re-established after one was lost.",
 		}, g.Reconnects),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: namespace, Name: "copy_publish_failures_total",
+			Help: "Retry or dead-letter copies the broker did not take; each is tried again after a growing pause, without running the job again.",
+		}, g.CopyFailures),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -146,7 +151,6 @@ func (m *Metrics) Observe(res outcome.Result) {
 		m.fatalErrors.Inc()
 	}
 	m.stderrDropped.Add(float64(res.StderrDropped))
-	m.copyFailures.Add(float64(res.CopyFailures))
 	if res.Status != 0 {
 		m.responses.WithLabelValues(strconv.Itoa(res.Status/100) + "xx").Inc()
 	}

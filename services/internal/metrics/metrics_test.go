@@ -20,12 +20,13 @@ import (
 
 func newMetrics() *Metrics {
 	return New(Gauges{
-		Concurrency: func() float64 { return 5 },
-		Connected:   func() float64 { return 1 },
-		Paused:      func() float64 { return 0 },
-		Blocked:     func() float64 { return 0 },
-		Ready:       func() float64 { return 1 },
-		Reconnects:  func() float64 { return 2 },
+		Concurrency:  func() float64 { return 5 },
+		Connected:    func() float64 { return 1 },
+		Paused:       func() float64 { return 0 },
+		Blocked:      func() float64 { return 0 },
+		Ready:        func() float64 { return 1 },
+		Reconnects:   func() float64 { return 2 },
+		CopyFailures: func() float64 { return 4 },
 	})
 }
 
@@ -65,7 +66,6 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 		{"in flight", testutil.ToFloat64(m.inFlight), 0},
 		{"fatal errors", testutil.ToFloat64(m.fatalErrors), 1},
 		{"stderr dropped", testutil.ToFloat64(m.stderrDropped), 3},
-		{"copy failures", testutil.ToFloat64(m.copyFailures), 2},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %g, want %g", tc.name, tc.got, tc.want)
@@ -85,6 +85,7 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 		"fpmq_broker_blocked 0",
 		"fpmq_ready 1",
 		"fpmq_broker_reconnects_total 2",
+		"fpmq_copy_publish_failures_total 4",
 		`fpmq_jobs_dead_lettered_total{reason="attempts-exhausted"} 0`,
 	} {
 		if !strings.Contains(text, want) {

@@ -87,7 +87,7 @@ type Result struct {
 	// StderrDropped counts the worker's stderr messages not logged.
 	StderrDropped int
 	// CopyFailures counts the broker's refusals of this job's retry or
-	// dead-letter copy before one was taken.
+	// dead-letter copy.
 	CopyFailures int
 	Err          error // what failed, if anything
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes .env ready for compose: creates it from .env.example if it does not
+# exist, then gives every *_PASSWORD that is missing or empty a random value
+# (letters and digits: the passwords go into AMQP URLs). A password that is
+# set is never changed. Safe to run any number of times.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+umask 077
+
+created=no
+if [ ! -f .env ]; then
+  cp .env.example .env
+  chmod 0600 .env
+  created=yes
+fi
+
+random() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+
+filled=()
+while IFS= read -r key; do
+  if grep -q "^$key=." .env; then
+    continue # set: keep it
+  fi
+  value=$(random)
+  if grep -q "^$key=" .env; then
+    sed -i "s|^$key=\$|$key=$value|" .env
+  else
+    printf '%s=%s\n' "$key" "$value" >>.env
+  fi
+  filled+=("$key")
+done < <(sed -n 's/^\([A-Z_]*_PASSWORD\)=.*/\1/p' .env.example)
+
+if [ "$created" = yes ]; then
+  echo "env: created .env with new RabbitMQ passwords"
+elif [ ${#filled[@]} -gt 0 ]; then
+  echo "env: generated ${filled[*]} in .env (restart RabbitMQ to load new users: docker compose up -d rabbitmq)"
+fi
