@@ -33,8 +33,16 @@ up: images ## build and start the stack, waiting until it is healthy
 	$(COMPOSE) up -d --wait
 
 .PHONY: down
-down: ## stop the stack and delete its volumes
-	$(COMPOSE) --profile tools down -v --remove-orphans
+down: ## stop the stack, every profile's containers included, and delete its volumes and network
+	$(COMPOSE) --profile '*' down -v --remove-orphans
+
+# RabbitMQ writes its users from the environment when it starts, so a new
+# password takes a new rabbitmq container; compose recreates the daemon only
+# if its own password changed, and nothing else (--no-deps). The caller and
+# ops read .env at each run.
+.PHONY: rotate
+rotate: ## after changing passwords in .env: recreate RabbitMQ, and the daemon if its password changed
+	$(COMPOSE) up -d --wait --no-deps rabbitmq daemon
 
 .PHONY: logs
 logs: ## follow the daemon's log

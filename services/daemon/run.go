@@ -225,7 +225,8 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 			defer cancel()
 			return bit(ready(ctx) == nil)
 		},
-		Reconnects: func() float64 { return float64(c.Reconnects()) },
+		Reconnects:   func() float64 { return float64(c.Reconnects()) },
+		CopyFailures: func() float64 { return float64(d.dispatcher.CopyFailures()) },
 	})
 	d.metrics.Registry.MustRegister(
 		metrics.NewPoolCollector(d.pool.Status, statusTimeout),

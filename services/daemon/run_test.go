@@ -17,6 +17,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fpmq/fpmq/services/internal/fastcgi"
 )
 
 func TestHelpListsEverySetting(t *testing.T) {
@@ -248,4 +252,33 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// Every metric of an assembled daemon can be collected: a gauge without its
+// function would make each scrape fail.
+func TestMetricsOfAnAssembledDaemon(t *testing.T) {
+	t.Setenv("AMQP_URL", "amqp://u:p@127.0.0.1:1/")
+	t.Setenv("FASTCGI_ADDR", "unix://"+filepath.Join(t.TempDir(), "none.sock"))
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := fastcgi.NewClient(cfg.FastCGIAddr, fastcgi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := assemble(cfg, client, zerolog.Nop())
+	families, err := d.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	names := map[string]bool{}
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	for _, want := range []string{"fpmq_ready", "fpmq_copy_publish_failures_total", "fpmq_broker_blocked", "fpmq_consumption_paused", "fpmq_phpfpm_up"} {
+		if !names[want] {
+			t.Errorf("no %s among the metrics", want)
+		}
+	}
 }

@@ -1,8 +1,8 @@
 // Package consume keeps a consumer on the job queue: it connects, declares
 // the topology, hands deliveries to a bounded set of workers, pauses while
-// the php-fpm pool is unavailable, reconnects with backoff when the broker,
-// a connection or a channel it depends on goes away, and drains on
-// shutdown.
+// the php-fpm pool is unavailable or an operator asks it to, reconnects with
+// backoff when the broker, a connection or a channel it depends on goes
+// away, and drains on shutdown.
 package consume
 
 import (
@@ -90,7 +90,7 @@ type State int32
 const (
 	Connecting State = iota // no session: connecting, or waiting to reconnect
 	Consuming               // taking deliveries
-	Paused                  // connected, but the pool is unavailable
+	Paused                  // connected, but the pool is unavailable or an operator paused it
 	Stopped                 // Run returned
 )
 
@@ -116,9 +116,25 @@ type Consumer struct {
 	// probeStep is n of the next ProbeBackoff.Delay(n): see
 	// Config.ProbeBackoff.
 	probeStep atomic.Int64
+	// held counts the deliveries taken from the broker and not yet
+	// settled: handed to a worker, or waiting for one.
+	held atomic.Int64
+	// operatorChanged wakes the session when an operator paused or
+	// resumed; one pending signal is enough, as the session reads the
+	// state itself.
+	operatorChanged chan struct{}
 
 	mu          sync.Mutex
 	pauseReason error
+	operator    operatorPause
+}
+
+// operatorPause is an operator's pause: whether there is one, why, and
+// since when.
+type operatorPause struct {
+	on     bool
+	reason string
+	since  time.Time
 }
 
 // New returns a Consumer. It does not connect: Run does.
@@ -137,7 +153,7 @@ func New(cfg Config, handle Handler, log zerolog.Logger) *Consumer {
 		url, tlsConfig := cfg.URL, cfg.TLS
 		cfg.Dial = func(ctx context.Context) (*amqp.Connection, error) { return broker.Dial(ctx, url, tlsConfig) }
 	}
-	return &Consumer{cfg: cfg, handle: handle, log: log}
+	return &Consumer{cfg: cfg, handle: handle, log: log, operatorChanged: make(chan struct{}, 1)}
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -174,6 +190,73 @@ func (c *Consumer) PauseReason() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pauseReason
+}
+
+// Held returns how many deliveries the consumer holds from the broker, not
+// yet settled: those being handled and those waiting for a worker.
+func (c *Consumer) Held() int64 { return c.held.Load() }
+
+// Pause stops consumption for an operator until Resume, whatever the pool
+// does, and reports whether it changed anything: pausing a paused consumer
+// keeps the first reason and time. The consumer cancels its subscription,
+// requeues the deliveries it holds but has not started, and lets running
+// jobs finish; then it holds none. The pause lasts across reconnections,
+// not across a restart of the process.
+func (c *Consumer) Pause(reason string) bool {
+	c.mu.Lock()
+	if c.operator.on {
+		c.mu.Unlock()
+		return false
+	}
+	c.operator = operatorPause{on: true, reason: reason, since: time.Now()}
+	c.mu.Unlock()
+	c.log.Warn().Str("reason", reason).Int64("running", c.held.Load()).Msg("consumption paused by operator: no new jobs; running ones finish")
+	c.wake()
+	return true
+}
+
+// Resume ends an operator's pause and reports whether there was one. The
+// consumer takes jobs again unless the pool is unavailable: that pause
+// goes on until the pool answers.
+func (c *Consumer) Resume() bool {
+	c.mu.Lock()
+	was := c.operator
+	c.operator = operatorPause{}
+	poolDown := c.pauseReason != nil
+	c.mu.Unlock()
+	if !was.on {
+		return false
+	}
+	ev := c.log.Info().Str("reason", was.reason).Dur("paused_for", time.Since(was.since))
+	if poolDown {
+		ev.Msg("consumption resumed by operator; still paused until the php-fpm pool answers")
+	} else {
+		ev.Msg("consumption resumed by operator")
+	}
+	c.wake()
+	return true
+}
+
+// OperatorPaused reports whether an operator paused consumption, with the
+// reason given and when.
+func (c *Consumer) OperatorPaused() (paused bool, reason string, since time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.operator.on, c.operator.reason, c.operator.since
+}
+
+func (c *Consumer) operatorPaused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.operator.on
+}
+
+// wake tells the session that the operator's pause changed.
+func (c *Consumer) wake() {
+	select {
+	case c.operatorChanged <- struct{}{}:
+	default: // a signal is pending already
+	}
 }
 
 func (c *Consumer) setPauseReason(err error) {
@@ -286,12 +369,15 @@ func (c *Consumer) session(ctx, jobs context.Context, onConsuming func()) error 
 		down:   make(chan report),
 		ending: make(chan struct{}),
 	}
-	if err := s.subscribe(); err != nil {
+	if err := s.reconcile(); err != nil {
 		return err
 	}
 	onConsuming()
-	c.setState(Consuming)
-	c.log.Info().Str("queue", c.cfg.Topology.Queue).Int("concurrency", c.cfg.Concurrency).Int("prefetch", c.cfg.Prefetch).Msg("consuming")
+	if s.subscribed {
+		c.log.Info().Str("queue", c.cfg.Topology.Queue).Int("concurrency", c.cfg.Concurrency).Int("prefetch", c.cfg.Prefetch).Msg("consuming")
+	} else {
+		c.log.Info().Str("queue", c.cfg.Topology.Queue).Msg("connected; consumption stays paused by operator")
+	}
 
 	var workers sync.WaitGroup
 	for range c.cfg.Concurrency {
@@ -350,27 +436,37 @@ func (c *Consumer) session(ctx, jobs context.Context, onConsuming func()) error 
 			c.setState(Connecting)
 			return fmt.Errorf("the broker cancelled the consumer of %q (queue deleted, or a policy changed)", c.cfg.Topology.Queue)
 		case r := <-s.down:
-			if s.paused || r.gen != s.gen {
+			if s.poolDown || r.gen != s.gen {
 				continue // reported by a job of an earlier subscription
 			}
-			s.paused = true
+			// Also during an operator's pause, which a job that was
+			// running when it began may find the pool gone in: the probe
+			// then runs, so that resuming finds the pool's state known.
+			s.poolDown = true
 			c.setPauseReason(r.err)
-			c.setState(Paused)
 			c.log.Warn().Err(r.err).Int64("probe_step", c.probeStep.Load()).Msg("php-fpm pool unavailable: pausing consumption, requeueing held jobs, probing the pool")
-			if err := s.unsubscribe(); err != nil {
+			if err := s.reconcile(); err != nil {
 				c.setState(Connecting)
 				return err
 			}
 			probing.Go(func() { c.probe(probeCtx, probeOK) })
 		case <-probeOK:
-			if err := s.subscribe(); err != nil {
+			s.poolDown = false
+			c.setPauseReason(nil)
+			if err := s.reconcile(); err != nil {
 				c.setState(Connecting)
 				return err
 			}
-			s.paused = false
-			c.setPauseReason(nil)
-			c.setState(Consuming)
-			c.log.Info().Msg("php-fpm pool answers again: resuming consumption")
+			if s.subscribed {
+				c.log.Info().Msg("php-fpm pool answers again: resuming consumption")
+			} else {
+				c.log.Info().Msg("php-fpm pool answers again; consumption stays paused by operator")
+			}
+		case <-c.operatorChanged:
+			if err := s.reconcile(); err != nil {
+				c.setState(Connecting)
+				return err
+			}
 		}
 	}
 }
@@ -445,10 +541,10 @@ type session struct {
 	pub  *broker.Publisher
 	jobs context.Context
 
-	work   chan job      // to the workers
-	down   chan report   // a worker found the pool unavailable
-	ending chan struct{} // closed when the session stops reading down
-	paused bool          // unsubscribed because the pool is unavailable
+	work     chan job      // to the workers
+	down     chan report   // a worker found the pool unavailable
+	ending   chan struct{} // closed when the session stops reading down
+	poolDown bool          // paused until a probe finds the pool again
 	// gen numbers the subscriptions. A job carries the gen of its
 	// subscription, so that a failure of a job handed out before a pause
 	// does not pause the next subscription.
@@ -475,6 +571,29 @@ type report struct {
 	gen int64
 }
 
+// reconcile subscribes or unsubscribes so that the session consumes exactly
+// when neither the pool nor an operator pauses it, and sets the state to
+// match.
+func (s *session) reconcile() error {
+	want := !s.poolDown && !s.c.operatorPaused()
+	switch {
+	case want && !s.subscribed:
+		if err := s.subscribe(); err != nil {
+			return err
+		}
+	case !want && s.subscribed:
+		if err := s.unsubscribe(); err != nil {
+			return err
+		}
+	}
+	if s.subscribed {
+		s.c.setState(Consuming)
+	} else {
+		s.c.setState(Paused)
+	}
+	return nil
+}
+
 // subscribe subscribes to the job queue and starts a pump that feeds the
 // workers until the subscription ends.
 func (s *session) subscribe() error {
@@ -497,18 +616,19 @@ func (s *session) subscribe() error {
 	s.subscribed, s.tag, s.halt = true, tag, halt
 	s.pumped.Go(func() {
 		for d := range deliveries {
+			s.c.held.Add(1)
 			// Checked first, so that a free worker does not win the race
 			// against a halt that came before the delivery.
 			select {
 			case <-halt:
-				requeue(d)
+				s.requeue(d)
 				continue
 			default:
 			}
 			select {
 			case s.work <- job{d, gen}:
 			case <-halt:
-				requeue(d)
+				s.requeue(d)
 			}
 		}
 	})
@@ -517,8 +637,9 @@ func (s *session) subscribe() error {
 
 // requeue returns a delivery that was never handed out to the queue, with
 // no attempt counted.
-func requeue(d amqp.Delivery) {
+func (s *session) requeue(d amqp.Delivery) {
 	_ = d.Nack(false, true) // false: this delivery only; true: requeue
+	s.c.held.Add(-1)
 }
 
 // unsubscribe ends the current subscription, if any, and waits until the
@@ -553,6 +674,7 @@ func (s *session) cancelledByBroker() {
 func (s *session) worker() {
 	for j := range s.work {
 		err := s.c.handle(s.jobs, j.d, s.pub)
+		s.c.held.Add(-1)
 		switch {
 		case errors.Is(err, outcome.ErrPoolUnavailable):
 			select {

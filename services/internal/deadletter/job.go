@@ -74,26 +74,6 @@ func stringHeader(h amqp.Table, name string) string {
 }
 
 func intHeader(h amqp.Table, name string) int {
-	var n int64
-	switch v := h[name].(type) {
-	case int64:
-		n = v
-	case int32:
-		n = int64(v)
-	case int16:
-		n = int64(v)
-	case int8:
-		n = int64(v)
-	case int:
-		n = int64(v)
-	case uint8:
-		n = int64(v)
-	case uint16:
-		n = int64(v)
-	case uint32:
-		n = int64(v)
-	default:
-		return 0
-	}
+	n, _ := outcome.Int(h[name])
 	return int(max(min(n, math.MaxInt32), math.MinInt32))
 }

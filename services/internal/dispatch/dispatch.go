@@ -199,7 +199,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 		// php-fpm answered itself: no PHP ran, and no job can run until
 		// the pool or the daemon's SCRIPT_FILENAME is fixed.
 		res.Err = fmt.Errorf("%w: php-fpm refused to run %s (status %d): %s", outcome.ErrPoolUnavailable, d.cfg.Script, resp.Status, refusal)
-		res.Outcome = Requeue(d.log, m)
+		res.Outcome = requeue(d.log, m)
 		d.log.Error().Str("script", d.cfg.Script).Int("status", resp.Status).Str("php_fpm", refusal).
 			Msg("php-fpm cannot run the worker script: check SCRIPT_FILENAME and the pool (security.limit_extensions, file permissions); jobs wait in the queue")
 	case err == nil && fatal == "" && resp.Status >= 200 && resp.Status < 300:
@@ -208,10 +208,10 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 	case ctx.Err() != nil:
 		// Shutdown cut the job short: not the job's fault.
 		res.Err = fmt.Errorf("aborted by shutdown: %w", err)
-		res.Outcome = Requeue(d.log, m)
+		res.Outcome = requeue(d.log, m)
 	case errors.Is(err, fastcgi.ErrUnavailable) || (err != nil && d.poolDown(ctx)):
 		res.Err = fmt.Errorf("%w: %w", outcome.ErrPoolUnavailable, err)
-		res.Outcome = Requeue(d.log, m)
+		res.Outcome = requeue(d.log, m)
 	case fatal != "":
 		// The script died, whatever its status says: with display_errors
 		// on, or after output, PHP still answers 200.
@@ -336,12 +336,12 @@ func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher
 			// The channel is gone, and with it this delivery: the broker
 			// requeues it.
 			d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Msg("publishing channel closed before the copy was taken; requeueing the job")
-			return Requeue(d.log, m)
+			return requeue(d.log, m)
 		}
 		d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Dur("retry_in", pause).Int("refusals", res.CopyFailures).
 			Msg("broker did not take the copy; holding the job and trying again")
 		if !backoff.Sleep(ctx, backoff.Jitter(pause)) {
-			return Requeue(d.log, m)
+			return requeue(d.log, m)
 		}
 		pause = min(pause*2, d.cfg.CopyRetryMax)
 	}
@@ -354,14 +354,14 @@ func (d *Dispatcher) rescue(ctx context.Context, m amqp.Delivery, pub Publisher,
 		if p := recover(); p != nil {
 			d.log.Error().Str("panic", fmt.Sprint(p)).Str("message_id", m.MessageId).Msg("panic while dead-lettering; requeueing the job")
 			backoff.Sleep(ctx, d.cfg.CopyRetryMin)
-			o = Requeue(d.log, m)
+			o = requeue(d.log, m)
 		}
 	}()
 	return d.deadLetter(ctx, m, pub, res)
 }
 
-// Requeue puts m back at its queue with no attempt counted.
-func Requeue(log zerolog.Logger, m amqp.Delivery) outcome.Outcome {
+// requeue puts m back at its queue with no attempt counted.
+func requeue(log zerolog.Logger, m amqp.Delivery) outcome.Outcome {
 	settle(log, m.Nack(false, true)) // false: this delivery only; true: requeue
 	return outcome.Requeued
 }
@@ -436,19 +436,7 @@ func (d *Dispatcher) logStderr(messageID string, s *phpfpm.Stderr) {
 // wrote in the retry copy. Redeliveries after a crash or a requeue keep the
 // attempt's number: they were not the job's failures.
 func attemptOf(m amqp.Delivery) int {
-	var n int64
-	switch v := m.Headers[outcome.HeaderAttempt].(type) {
-	case int64:
-		n = v
-	case int32:
-		n = int64(v)
-	case int16:
-		n = int64(v)
-	case int8:
-		n = int64(v)
-	case int:
-		n = int64(v)
-	}
+	n, _ := outcome.Int(m.Headers[outcome.HeaderAttempt])
 	if n < 1 {
 		return 1
 	}

@@ -91,3 +91,29 @@ type Result struct {
 	CopyFailures int
 	Err          error // what failed, if anything
 }
+
+// Int returns an AMQP header value of any integer type as an int64, and
+// whether it was one. Brokers and clients encode the same header with
+// different widths (RabbitMQ's x-delivery-count is a long, PHP clients
+// often send shorts), so readers accept them all.
+func Int(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case int:
+		return int64(v), true
+	case uint8:
+		return int64(v), true
+	case uint16:
+		return int64(v), true
+	case uint32:
+		return int64(v), true
+	}
+	return 0, false
+}
