@@ -36,13 +36,9 @@ up: images ## build and start the stack, waiting until it is healthy
 down: ## stop the stack, every profile's containers included, and delete its volumes and network
 	$(COMPOSE) --profile '*' down -v --remove-orphans
 
-# RabbitMQ writes its users from the environment when it starts, so a new
-# password takes a new rabbitmq container; compose recreates the daemon only
-# if its own password changed, and nothing else (--no-deps). The caller and
-# ops read .env at each run.
 .PHONY: rotate
-rotate: ## after changing passwords in .env: recreate RabbitMQ, and the daemon if its password changed
-	$(COMPOSE) up -d --wait --no-deps rabbitmq daemon
+rotate: ## after changing passwords in .env: recreate RabbitMQ, and the daemon if its own changed; nothing else
+	COMPOSE="$(COMPOSE)" ./docker/rotate.sh
 
 .PHONY: logs
 logs: ## follow the daemon's log

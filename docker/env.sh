@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes .env ready for compose: creates it from .env.example if it does not
-# exist, then gives every *_PASSWORD that is missing or empty a random value
-# (letters and digits: the passwords go into AMQP URLs). A password that is
-# set is never changed. Safe to run any number of times.
+# exist, then gives every *_PASSWORD and *_TOKEN that is missing or empty a
+# random value (letters and digits: the passwords go into AMQP URLs). A value
+# that is set is never changed. Safe to run any number of times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 umask 077
@@ -28,10 +28,10 @@ while IFS= read -r key; do
     printf '%s=%s\n' "$key" "$value" >>.env
   fi
   filled+=("$key")
-done < <(sed -n 's/^\([A-Z_]*_PASSWORD\)=.*/\1/p' .env.example)
+done < <(sed -n 's/^\([A-Z_]*_\(PASSWORD\|TOKEN\)\)=.*/\1/p' .env.example)
 
 if [ "$created" = yes ]; then
-  echo "env: created .env with new RabbitMQ passwords"
+  echo "env: created .env with new RabbitMQ passwords and admin token"
 elif [ ${#filled[@]} -gt 0 ]; then
-  echo "env: generated ${filled[*]} in .env (restart RabbitMQ to load new users: docker compose up -d rabbitmq)"
+  echo "env: generated ${filled[*]} in .env (if the stack runs, make rotate applies them)"
 fi

@@ -170,25 +170,4 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
-
-	t.Run("dead jobs replay with the README's shovel command", func(t *testing.T) {
-		s.publish(t, []byte(`{"number":"replay-me"}`))
-		eventually(t, settleTimeout, "one dead letter", func() bool { return s.queue(t, deadQueue).Ready == 1 })
-		before := strings.Count(containerLogs(t, s.daemon), `"outcome":"dead-lettered"`)
-
-		if _, err := s.Rabbitmqctl(context.Background(), "set_parameter", "-p", vhost, "shovel", "replay-dead",
-			`{"src-protocol":"amqp091","src-uri":"amqp:///fpmq","src-queue":"commands.dead","src-delete-after":"queue-length","dest-protocol":"amqp091","dest-uri":"amqp:///fpmq","dest-queue":"commands"}`,
-		); err != nil {
-			t.Fatalf("set shovel: %v", err)
-		}
-		// The job went back through the daemon, which dead-lettered it again.
-		eventually(t, settleTimeout, "the replayed job handled again", func() bool {
-			return strings.Count(containerLogs(t, s.daemon), `"outcome":"dead-lettered"`) == before+1
-		})
-		eventually(t, settleTimeout, "one dead letter again", func() bool { return s.queue(t, deadQueue).Ready == 1 })
-		dead := s.deadLetters(t)
-		if len(dead) != 1 || dead[0].Headers["x-fpmq-attempts"] != int64(1) || string(dead[0].Body) != `{"number":"replay-me"}` {
-			t.Errorf("replayed dead letter: %+v", dead)
-		}
-	})
 }

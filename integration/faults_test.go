@@ -69,10 +69,10 @@ func TestBrokerRestarted(t *testing.T) {
 		t.Errorf("%d jobs dead-lettered", r.deadLettered)
 	}
 	logs := containerLogs(t, s.daemon)
-	if !strings.Contains(logs, "broker connection restored") {
+	if !strings.Contains(logs, "broker session restored") {
 		t.Errorf("the daemon did not log its reconnection:\n%s", tail(logs, 20))
 	}
-	if n := strings.Count(logs, "broker unavailable"); n != 1 {
+	if n := strings.Count(logs, "broker session ended; reconnecting with backoff"); n != 1 {
 		t.Errorf("the outage was logged %d times, want once", n)
 	}
 }

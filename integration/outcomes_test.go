@@ -284,10 +284,12 @@ func (s *testStack) awaitDead(t *testing.T, queue string, n int) []amqp.Delivery
 
 // misbehaveRecord is one run of misbehave.php, as it logged it.
 type misbehaveRecord struct {
-	Do     string            `json:"do"`
-	ID     string            `json:"id"`
-	Post   json.RawMessage   `json:"post"`
-	Server map[string]string `json:"server"`
+	Do      string            `json:"do"`
+	ID      string            `json:"id"`
+	Attempt string            `json:"attempt"` // $_SERVER['HTTP_X_ATTEMPT']
+	Fixed   bool              `json:"fixed"`   // "broken" only: whether it ran fixed, and succeeded
+	Post    json.RawMessage   `json:"post"`
+	Server  map[string]string `json:"server"`
 }
 
 func (s *testStack) misbehaveLines(t *testing.T) []misbehaveRecord {

@@ -208,6 +208,103 @@ func TestRunningStackIsLocked(t *testing.T) {
 			t.Errorf("daemon declaring another queue: %v, want access refused", err)
 		}
 	})
+
+	t.Run("the operator may read dead letters and publish jobs, and nothing else", func(t *testing.T) {
+		conn, err := dial(operatorUser, s.Passwords[operatorUser], vhost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// try runs op on a channel of its own, and returns op's error or,
+		// if the broker closed the channel afterwards (a refused publish
+		// is only reported that way), why it did.
+		try := func(op func(*amqp.Channel) error) error {
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Fatalf("channel: %v", err)
+			}
+			defer ch.Close()
+			closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+			if err := op(ch); err != nil {
+				return err
+			}
+			// A round trip: the broker handles the operation before it.
+			if _, err := ch.QueueDeclarePassive(deadQueue, true, false, false, false, nil); err != nil {
+				if e := <-closed; e != nil {
+					return e
+				}
+				return err
+			}
+			return nil
+		}
+		publish := func(exchange, key string) func(*amqp.Channel) error {
+			return func(ch *amqp.Channel) error {
+				return ch.PublishWithContext(context.Background(), exchange, key, true, false, // mandatory, not immediate
+					amqp.Publishing{ContentType: "application/json", Body: []byte(`{"number":7}`)})
+			}
+		}
+
+		if err := try(func(ch *amqp.Channel) error {
+			_, err := ch.Consume(deadQueue, "", false, false, false, false, nil)
+			return err
+		}); err != nil {
+			t.Errorf("operator reading the dead-letter queue: %v", err)
+		}
+		if err := try(func(ch *amqp.Channel) error {
+			if err := ch.Confirm(false); err != nil {
+				return err
+			}
+			dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), "", jobQueue, true, false, // mandatory, not immediate
+				amqp.Publishing{ContentType: "application/json", Body: []byte(`{"number":7}`)})
+			if err != nil {
+				return err
+			}
+			if ok, err := dc.WaitContext(context.Background()); err != nil || !ok {
+				return fmt.Errorf("not confirmed: %v", err)
+			}
+			return nil
+		}); err != nil {
+			t.Errorf("operator publishing a job: %v", err)
+		}
+
+		for _, tc := range []struct {
+			what string
+			op   func(*amqp.Channel) error
+		}{
+			{"reading the job queue", func(ch *amqp.Channel) error {
+				_, _, err := ch.Get(jobQueue, false)
+				return err
+			}},
+			{"purging the job queue", func(ch *amqp.Channel) error {
+				_, err := ch.QueuePurge(jobQueue, false)
+				return err
+			}},
+			{"declaring a queue", func(ch *amqp.Channel) error {
+				_, err := ch.QueueDeclare("operator-owned", true, false, false, false, nil)
+				return err
+			}},
+			{"declaring the dead-letter queue", func(ch *amqp.Channel) error {
+				_, err := ch.QueueDeclare(deadQueue, true, false, false, false, nil)
+				return err
+			}},
+			{"deleting the dead-letter queue", func(ch *amqp.Channel) error {
+				_, err := ch.QueueDelete(deadQueue, false, false, false)
+				return err
+			}},
+			{"binding the dead-letter queue", func(ch *amqp.Channel) error {
+				return ch.QueueBind(deadQueue, "x", "amq.direct", false, nil)
+			}},
+			{"declaring an exchange", func(ch *amqp.Channel) error {
+				return ch.ExchangeDeclare("operator-owned", "direct", true, false, false, false, nil)
+			}},
+			{"publishing to another exchange", publish("amq.direct", jobQueue)},
+			{"publishing to amq.topic", publish("amq.topic", "commands.dead")},
+		} {
+			if err := try(tc.op); !isAccessRefused(err) {
+				t.Errorf("operator %s: %v, want access refused", tc.what, err)
+			}
+		}
+	})
 }
 
 func isAccessRefused(err error) bool {

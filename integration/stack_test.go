@@ -29,8 +29,10 @@ const (
 	rabbitUser = stack.AdminUser
 	callerUser = stack.CallerUser
 	daemonUser = stack.DaemonUser
-	jobQueue   = stack.JobQueue
-	deadQueue  = stack.DeadQueue
+	// operatorUser runs daemon dead (compose's ops service).
+	operatorUser = stack.OperatorUser
+	jobQueue     = stack.JobQueue
+	deadQueue    = stack.DeadQueue
 )
 
 // How long the tests wait; the stack has its own timeouts for starting.

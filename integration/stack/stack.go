@@ -39,8 +39,11 @@ const (
 	AdminUser  = "admin"  // may do everything
 	CallerUser = "caller" // may only declare the job queue and publish to it
 	DaemonUser = "daemon" // may only use the job queue, its retry and dead-letter queues
-	JobQueue   = "commands"
-	DeadQueue  = JobQueue + ".dead"
+	// OperatorUser may only read the dead-letter queue and publish to the
+	// default exchange: daemon dead, as compose's ops service runs it.
+	OperatorUser = "operator"
+	JobQueue     = "commands"
+	DeadQueue    = JobQueue + ".dead"
 )
 
 // Paths and ports inside the containers.
@@ -127,9 +130,10 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		Images: opts.Images,
 		Docker: docker,
 		Passwords: map[string]string{
-			AdminUser:  randomHex(16),
-			CallerUser: randomHex(16),
-			DaemonUser: randomHex(16),
+			AdminUser:    randomHex(16),
+			CallerUser:   randomHex(16),
+			DaemonUser:   randomHex(16),
+			OperatorUser: randomHex(16),
 		},
 		opts: opts,
 	}
@@ -178,14 +182,16 @@ func (s *Stack) startRabbitMQ(ctx context.Context) error {
 		// The node name follows the host name, as in compose.
 		testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = "rabbitmq" }),
 		testcontainers.WithEnv(map[string]string{
-			"RABBITMQ_VHOST":           VHost,
-			"RABBITMQ_QUEUE":           JobQueue,
-			"RABBITMQ_ADMIN_USER":      AdminUser,
-			"RABBITMQ_ADMIN_PASSWORD":  s.Passwords[AdminUser],
-			"RABBITMQ_CALLER_USER":     CallerUser,
-			"RABBITMQ_CALLER_PASSWORD": s.Passwords[CallerUser],
-			"RABBITMQ_DAEMON_USER":     DaemonUser,
-			"RABBITMQ_DAEMON_PASSWORD": s.Passwords[DaemonUser],
+			"RABBITMQ_VHOST":             VHost,
+			"RABBITMQ_QUEUE":             JobQueue,
+			"RABBITMQ_ADMIN_USER":        AdminUser,
+			"RABBITMQ_ADMIN_PASSWORD":    s.Passwords[AdminUser],
+			"RABBITMQ_CALLER_USER":       CallerUser,
+			"RABBITMQ_CALLER_PASSWORD":   s.Passwords[CallerUser],
+			"RABBITMQ_DAEMON_USER":       DaemonUser,
+			"RABBITMQ_DAEMON_PASSWORD":   s.Passwords[DaemonUser],
+			"RABBITMQ_OPERATOR_USER":     OperatorUser,
+			"RABBITMQ_OPERATOR_PASSWORD": s.Passwords[OperatorUser],
 		}),
 		loopback(AMQPPort),
 		testcontainers.WithFiles(s.opts.RabbitMQFiles...),
@@ -295,6 +301,19 @@ func (s *Stack) Caller(ctx context.Context, r Run) (*testcontainers.DockerContai
 		r.Wait = wait.ForExit().WithExitTimeout(CallerExitTimeout)
 	}
 	return s.run(ctx, "caller", s.Images.Caller, env, r)
+}
+
+// Ops runs the operators' command on the stack, as compose's ops service
+// does: the daemon's image with r.Args (such as "dead", "list") as the
+// operator user, by default until it exits. It has no terminal: progress
+// stays off, and purge needs --yes.
+func (s *Stack) Ops(ctx context.Context, r Run) (*testcontainers.DockerContainer, error) {
+	env := map[string]string{"AMQP_URL": s.URL(OperatorUser)}
+	if r.Wait == nil {
+		r.Wait = wait.ForExit().WithExitTimeout(CallerExitTimeout)
+	}
+	// The image exposes the metrics port: on the loopback only, as always.
+	return s.run(ctx, "ops", s.Images.Daemon, env, r, loopback(MetricsPort))
 }
 
 // run runs one of the Go programs as compose does: on the stack's network,

@@ -13,7 +13,8 @@ import (
 // line of stdin when the only argument is "-" (a trailing '\r' on a line is
 // ignored). It reads all of stdin, so that nothing is published unless every
 // number is valid. Bad input is a *usageError that names the value and where
-// it came from; only a failure to read stdin is not. A "-" among other
+// it came from; only a failure to read stdin is not, and comes with the
+// numbers read before it. A "-" among other
 // arguments is reported before any bad number: it is a mistake in how the
 // caller is called, which fixing the numbers would not cure.
 func parseInput(args []string, stdin io.Reader) ([]int64, error) {
@@ -56,7 +57,7 @@ func readNumbers(r io.Reader) ([]int64, error) {
 	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
 		return nil, usagef("invalid number (stdin line %d): line too long", line+1)
 	} else if err != nil {
-		return nil, fmt.Errorf("read standard input: %w", err)
+		return numbers, fmt.Errorf("read standard input: %w", err)
 	}
 	if line == 0 {
 		return nil, usagef("no numbers on standard input")

@@ -14,6 +14,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/services/internal/progress"
 )
 
 // maxOutstanding bounds the jobs published but not yet confirmed. Waiting
@@ -43,7 +44,10 @@ var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * 
 // The first connection is not retried: a broker that cannot be reached at
 // all is misconfigured more often than it is restarting, and saying so at
 // once beats saying it at the deadline.
-func publish(ctx context.Context, cfg config, numbers []int64, stdout io.Writer) error {
+//
+// It shows its progress on prog, which may be nil, and returns how many
+// jobs the broker confirmed.
+func publish(ctx context.Context, cfg config, numbers []int64, stdout io.Writer, prog *progress.Line) (confirmed int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	s := &sender{
@@ -51,10 +55,16 @@ func publish(ctx context.Context, cfg config, numbers []int64, stdout io.Writer)
 		numbers: numbers,
 		window:  min(len(numbers), maxOutstanding),
 		out:     &reporter{w: stdout, numbers: numbers, held: make(map[int]bool)},
+		prog:    prog,
 	}
-	err := s.run(ctx)
+	if progress.IsTerminal(stdout) {
+		// The same screen: a job's line must not land after the progress.
+		s.out.before = prog.Clear
+	}
+	err = s.run(ctx)
+	prog.Clear()
 	s.out.finish()
-	return err
+	return s.out.confirmed, err
 }
 
 // message is one job and the publishing that carries it. The publishing is
@@ -88,6 +98,7 @@ type sender struct {
 	numbers []int64
 	window  int // most jobs unconfirmed at a time
 	out     *reporter
+	prog    *progress.Line // nil: no progress shown
 
 	next   int       // index of the first job never published
 	retry  []message // published on a lost connection and not confirmed, in input order
@@ -122,16 +133,14 @@ func (s *sender) run(ctx context.Context) error {
 }
 
 // outcome turns err, which ended the run, into the error run reports: with
-// how many jobs were confirmed once any job was published, and with what
-// ended ctx, if anything.
+// what ended ctx, if anything. (run adds how many jobs were confirmed.)
 func (s *sender) outcome(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if s.next > 0 {
-		err = fmt.Errorf("%w (%d of %d jobs confirmed)", err, s.out.confirmed, len(s.numbers))
-	}
 	return explain(ctx, s.cfg.Timeout, err)
+}
+
+// showProgress updates the progress line, if there is one.
+func (s *sender) showProgress() {
+	s.prog.Update("%d of %d jobs confirmed, %d published", s.out.confirmed, len(s.numbers), s.next)
 }
 
 // explain adds to err what ended ctx, if anything. The clock decides a
@@ -156,6 +165,7 @@ func explain(ctx context.Context, timeout time.Duration, err error) error {
 // not cause: the loss, or why the last attempt failed.
 func (s *sender) reconnect(ctx context.Context, cause error, attempt *int) (*link, error) {
 	for {
+		s.prog.Update("connection lost, reconnecting: %d of %d jobs confirmed", s.out.confirmed, len(s.numbers))
 		if !backoff.Sleep(ctx, reconnectBackoff.Delay(*attempt)) {
 			return nil, cause
 		}
@@ -204,6 +214,7 @@ func (s *sender) session(ctx context.Context, l *link) (lost bool, err error) {
 			break
 		}
 		p.inflight = append(p.inflight, inflight{m, dc})
+		s.showProgress()
 	}
 	for len(p.inflight) > 0 {
 		if err := s.awaitOldest(ctx, p); err != nil {
@@ -267,6 +278,7 @@ func (s *sender) awaitOldest(ctx context.Context, p *publisher) error {
 	if err != nil {
 		s.fail(err)
 	}
+	s.showProgress()
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
 	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/services/internal/progress"
 )
 
 // jobs returns the arguments "1" to "n" and the numbers 1 to n.
@@ -357,5 +359,51 @@ func TestReporter(t *testing.T) {
 	r.finish()
 	if out.String() != sentLines(20, 40) || len(r.held) != 0 {
 		t.Errorf("finish printed %q and kept %v, want jobs 20 and 40 and nothing held", out.String(), slices.Collect(maps.Keys(r.held)))
+	}
+}
+
+// TestPublishShowsProgress runs long enough for the progress line to show:
+// it rewrites one line in place, and erases it at the end, leaving the
+// terminal clean for the error or the prompt. (Where stderr is not a
+// terminal, run passes no line at all: TestRunPublishesManyFromStdin checks
+// that stderr stays empty.)
+func TestPublishShowsProgress(t *testing.T) {
+	const count, pause = 400, 2 * time.Millisecond // at least 800 ms, past progress.After
+	b := &amqptest.Server{OnPublish: func(int, amqptest.Publishing) amqptest.Verdict {
+		time.Sleep(pause) // a slow broker; it holds the server's lock, as a busy broker would
+		return amqptest.Ack
+	}}
+	useBroker(t, b)
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, numbers := jobs(count)
+	var stdout, line bytes.Buffer
+	confirmed, err := publish(t.Context(), cfg, numbers, &stdout, progress.New(&line))
+	if err != nil || confirmed != count {
+		t.Fatalf("publish = %d, %v; want %d, nil", confirmed, err, count)
+	}
+	got := line.String()
+	if !strings.HasPrefix(got, "\r\033[K") || !strings.Contains(got, fmt.Sprintf(" of %d jobs confirmed, ", count)) {
+		t.Errorf("progress %q: want a line rewritten in place with the count of jobs confirmed", got)
+	}
+	if strings.Contains(got, "\n") || !strings.HasSuffix(got, "\r\033[K") {
+		t.Errorf("progress %q: want one line, erased at the end", got)
+	}
+	if strings.Count(stdout.String(), "\n") != count {
+		t.Errorf("stdout has %d lines, want %d", strings.Count(stdout.String(), "\n"), count)
+	}
+}
+
+// TestReporterClearsTheProgressFirst: on a terminal the job lines share the
+// screen with the progress line, which must be erased before each of them.
+func TestReporterClearsTheProgressFirst(t *testing.T) {
+	var out bytes.Buffer
+	r := &reporter{w: &out, numbers: []int64{7, 8}, held: map[int]bool{}, before: func() { out.WriteString("<clear>") }}
+	r.settle(1, true) // held until 7 is settled
+	r.settle(0, true)
+	if want := "<clear> [x] Message sent: 7\n<clear> [x] Message sent: 8\n"; out.String() != want {
+		t.Errorf("printed %q, want %q", out.String(), want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 // published again) is held until that one is settled.
 type reporter struct {
 	w         io.Writer
+	before    func() // if set, called before each line is printed
 	numbers   []int64
 	confirmed int          // jobs settled as confirmed, printed or held
 	next      int          // index of the first job neither printed nor settled as failed
@@ -30,7 +31,7 @@ func (r *reporter) settle(i int, ok bool) {
 	}
 	for {
 		if ok {
-			fmt.Fprintf(r.w, " [x] Message sent: %d\n", r.numbers[r.next])
+			r.print(r.numbers[r.next])
 		}
 		r.next++
 		var found bool
@@ -46,8 +47,15 @@ func (r *reporter) settle(i int, ok bool) {
 func (r *reporter) finish() {
 	for _, i := range slices.Sorted(maps.Keys(r.held)) {
 		if r.held[i] {
-			fmt.Fprintf(r.w, " [x] Message sent: %d\n", r.numbers[i])
+			r.print(r.numbers[i])
 		}
 	}
 	clear(r.held)
+}
+
+func (r *reporter) print(n int64) {
+	if r.before != nil {
+		r.before()
+	}
+	fmt.Fprintf(r.w, " [x] Message sent: %d\n", n)
 }

@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/broker"
+	"github.com/fpmq/fpmq/services/internal/progress"
 )
 
 // Exit statuses of run.
@@ -68,11 +69,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printUsage(stderr)
 		return exitUsage
 	}
+	confirmed := 0
 	if err == nil {
-		err = publish(ctx, cfg, numbers, stdout)
+		confirmed, err = publish(ctx, cfg, numbers, stdout, progress.OnTerminal(stderr))
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "caller: %v\n", err)
+		// Every failure says how many jobs got through, the ones before
+		// any was published too: a script can rely on the last words.
+		fmt.Fprintf(stderr, "caller: %v (%d of %d jobs confirmed)\n", err, confirmed, len(numbers))
 		return exitFailure
 	}
 	return exitOK
@@ -91,8 +95,10 @@ Every NUMBER must be a base-10 integer within int64, and all of them are checked
 before anything is published. " [x] Message sent: NUMBER" is printed, in input
 order, once the broker has confirmed that job. If the connection is lost, the
 caller reconnects within CALLER_TIMEOUT and publishes the unconfirmed jobs again
-with the same message ID. Exit status: 0 when every job was confirmed, 1 when
-some job was not, 2 for a usage error.
+with the same message ID. On a terminal, a line on standard error shows the
+progress of a run that lasts. Exit status: 0 when every job was confirmed, 1
+when some job was not (the error ends with "(k of n jobs confirmed)"), 2 for a
+usage error.
 
 `)
 	tw := tabwriter.NewWriter(w, 1, 0, 4, ' ', 0)

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/big"
 	"net"
@@ -122,9 +123,49 @@ func checkUsageError(t *testing.T, code int, stdout, stderr, want string) {
 func TestRunStdinReadError(t *testing.T) {
 	t.Setenv("AMQP_URL", closedURL)
 	var out, errOut bytes.Buffer
-	code := run(t.Context(), []string{"-"}, iotest.ErrReader(errors.New("disk on fire")), &out, &errOut)
-	if code != exitFailure || !strings.Contains(errOut.String(), "caller: read standard input: disk on fire") {
-		t.Errorf("exit status %d, stderr %q; want %d and the read error", code, errOut.String(), exitFailure)
+	stdin := io.MultiReader(strings.NewReader("1\n2\n"), iotest.ErrReader(errors.New("disk on fire")))
+	code := run(t.Context(), []string{"-"}, stdin, &out, &errOut)
+	if want := "caller: read standard input: disk on fire (0 of 2 jobs confirmed)\n"; code != exitFailure || errOut.String() != want {
+		t.Errorf("exit status %d, stderr %q; want %d and %q", code, errOut.String(), exitFailure, want)
+	}
+}
+
+// TestRunFailuresSayHowManyConfirmed goes through the failures that
+// happen before any job is published: each ends, as every exit status 1
+// does, with how many jobs the broker confirmed.
+func TestRunFailuresSayHowManyConfirmed(t *testing.T) {
+	certAddr, certCA := amqptest.RequireClientCert(t, amqptest.Reset)
+	rejecting := &amqptest.Server{RejectDeclare: rejectReason}
+	rejecting.Start(t)
+	interrupted, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		env  map[string]string
+		want string // in the error, before the count
+	}{
+		{"nothing listens", t.Context(), map[string]string{"AMQP_URL": closedURL},
+			"connect to amqp://u:xxxxx@127.0.0.1:1/: no broker at 127.0.0.1:1 (is RabbitMQ running, and is the host right?)"},
+		{"silent broker", t.Context(), map[string]string{"AMQP_URL": "amqp://u:secretpw@" + silentServer(t) + "/", "CALLER_TIMEOUT": "200ms"},
+			"timed out after 200ms (CALLER_TIMEOUT): connect to"},
+		{"interrupted", interrupted, map[string]string{"AMQP_URL": "amqp://u:secretpw@" + silentServer(t) + "/"},
+			"interrupted: connect to"},
+		{"queue declared otherwise", t.Context(), map[string]string{"AMQP_URL": rejecting.URL},
+			"queue exists with other arguments"},
+		{"no client certificate", t.Context(), map[string]string{"AMQP_URL": "amqps://u:secretpw@" + certAddr + "/", "AMQP_CA_FILE": certCA},
+			"the broker closed the TLS connection: it may require a client certificate (AMQP_CERT_FILE/AMQP_KEY_FILE): "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, stdout, stderr := callCaller(tc.ctx, []string{"1", "2", "3"}, "")
+			checkFailure(t, code, stdout, stderr, tc.want)
+			if !strings.HasSuffix(stderr, " (0 of 3 jobs confirmed)\n") {
+				t.Errorf("stderr %q does not end with the count of jobs confirmed", stderr)
+			}
+		})
 	}
 }
 
@@ -572,7 +613,7 @@ func TestRunDeclareRejected(t *testing.T) {
 	b := &amqptest.Server{RejectDeclare: rejectReason}
 	useBroker(t, b)
 	code, stdout, stderr := callCaller(t.Context(), []string{"1"}, "")
-	want := `caller: declare queue "commands": queue exists with other arguments: ` + rejectReason + "; delete the queue or change the setting\n"
+	want := `caller: declare queue "commands": queue exists with other arguments: ` + rejectReason + "; delete the queue or change the setting (0 of 1 jobs confirmed)\n"
 	checkFailure(t, code, stdout, stderr, want)
 	if stderr != want {
 		t.Errorf("stderr = %q, want %q", stderr, want)

@@ -25,6 +25,10 @@ func (c config) topology() broker.Topology {
 	}
 }
 
+// minAdminToken is the shortest ADMIN_TOKEN accepted: a token guessable
+// from the network would let anyone pause the daemon.
+const minAdminToken = 16
+
 // config is the daemon's whole configuration, read from the environment.
 type config struct {
 	AMQPURL            string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST (required; percent-encode special characters)"`
@@ -55,6 +59,7 @@ type config struct {
 	ReconnectMax       time.Duration `envconfig:"RECONNECT_MAX_DELAY" default:"30s" desc:"longest pause between broker reconnection attempts (backoff with jitter)"`
 	MetricsAddr        string        `envconfig:"METRICS_ADDR" default:":9090" desc:"address of /metrics, /healthz and /readyz; empty turns them off"`
 	QueueStatsInterval time.Duration `envconfig:"QUEUE_STATS_INTERVAL" default:"15s" desc:"how often the daemon reads its queues' figures from RabbitMQ for fpmq_queue_* metrics; 0 turns it off"`
+	AdminToken         string        `envconfig:"ADMIN_TOKEN" desc:"bearer token that lets requests from other addresses use /admin/ (pause, resume, status) on METRICS_ADDR; empty: loopback only"`
 	Pprof              bool          `envconfig:"PPROF" default:"false" desc:"also serve Go profiles under /debug/pprof/ on METRICS_ADDR"`
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
@@ -99,6 +104,9 @@ func (c config) validate() error {
 	}
 	if c.RetryFactor < 1 {
 		return fmt.Errorf("RETRY_FACTOR: must be at least 1, got %g", c.RetryFactor)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
+		return fmt.Errorf("ADMIN_TOKEN: at least %d characters, got %d (make .env generates one)", minAdminToken, len(c.AdminToken))
 	}
 	if c.QueueStatsInterval < 0 {
 		return fmt.Errorf("QUEUE_STATS_INTERVAL: must be 0 or more, got %s", c.QueueStatsInterval)

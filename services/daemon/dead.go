@@ -9,16 +9,15 @@ import (
 	"io"
 	"net/url"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
-	"github.com/mattn/go-isatty"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/deadletter"
+	"github.com/fpmq/fpmq/services/internal/progress"
 )
 
 // deadSynopsis is printed after a usage error; deadUsage, for -h, says more.
@@ -119,7 +118,7 @@ func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return 2
 	}
 	prog := "daemon dead " + cmd.Action
-	interactive := isTerminal(stdin) && isTerminal(stderr)
+	interactive := progress.IsTerminal(stdin) && progress.IsTerminal(stderr)
 	if cmd.Action == deadletter.ActionPurge && !cmd.Yes && !interactive {
 		fmt.Fprintf(stderr, "%s: not on a terminal, so nobody can confirm: add --yes to delete without asking\n", prog)
 		return 2
@@ -149,9 +148,7 @@ func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 
 	d := deadRun{cmd: cmd, cfg: cfg, conn: conn, session: session, prog: prog, stdout: stdout, stderr: stderr}
-	if isTerminal(stderr) {
-		d.progress = &progressLine{w: stderr, start: time.Now()}
-	}
+	d.progress = progress.OnTerminal(stderr)
 	if interactive && !cmd.Yes {
 		d.confirm = askOnTerminal(ctx, stdin, stderr, cfg.DeadQueue)
 	}
@@ -175,7 +172,7 @@ type deadRun struct {
 	prog     string
 	stdout   io.Writer
 	stderr   io.Writer
-	progress *progressLine                        // nil when stderr is not a terminal
+	progress *progress.Line                       // nil when stderr is not a terminal
 	confirm  func([]deadletter.Job) (bool, error) // purge: nil means do not ask
 }
 
@@ -229,7 +226,7 @@ func (d *deadRun) run(ctx context.Context) int {
 				return err
 			},
 			Failed: func(j deadletter.Job, err error) {
-				d.progress.clear()
+				d.progress.Clear()
 				fmt.Fprintf(d.stderr, "%s: %s not replayed, it stays dead: %v\n", d.prog, jobName(j), err)
 			},
 			Progress: d.show("replaying"),
@@ -242,7 +239,7 @@ func (d *deadRun) run(ctx context.Context) int {
 	// until the broker handled the acks sent before: only then is the
 	// count of what was done sure.
 	cerr := d.session.Close()
-	d.progress.clear()
+	d.progress.Clear()
 	if err == nil {
 		err = cerr
 	}
@@ -306,15 +303,15 @@ func (d *deadRun) show(verb string) deadletter.Progress {
 	return func(r deadletter.Result) {
 		switch verb {
 		case "replaying":
-			d.progress.update("replayed %d of %d selected, %d of %d messages read", r.Done, r.Matched, r.Read, r.Total)
+			d.progress.Update("replayed %d of %d selected, %d of %d messages read", r.Done, r.Matched, r.Read, r.Total)
 		case "purging":
 			if r.Read < r.Total || r.Done == 0 {
-				d.progress.update("read %d of %d messages, %d selected", r.Read, r.Total, r.Matched)
+				d.progress.Update("read %d of %d messages, %d selected", r.Read, r.Total, r.Matched)
 			} else {
-				d.progress.update("purged %d of %d", r.Done, r.Matched)
+				d.progress.Update("purged %d of %d", r.Done, r.Matched)
 			}
 		default:
-			d.progress.update("read %d of %d messages", r.Read, r.Total)
+			d.progress.Update("read %d of %d messages", r.Read, r.Total)
 		}
 	}
 }
@@ -326,7 +323,7 @@ func (d *deadRun) confirmWithProgressCleared() func([]deadletter.Job) (bool, err
 		return nil
 	}
 	return func(jobs []deadletter.Job) (bool, error) {
-		d.progress.clear()
+		d.progress.Clear()
 		return d.confirm(jobs)
 	}
 }
@@ -386,54 +383,6 @@ func accessHint(err error) string {
 		return "\n(the user of AMQP_URL needs read on DEAD_LETTER_QUEUE and write on the default exchange amq.default)"
 	}
 	return ""
-}
-
-// progressLine shows one line of progress on a terminal, rewritten in
-// place at most every progressEvery, and only once a run has lasted
-// progressAfter: short runs show none. Its methods do nothing on nil.
-type progressLine struct {
-	w     io.Writer
-	start time.Time
-	mu    sync.Mutex
-	last  time.Time
-	shown bool
-}
-
-const (
-	progressAfter = 500 * time.Millisecond
-	progressEvery = 200 * time.Millisecond
-)
-
-func (p *progressLine) update(format string, args ...any) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	if now.Sub(p.start) < progressAfter || now.Sub(p.last) < progressEvery {
-		return
-	}
-	p.last, p.shown = now, true
-	fmt.Fprintf(p.w, "\r\033[K"+format, args...)
-}
-
-func (p *progressLine) clear() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shown {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.shown = false
-	}
-}
-
-// isTerminal reports whether f is a terminal.
-func isTerminal(f any) bool {
-	fd, ok := f.(interface{ Fd() uintptr })
-	return ok && (isatty.IsTerminal(fd.Fd()) || isatty.IsCygwinTerminal(fd.Fd()))
 }
 
 func printDeadUsage(w io.Writer) {

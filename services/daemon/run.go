@@ -21,6 +21,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/dispatch"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/services/internal/jobrate"
 	"github.com/fpmq/fpmq/services/internal/logging"
 	"github.com/fpmq/fpmq/services/internal/metrics"
 	"github.com/fpmq/fpmq/services/internal/outcome"
@@ -28,7 +29,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/queuestat"
 )
 
-const usage = `Usage: daemon [healthcheck [live|ready] | dead COMMAND ...]
+const usage = `Usage: daemon [healthcheck [live|ready] | pause [--reason TEXT] | resume | status [--json] | dead COMMAND ...]
 
 Consumes jobs from a RabbitMQ queue and runs each one on a php-fpm pool over
 FastCGI. A job is acknowledged once the worker answered 2xx; a failed attempt
@@ -39,6 +40,10 @@ jobs and waits for the running ones.
 "daemon healthcheck" asks a running daemon's /readyz (or /healthz with
 "live") on METRICS_ADDR and exits 0 if it is ready, 1 if not: the image has
 no other tools for a container health check.
+
+"daemon pause", "daemon resume" and "daemon status" ask a running daemon
+to stop taking jobs, to take them again, and how its queues stand: see
+"daemon status -h".
 
 "daemon dead list|show|replay|purge" works on the dead-letter queue: see
 "daemon dead -h".
@@ -55,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 0
 		case "healthcheck":
 			return healthcheck(ctx, args[1:], stdout, stderr)
+		case "pause", "resume", "status":
+			return opsCommand(ctx, args[0], args[1:], stdout, stderr)
 		case "dead":
 			return deadCommand(ctx, args[1:], stdin, stdout, stderr)
 		default:
@@ -109,7 +116,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	checkPool(ctx, d.pool, cfg.ScriptFilename, log)
 	var served chan error
 	if ln != nil {
-		handler := admin.Handler(d.metrics.Handler(), d.health(), cfg.Pprof)
+		ops := d.operations()
+		handler := admin.Handler(admin.Endpoints{
+			Metrics:    d.metrics.Handler(),
+			Health:     d.health(),
+			Operations: &ops,
+			Token:      cfg.AdminToken,
+			Pprof:      cfg.Pprof,
+			Log:        log,
+		})
 		serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopServing()
 		served = make(chan error, 1)
@@ -159,6 +174,8 @@ type daemon struct {
 	pool       *phpfpm.Pool
 	queues     *queuestat.Poller
 	metrics    *metrics.Metrics
+	rates      *jobrate.Counter // recent succeeded and failed jobs, for the status
+	topology   broker.Topology
 	// inFlight counts jobs being handled; lastAnswer is when php-fpm last
 	// answered one (Unix nanoseconds).
 	inFlight, lastAnswer atomic.Int64
@@ -166,8 +183,12 @@ type daemon struct {
 
 // assemble builds the daemon's parts from its configuration.
 func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
-	d := &daemon{pool: &phpfpm.Pool{Client: client, PingPath: cfg.PingPath, StatusPath: cfg.StatusPath}}
 	topology := cfg.topology()
+	d := &daemon{
+		pool:     &phpfpm.Pool{Client: client, PingPath: cfg.PingPath, StatusPath: cfg.StatusPath},
+		rates:    jobrate.New(nil),
+		topology: topology,
+	}
 	d.dispatcher = dispatch.New(client, d.pool, dispatch.Config{
 		Script:         cfg.ScriptFilename,
 		Body:           dispatch.BodyMode(cfg.RequestBody),
@@ -186,6 +207,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 		done := d.metrics.Started(msg.Timestamp)
 		res := d.dispatcher.Handle(ctx, msg, pub)
 		done(res)
+		d.rates.Observe(res.Outcome)
 		if res.Status != 0 {
 			d.lastAnswer.Store(time.Now().UnixNano())
 		}
@@ -219,7 +241,11 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 		Concurrency: func() float64 { return float64(cfg.Concurrency) },
 		Connected:   func() float64 { return bit(c.State() == consume.Consuming || c.State() == consume.Paused) },
 		Paused:      func() float64 { return bit(c.State() == consume.Paused) },
-		Blocked:     func() float64 { return bit(c.Blocked()) },
+		PausedByOperator: func() float64 {
+			paused, _, _ := c.OperatorPaused()
+			return bit(paused)
+		},
+		Blocked: func() float64 { return bit(c.Blocked()) },
 		Ready: func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), readyPingTimeout)
 			defer cancel()
@@ -250,8 +276,8 @@ func checkPool(ctx context.Context, pool *phpfpm.Pool, script string, log zerolo
 }
 
 // health says the daemon is live while its consumer runs, and ready when it
-// can run jobs: connected, not paused, its copies taken by the broker, and
-// php-fpm there. A job answered in the last few seconds shows php-fpm is
+// can run jobs: not paused by an operator, connected, not paused for
+// php-fpm, its copies taken by the broker, and php-fpm there. A job answered in the last few seconds shows php-fpm is
 // there; otherwise a ping does. A ping that times out while the daemon's
 // own jobs run means every child is busy, which is not a fault: only a
 // pool that refuses connections is.
@@ -265,6 +291,9 @@ func (d *daemon) health() admin.Health {
 			return nil
 		},
 		Ready: func(ctx context.Context) error {
+			if err := operatorPause(c); err != nil {
+				return err
+			}
 			switch s := c.State(); s {
 			case consume.Consuming:
 			case consume.Paused:
@@ -290,6 +319,26 @@ func (d *daemon) health() admin.Health {
 			return fmt.Errorf("php-fpm: %w", err)
 		},
 	}
+}
+
+// operatorPause returns the readiness error of an operator's pause, which
+// names the reason given, and what else keeps the daemon from consuming:
+// resuming does not end those.
+func operatorPause(c *consume.Consumer) error {
+	paused, reason, _ := c.OperatorPaused()
+	if !paused {
+		return nil
+	}
+	msg := "paused by operator"
+	if reason != "" {
+		msg += ": " + reason
+	}
+	if err := c.PauseReason(); err != nil {
+		msg += fmt.Sprintf("; also paused: %v", err)
+	} else if s := c.State(); s != consume.Paused {
+		msg += fmt.Sprintf("; broker: %s", s)
+	}
+	return errors.New(msg)
 }
 
 func bit(b bool) float64 {
@@ -319,17 +368,14 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "daemon healthcheck: %v\n", err)
 		return 2
 	}
-	host, port, err := net.SplitHostPort(cfg.MetricsAddr)
+	url, err := loopbackURL(cfg.MetricsAddr)
 	if err != nil {
-		fmt.Fprintf(stderr, "daemon healthcheck: METRICS_ADDR %q: %v\n", cfg.MetricsAddr, err)
+		fmt.Fprintf(stderr, "daemon healthcheck: %v\n", err)
 		return 2
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := admin.Check(ctx, "http://"+net.JoinHostPort(host, port)+path); err != nil {
+	if err := admin.Check(ctx, url+path); err != nil {
 		fmt.Fprintf(stderr, "daemon healthcheck: %v\n", err)
 		return 1
 	}

@@ -35,6 +35,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		"MAX_ATTEMPTS", "RETRY_INITIAL_DELAY", "RETRY_FACTOR", "RETRY_MAX_DELAY", "MAX_MESSAGE_SIZE",
 		"FASTCGI_PING_PATH", "METRICS_ADDR", "PPROF", "FASTCGI_KEEPALIVE", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE",
 		"REQUEST_BODY", "FORM_MAX_INPUT_VARS", "FORM_MAX_INPUT_NESTING_LEVEL", "FASTCGI_STATUS_PATH", "QUEUE_STATS_INTERVAL",
+		"ADMIN_TOKEN",
 	} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
@@ -72,6 +73,7 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		{"input vars", map[string]string{"FORM_MAX_INPUT_VARS": "0"}, "FORM_MAX_INPUT_VARS"},
 		{"nesting", map[string]string{"FORM_MAX_INPUT_NESTING_LEVEL": "-1"}, "FORM_MAX_INPUT_NESTING_LEVEL"},
 		{"queue stats", map[string]string{"QUEUE_STATS_INTERVAL": "-1s"}, "QUEUE_STATS_INTERVAL"},
+		{"short admin token", map[string]string{"ADMIN_TOKEN": "secret"}, "ADMIN_TOKEN: at least 16 characters"},
 		{"unreadable CA file", map[string]string{"AMQP_URL": "amqps://u:secret@127.0.0.1:1/", "AMQP_CA_FILE": "/nonexistent/ca.pem"}, "AMQP_CA_FILE: CA file /nonexistent/ca.pem: no such file"},
 		{"CA file without amqps", map[string]string{"AMQP_CA_FILE": "/nonexistent/ca.pem"}, "AMQP_CA_FILE is set, but AMQP_URL is not amqps://"},
 		{"client certificate without amqps", map[string]string{"AMQP_CERT_FILE": "/c.pem", "AMQP_KEY_FILE": "/k.pem"}, "AMQP_CERT_FILE and AMQP_KEY_FILE are set, but AMQP_URL is not amqps://"},
@@ -276,7 +278,7 @@ func TestMetricsOfAnAssembledDaemon(t *testing.T) {
 	for _, f := range families {
 		names[f.GetName()] = true
 	}
-	for _, want := range []string{"fpmq_ready", "fpmq_copy_publish_failures_total", "fpmq_broker_blocked", "fpmq_consumption_paused", "fpmq_phpfpm_up"} {
+	for _, want := range []string{"fpmq_ready", "fpmq_copy_publish_failures_total", "fpmq_broker_blocked", "fpmq_consumption_paused", "fpmq_consumption_paused_by_operator", "fpmq_phpfpm_up"} {
 		if !names[want] {
 			t.Errorf("no %s among the metrics", want)
 		}

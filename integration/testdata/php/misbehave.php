@@ -12,6 +12,13 @@ $record = [
     'id' => $_SERVER['HTTP_X_MESSAGE_ID'] ?? '',
     'attempt' => $_SERVER['HTTP_X_ATTEMPT'] ?? '',
 ];
+// "broken" fails with the job's "status" (500 by default) until the test
+// creates this file in php-fpm's /tmp: a job that failed for a cause
+// outside it, fixed since, that runs once it is replayed.
+const FIXED = '/tmp/fpmq-fixed';
+if ($do === 'broken') {
+    $record['fixed'] = file_exists(FIXED);
+}
 if ($do === 'echo' || $do === 'raw') {
     $record['post'] = $_POST;
     $record['input'] = file_get_contents('php://input');
@@ -59,5 +66,10 @@ switch ($do) {
         break;
     case 'fail':
         http_response_code(500);
+        break;
+    case 'broken':
+        if (!$record['fixed']) {
+            http_response_code((int) ($_POST['status'] ?? 500));
+        }
         break;
 }

@@ -1,6 +1,8 @@
 // Package admin serves the daemon's HTTP endpoints for operators and
-// orchestrators: Prometheus metrics, liveness, readiness and, when asked
-// for, Go's profiles. It also holds the client side of the health check.
+// orchestrators: Prometheus metrics, liveness, readiness, the operators'
+// pause, resume and status and, when asked for, Go's profiles. It also
+// holds the client side of the health check and of the operators'
+// commands.
 package admin
 
 import (
@@ -27,12 +29,28 @@ type Health struct {
 	Ready func(ctx context.Context) error
 }
 
+// Endpoints are what Handler serves.
+type Endpoints struct {
+	Metrics http.Handler
+	Health  Health
+	// Operations, unless nil, are served under /admin/: GET and POST
+	// /admin/pause, POST /admin/resume, GET /admin/status. Requests from
+	// a loopback address may use them; others need Token as a bearer
+	// token, and none may when Token is empty.
+	Operations *Operations
+	Token      string
+	// Pprof serves Go's profiles under /debug/pprof/.
+	Pprof bool
+	// Log gets the admin requests refused.
+	Log zerolog.Logger
+}
+
 // Handler serves metrics at /metrics, /healthz (liveness) and /readyz
-// (readiness): 200 "ok", or 503 "not ok: REASON". With withPprof it also
-// serves Go's profiles under /debug/pprof/.
-func Handler(metrics http.Handler, h Health, withPprof bool) http.Handler {
+// (readiness): 200 "ok", or 503 "not ok: REASON", and the operations of e.
+func Handler(e Endpoints) http.Handler {
+	h := e.Health
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /metrics", e.Metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, h.Live())
 	})
@@ -41,7 +59,10 @@ func Handler(metrics http.Handler, h Health, withPprof bool) http.Handler {
 		defer cancel()
 		answer(w, h.Ready(ctx))
 	})
-	if withPprof {
+	if e.Operations != nil {
+		handleOperations(mux, *e.Operations, e.Token, e.Log)
+	}
+	if e.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -68,7 +89,7 @@ const shutdownTimeout = 5 * time.Second
 func Serve(ctx context.Context, ln net.Listener, handler http.Handler, log zerolog.Logger) error {
 	addr := ln.Addr().String()
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	log.Info().Str("addr", addr).Msg("serving metrics and health")
+	log.Info().Str("addr", addr).Msg("serving metrics, health and admin endpoints")
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

@@ -15,7 +15,7 @@ func TestHealthEndpoints(t *testing.T) {
 		Live:  func() error { return nil },
 		Ready: func(context.Context) error { return ready },
 	}
-	srv := httptest.NewServer(Handler(http.NotFoundHandler(), h, false))
+	srv := httptest.NewServer(Handler(Endpoints{Metrics: http.NotFoundHandler(), Health: h}))
 	defer srv.Close()
 
 	if err := Check(context.Background(), srv.URL+"/healthz"); err != nil {
@@ -33,7 +33,7 @@ func TestHealthEndpoints(t *testing.T) {
 		t.Error("pprof served although off")
 	}
 
-	withPprof := httptest.NewServer(Handler(http.NotFoundHandler(), h, true))
+	withPprof := httptest.NewServer(Handler(Endpoints{Metrics: http.NotFoundHandler(), Health: h, Pprof: true}))
 	defer withPprof.Close()
 	if err := Check(context.Background(), withPprof.URL+"/debug/pprof/"); err != nil {
 		t.Errorf("pprof on: %v", err)
@@ -41,10 +41,10 @@ func TestHealthEndpoints(t *testing.T) {
 }
 
 func TestCheckPassesTheReasonOn(t *testing.T) {
-	srv := httptest.NewServer(Handler(http.NotFoundHandler(), Health{
+	srv := httptest.NewServer(Handler(Endpoints{Metrics: http.NotFoundHandler(), Health: Health{
 		Live:  func() error { return nil },
 		Ready: func(context.Context) error { return errors.New("paused: php-fpm cannot run /app/missing.php") },
-	}, false))
+	}}))
 	defer srv.Close()
 	err := Check(context.Background(), srv.URL+"/readyz")
 	if err == nil || !strings.Contains(err.Error(), "/app/missing.php") {

@@ -8,8 +8,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"strings"
+	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -81,11 +84,71 @@ func Dial(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*amqp.Conn
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			err = ctx.Err()
+			return nil, fmt.Errorf("connect to %s: %w", Redact(rawURL), ctx.Err())
+		}
+		if hint := dialHint(uri, tlsConfig, err); hint != "" {
+			return nil, fmt.Errorf("connect to %s: %s: %w", Redact(rawURL), hint, err)
 		}
 		return nil, fmt.Errorf("connect to %s: %w", Redact(rawURL), err)
 	}
 	return conn, nil
+}
+
+// dialHint says what probably went wrong when err, from dialing uri with
+// tlsConfig, names only a symptom; else it returns "".
+//
+// A broker that requires a client certificate (RabbitMQ's
+// ssl_options.verify = verify_peer with fail_if_no_peer_cert = true) and
+// gets none checks it only after the client has finished its side of a
+// TLS 1.3 handshake: the client then sees an alert, or just a reset or the
+// end of the stream where the broker's first AMQP frame should be.
+func dialHint(uri amqp.URI, tlsConfig *tls.Config, err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound,
+		errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("no broker at %s:%d (is RabbitMQ running, and is the host right?)", uri.Host, uri.Port)
+	case uri.Scheme != "amqps" || !droppedTLS(err):
+		return ""
+	case tlsConfig != nil && (len(tlsConfig.Certificates) > 0 || tlsConfig.GetClientCertificate != nil):
+		return "the broker closed the TLS connection: it may not accept the client certificate (AMQP_CERT_FILE), or not trust its CA"
+	}
+	return "the broker closed the TLS connection: it may require a client certificate (AMQP_CERT_FILE/AMQP_KEY_FILE)"
+}
+
+// droppedTLS tells whether err is a peer that ended a TLS connection
+// during or right after the handshake: a reset, the end of the stream, or
+// an alert about the handshake or the certificates. The AMQP library
+// reports what happened while it read the broker's first frame only as
+// text (a 501 frame error), so that text is checked too; and if that
+// happened before it sent its protocol header, it reports only that the
+// connection is closed (amqp.ErrClosed).
+func droppedTLS(err error) bool {
+	var ae *amqp.Error
+	if errors.Is(err, amqp.ErrClosed) {
+		return true
+	}
+	if errors.As(err, &ae) && ae.Code == amqp.FrameError {
+		r := ae.Reason
+		return strings.Contains(r, "connection reset by peer") || r == "EOF" || strings.HasSuffix(r, ": EOF") ||
+			strings.Contains(r, "unexpected EOF") || isCertAlert(r)
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isCertAlert(err.Error())
+}
+
+// isCertAlert tells whether msg holds a TLS alert that a peer sends when it
+// refuses the handshake or a certificate.
+func isCertAlert(msg string) bool {
+	for _, alert := range []string{
+		"tls: certificate required", "tls: bad certificate", "tls: handshake failure",
+		"tls: unknown certificate authority", "tls: unsupported certificate", "tls: certificate unknown",
+	} {
+		if strings.Contains(msg, "remote error: "+alert) {
+			return true
+		}
+	}
+	return false
 }
 
 // Queue types, as RabbitMQ's x-queue-type argument names them.

@@ -2,10 +2,13 @@ package broker
 
 import (
 	"context"
+	"crypto/x509"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fpmq/fpmq/services/internal/amqptest"
 )
 
 func TestRedact(t *testing.T) {
@@ -59,5 +62,50 @@ func TestDialErrorsHideThePassword(t *testing.T) {
 		if elapsed := time.Since(start); elapsed > 3*time.Second {
 			t.Errorf("Dial(%q) took %s despite a 300ms deadline", url, elapsed)
 		}
+	}
+}
+
+// TestDialExplains checks that Dial says what is likely wrong when the
+// error alone names only a symptom.
+func TestDialExplains(t *testing.T) {
+	resetAddr, resetCA := amqptest.RequireClientCert(t, amqptest.Reset)
+	alertAddr, alertCA := amqptest.RequireClientCert(t, amqptest.Alert)
+	dir := t.TempDir()
+	stranger := newCA(t, "unrelated CA").issue(t, "fpmq-client", x509.ExtKeyUsageClientAuth)
+	strangerCert := writeFile(t, dir, "client.pem", stranger.certPEM())
+	strangerKey := writeFile(t, dir, "client-key.pem", stranger.keyPEM(t))
+	for _, tc := range []struct {
+		name, url string
+		files     TLSFiles
+		want      string
+	}{
+		{"no client certificate, reset", "amqps://u:secret@" + resetAddr + "/", TLSFiles{CAFile: resetCA},
+			"the broker closed the TLS connection: it may require a client certificate (AMQP_CERT_FILE/AMQP_KEY_FILE): "},
+		{"no client certificate, alert", "amqps://u:secret@" + alertAddr + "/", TLSFiles{CAFile: alertCA},
+			"the broker closed the TLS connection: it may require a client certificate (AMQP_CERT_FILE/AMQP_KEY_FILE): "},
+		{"client certificate refused", "amqps://u:secret@" + alertAddr + "/", TLSFiles{CAFile: alertCA, CertFile: strangerCert, KeyFile: strangerKey},
+			"it may not accept the client certificate (AMQP_CERT_FILE)"},
+		{"nothing listens", "amqp://u:secret@127.0.0.1:1/", TLSFiles{},
+			"connect to amqp://u:xxxxx@127.0.0.1:1/: no broker at 127.0.0.1:1 (is RabbitMQ running, and is the host right?): "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := tc.files.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, err := Dial(ctx, tc.url, cfg)
+			if err == nil {
+				conn.Close()
+				t.Fatal("Dial succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Dial error\n  %v\ndoes not say\n  %s", err, tc.want)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("Dial ran into its deadline: %v", err)
+			}
+		})
 	}
 }

@@ -43,10 +43,12 @@ type Metrics struct {
 type Gauges struct {
 	Concurrency func() float64 // the limit of jobs run at once
 	Connected   func() float64 // 1 when connected to the broker
-	Paused      func() float64 // 1 when consumption is paused for php-fpm
-	Blocked     func() float64 // 1 while the broker blocks the daemon's publishing connection
-	Ready       func() float64 // 1 when the daemon is ready, as /readyz says
-	Reconnects  func() float64 // broker connections re-established
+	Paused      func() float64 // 1 when consumption is paused, for any reason
+	// PausedByOperator is 1 while an operator's pause lasts.
+	PausedByOperator func() float64
+	Blocked          func() float64 // 1 while the broker blocks the daemon's publishing connection
+	Ready            func() float64 // 1 when the daemon is ready, as /readyz says
+	Reconnects       func() float64 // broker connections re-established
 	// CopyFailures counts the retry and dead-letter copies the broker
 	// refused, as they happen.
 	CopyFailures func() float64
@@ -92,7 +94,8 @@ func New(g Gauges) *Metrics {
 		m.responses, m.fcgiErrors, m.fatalErrors, m.stderrDropped, m.inFlight, m.workerSeconds, m.latency, m.queueWait,
 		gaugeFunc("concurrency_limit", "Jobs the daemon runs at once at most.", g.Concurrency),
 		gaugeFunc("broker_connected", "1 when the daemon is connected to RabbitMQ.", g.Connected),
-		gaugeFunc("consumption_paused", "1 when consumption is paused because php-fpm is unavailable or cannot run the script.", g.Paused),
+		gaugeFunc("consumption_paused", "1 when the daemon is connected but not consuming: paused by an operator, or because php-fpm is unavailable or cannot run the script.", g.Paused),
+		gaugeFunc("consumption_paused_by_operator", "1 while an operator's pause lasts (daemon pause), connected or not.", g.PausedByOperator),
 		gaugeFunc("ready", "1 when the daemon is ready to run jobs, as /readyz says.", g.Ready),
 		gaugeFunc("broker_blocked", "1 while RabbitMQ blocks the daemon's publishing connection (a memory or disk alarm).", g.Blocked),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{

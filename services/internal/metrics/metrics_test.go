@@ -20,13 +20,14 @@ import (
 
 func newMetrics() *Metrics {
 	return New(Gauges{
-		Concurrency:  func() float64 { return 5 },
-		Connected:    func() float64 { return 1 },
-		Paused:       func() float64 { return 0 },
-		Blocked:      func() float64 { return 0 },
-		Ready:        func() float64 { return 1 },
-		Reconnects:   func() float64 { return 2 },
-		CopyFailures: func() float64 { return 4 },
+		Concurrency:      func() float64 { return 5 },
+		Connected:        func() float64 { return 1 },
+		Paused:           func() float64 { return 0 },
+		PausedByOperator: func() float64 { return 1 },
+		Blocked:          func() float64 { return 0 },
+		Ready:            func() float64 { return 1 },
+		Reconnects:       func() float64 { return 2 },
+		CopyFailures:     func() float64 { return 4 },
 	})
 }
 
@@ -82,6 +83,7 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 		"fpmq_concurrency_limit 5",
 		"fpmq_broker_connected 1",
 		"fpmq_consumption_paused 0",
+		"fpmq_consumption_paused_by_operator 1",
 		"fpmq_broker_blocked 0",
 		"fpmq_ready 1",
 		"fpmq_broker_reconnects_total 2",

@@ -111,6 +111,27 @@ func (p *Poller) set(stats []Stat, at time.Time) {
 	p.mu.Unlock()
 }
 
+// Read asks RabbitMQ now, on a connection of its own closed at the end or
+// when ctx is done, rather than returning the last poll's figures.
+func (p *Poller) Read(ctx context.Context) ([]Stat, time.Time, error) {
+	conn, err := p.Dial(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer conn.Close()
+	// A passive declare cannot be cancelled; closing the connection ends it.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	stats, err := Inspect(conn, p.Queues)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
+		return nil, time.Time{}, err
+	}
+	return stats, time.Now(), nil
+}
+
 // reconnect bounds the pauses between connection attempts.
 var reconnect = backoff.Policy{Initial: time.Second, Max: 30 * time.Second, Factor: 2}
 

@@ -1,0 +1,56 @@
+package queuestat
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/amqptest"
+	"github.com/fpmq/fpmq/services/internal/broker"
+)
+
+func TestRead(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	for _, q := range []string{"jobs", "jobs", "jobs.dead"} {
+		if err := srv.Enqueue(q, amqp.Publishing{Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &Poller{
+		Dial:   func(ctx context.Context) (*amqp.Connection, error) { return broker.Dial(ctx, srv.URL, nil) },
+		Queues: Queues(broker.Topology{Queue: "jobs", DeadQueue: "jobs.dead", RetryDelays: []time.Duration{time.Second}}),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stats, at, err := p.Read(ctx)
+	if err != nil || time.Since(at) > time.Minute {
+		t.Fatalf("Read = %v at %v", err, at)
+	}
+	want := []Stat{
+		{Queue: Queue{"jobs", RoleJob}, Ready: 2},
+		{Queue: Queue{"jobs.retry.1s", RoleRetry}, Missing: true},
+		{Queue: Queue{"jobs.dead", RoleDead}, Ready: 1},
+	}
+	if len(stats) != len(want) {
+		t.Fatalf("Read = %+v, want %+v", stats, want)
+	}
+	for i := range want {
+		if stats[i] != want[i] {
+			t.Errorf("queue %d: %+v, want %+v", i, stats[i], want[i])
+		}
+	}
+	waitFor(t, "Read's connection closed", func() bool { return len(srv.Conns()) == 0 })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
