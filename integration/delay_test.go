@@ -128,8 +128,8 @@ func TestDelay(t *testing.T) {
 
 	t.Run("jobs run when due, in the order they are due, and wait in sight", func(t *testing.T) {
 		caller(t, "--delay", "10s", "--json", echoJob("ten"))
-		caller(t, "--delay", "5s", "--json", echoJob("five"))
 		caller(t, "--delay", "3s", "--json", echoJob("three"))
+		caller(t, "--delay", "5s", "--json", echoJob("five"))
 		eventually(t, 8*time.Second, `fpmq_queue_messages_ready{role="delay"} shows the waiting jobs`, func() bool {
 			for series, v := range scrape(t, s.daemon) {
 				if strings.HasPrefix(series, "fpmq_queue_messages_ready{") && strings.Contains(series, `role="delay"`) && v > 0 {
