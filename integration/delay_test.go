@@ -145,8 +145,11 @@ func TestDelay(t *testing.T) {
 		if three, ten := runsOf(runs, "three"), runsOf(runs, "ten"); len(three) == 1 && len(ten) == 1 && !three[0].started.Before(ten[0].started) {
 			t.Errorf("the 3 s job published after the 10 s one started at %s, not before it (%s)", three[0].started, ten[0].started)
 		}
-		if m := scrape(t, s.daemon); m["fpmq_jobs_delayed_total"] < 3 || m["fpmq_jobs_retried_total"] != 0 {
-			t.Errorf("delayed %g, retried %g; want at least one delay per job and no attempt failed", m["fpmq_jobs_delayed_total"], m["fpmq_jobs_retried_total"])
+		// The 10 s job comes out of the 8 s queue 2 s early: the daemon
+		// sends it on to the 1 s queue. The others come out within a
+		// second of being due and are waited for.
+		if m := scrape(t, s.daemon); m["fpmq_jobs_delayed_total"] < 1 || m["fpmq_jobs_retried_total"] != 0 {
+			t.Errorf("delayed %g, retried %g; want the 10 s job sent on once at least and no attempt failed", m["fpmq_jobs_delayed_total"], m["fpmq_jobs_retried_total"])
 		}
 	})
 
