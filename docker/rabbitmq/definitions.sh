@@ -6,7 +6,7 @@
 # Four users, each limited to the vhost RABBITMQ_VHOST:
 #   RABBITMQ_ADMIN_USER     everything (management UI)
 #   RABBITMQ_CALLER_USER    may declare the job queue and publish to it, nothing else
-#   RABBITMQ_DAEMON_USER    may use the job queue, its retry queues and its dead-letter queue
+#   RABBITMQ_DAEMON_USER    may use the job queue, its retry, delay and dead-letter queues
 #   RABBITMQ_OPERATOR_USER  may read the dead-letter queue and publish to the default
 #                           exchange (daemon dead: list, replay, purge), nothing else;
 #                           only if RABBITMQ_OPERATOR_PASSWORD is set
@@ -32,7 +32,7 @@ done
 json() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
 # regex escapes the dots of a queue name for a permission pattern.
 q=$(printf '%s' "$RABBITMQ_QUEUE" | sed -e 's/\./\\\\./g')
-mine="^$q(\\\\.dead|\\\\.retry\\\\..+)?\$"
+mine="^$q(\\\\.dead|\\\\.retry\\\\..+|\\\\.delay\\\\..+)?\$"
 dead="^$q\\\\.dead\$"
 
 # The operator's user: reading the dead-letter queue takes read on it

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func TestParseInput(t *testing.T) {
@@ -28,8 +29,8 @@ func TestParseInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseInput(tt.args, strings.NewReader(tt.stdin))
-			if err != nil || !slices.Equal(got, tt.want) {
+			in, err := parseInput(tt.args, strings.NewReader(tt.stdin))
+			if got := numbersOf(in); err != nil || !slices.Equal(got, tt.want) {
 				t.Errorf("parseInput(%q, %q) = %v, %v; want %v", tt.args, clip(tt.stdin), got, err, tt.want)
 			}
 		})
@@ -38,8 +39,8 @@ func TestParseInput(t *testing.T) {
 
 func TestParseInputLeavesStdinAloneForArguments(t *testing.T) {
 	stdin := iotest.ErrReader(errors.New("stdin must not be read"))
-	if got, err := parseInput([]string{"1", "2"}, stdin); err != nil || !slices.Equal(got, []int64{1, 2}) {
-		t.Errorf("parseInput = %v, %v; want [1 2]", got, err)
+	if in, err := parseInput([]string{"1", "2"}, stdin); err != nil || !slices.Equal(numbersOf(in), []int64{1, 2}) {
+		t.Errorf("parseInput = %v, %v; want [1 2]", in, err)
 	}
 }
 
@@ -96,25 +97,43 @@ func FuzzParseInput(f *testing.F) {
 }
 
 // checkParseInput checks what parseInput returns for args and stdin against
-// expectInput.
+// expectInput, then that flags before the arguments change no job.
 func checkParseInput(t *testing.T, args []string, stdin string) {
 	t.Helper()
-	got, err := parseInput(args, strings.NewReader(stdin))
-	want, wantErr := expectInput(args, stdin)
+	want, wantErr, flagsOrJSON := expectInput(args, stdin)
+	if flagsOrJSON {
+		return // beyond the oracle: TestParseInputJobs and TestParseInputRejects
+	}
+	in, err := parseInput(args, strings.NewReader(stdin))
 	if wantErr != "" {
 		var ue *usageError
 		if !errors.As(err, &ue) || err.Error() != wantErr {
-			t.Fatalf("parseInput(%q, %q) = %v, %v; want the usage error %q", args, clip(stdin), got, err, wantErr)
+			t.Fatalf("parseInput(%q, %q) = %v, %v; want the usage error %q", args, clip(stdin), in, err, wantErr)
 		}
+	} else {
+		if err != nil || len(in.jobs) != len(want) {
+			t.Fatalf("parseInput(%q, %q) = %d jobs, %v; want %d numbers", args, clip(stdin), len(in.jobs), err, len(want))
+		}
+		for i, j := range in.jobs {
+			if j.label != want[i] || string(j.body) != `{"number":`+want[i]+`}` {
+				t.Fatalf("parseInput(%q, %q): job %d is %s %s, want %s", args, clip(stdin), i+1, j.label, j.body, want[i])
+			}
+		}
+	}
+	if len(args) == 0 {
 		return
 	}
-	if err != nil || len(got) != len(want) {
-		t.Fatalf("parseInput(%q, %q) = %d numbers, %v; want %d numbers", args, clip(stdin), len(got), err, len(want))
-	}
-	for i, n := range got {
-		if s := strconv.FormatInt(n, 10); s != want[i] {
-			t.Fatalf("parseInput(%q, %q): number %d is %s, want %s", args, clip(stdin), i+1, s, want[i])
-		}
+	// Flags before the arguments change no job, and no verdict.
+	flagged := append([]string{"--type", "t", "--header=k=v", "--delay", "1s", "--priority=9"}, args...)
+	fin, ferr := parseInput(flagged, strings.NewReader(stdin))
+	var ue *usageError
+	switch {
+	case wantErr != "" && !errors.As(ferr, &ue):
+		t.Fatalf("parseInput(%q, %q) = %v, %v; want a usage error", flagged, clip(stdin), fin, ferr)
+	case wantErr == "" && (ferr != nil || !slices.EqualFunc(fin.jobs, in.jobs, func(a, b payload) bool { return a.label == b.label })):
+		t.Fatalf("parseInput(%q, %q) = %v, %v; want the jobs of %v", flagged, clip(stdin), fin, ferr, in.jobs)
+	case wantErr == "" && (fin.opts.jobType != "t" || fin.opts.headers["k"] != "v" || fin.opts.delay != time.Second || fin.opts.priority != 9):
+		t.Fatalf("parseInput(%q): options %+v", flagged, fin.opts)
 	}
 }
 
@@ -143,9 +162,17 @@ func splitArgv(argv string) []string {
 
 // expectInput returns what parseInput must return for args and stdin: the
 // numbers in canonical base-10 form, or else the text of its usage error.
-func expectInput(args []string, stdin string) (numbers []string, usage string) {
+// It knows numbers only: it returns flagsOrJSON for an argument that
+// starts with "--" (a flag) or a line of stdin that starts with '{' (a JSON
+// object).
+func expectInput(args []string, stdin string) (numbers []string, usage string, flagsOrJSON bool) {
 	if len(args) == 0 {
-		return nil, "no numbers given"
+		return nil, "no numbers given", false
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--") {
+			return nil, "", true
+		}
 	}
 	var values []string // each with where it comes from
 	var where string
@@ -156,11 +183,14 @@ func expectInput(args []string, stdin string) (numbers []string, usage string) {
 			lines = lines[:len(lines)-1] // after the last newline, or no input at all
 		}
 		if len(lines) == 0 {
-			return nil, "no numbers on standard input"
+			return nil, "no numbers on standard input", false
 		}
 		for _, line := range lines {
 			line = strings.TrimSuffix(line, "\n")
 			values = append(values, strings.TrimSuffix(line, "\r"))
+			if strings.HasPrefix(line, "{") {
+				return nil, "", true
+			}
 			// A line and its newline must fit in bufio.Scanner's buffer,
 			// except at the end of the input, where the buffer must still
 			// not be full.
@@ -172,14 +202,14 @@ func expectInput(args []string, stdin string) (numbers []string, usage string) {
 		where = "argument"
 		for i, a := range args {
 			if a == "-" {
-				return nil, fmt.Sprintf(`"-" (read standard input) must be the only argument (argument %d)`, i+1)
+				return nil, fmt.Sprintf(`"-" (read standard input) must be the only argument (argument %d)`, i+1), false
 			}
 		}
 		values = args
 	}
 	for i, v := range values {
 		if v == "\x00too long" {
-			return nil, fmt.Sprintf("invalid number (%s %d): line too long", where, i+1)
+			return nil, fmt.Sprintf("invalid number (%s %d): line too long", where, i+1), false
 		}
 		canonical, syntaxOK, inRange := canonicalInt(v)
 		shown := v
@@ -188,13 +218,13 @@ func expectInput(args []string, stdin string) (numbers []string, usage string) {
 		}
 		switch {
 		case !syntaxOK:
-			return nil, fmt.Sprintf("invalid number %q (%s %d)", shown, where, i+1)
+			return nil, fmt.Sprintf("invalid number %q (%s %d)", shown, where, i+1), false
 		case !inRange:
-			return nil, fmt.Sprintf("invalid number %q (%s %d): out of the int64 range", shown, where, i+1)
+			return nil, fmt.Sprintf("invalid number %q (%s %d): out of the int64 range", shown, where, i+1), false
 		}
 		numbers = append(numbers, canonical)
 	}
-	return numbers, ""
+	return numbers, "", false
 }
 
 // canonicalInt tells whether s is an optional sign and one or more ASCII
@@ -238,5 +268,96 @@ func TestCanonicalInt(t *testing.T) {
 		if syntaxOK != wantSyntax || inRange != (err == nil) || err == nil && got != strconv.FormatInt(n, 10) {
 			t.Errorf("canonicalInt(%q) = %q, %v, %v; strconv says %d, %v", s, got, syntaxOK, inRange, n, err)
 		}
+	}
+}
+
+// numbersOf returns the numbers of in's jobs, or nil if a job is not
+// {"number":N}.
+func numbersOf(in input) []int64 {
+	var ns []int64
+	for _, j := range in.jobs {
+		n, err := strconv.ParseInt(j.label, 10, 64)
+		if err != nil || string(j.body) != `{"number":`+j.label+`}` {
+			return nil
+		}
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+func TestParseInputJobs(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		stdin string
+		want  []string // bodies
+	}{
+		{"json", []string{"--json", `{ "to": "a@b" }`}, "", []string{`{"to":"a@b"}`}},
+		{"json with =", []string{`--json={"a":[1,2]}`}, "", []string{`{"a":[1,2]}`}},
+		{"numbers and json in order", []string{"1", "--json", "{}", "2"}, "", []string{`{"number":1}`, `{}`, `{"number":2}`}},
+		{"flags after the numbers", []string{"42", "--type", "x"}, "", []string{`{"number":42}`}},
+		{"after --, a number", []string{"--", "-5"}, "", []string{`{"number":-5}`}},
+		{"stdin mixes numbers and objects", []string{"--type=x", "-"}, "1\n{\"number\":2}\r\n{\"to\": \"a\"}\n", []string{`{"number":1}`, `{"number":2}`, `{"to":"a"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := parseInput(tt.args, strings.NewReader(tt.stdin))
+			var got []string
+			for _, j := range in.jobs {
+				got = append(got, string(j.body))
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("parseInput(%q, %q) = %q, %v; want %q", tt.args, tt.stdin, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseInputFlags(t *testing.T) {
+	in, err := parseInput([]string{"--type", "send-mail", "--header", "tenant=acme", "--header=a=b=c", "--delay=1m30s", "--priority", "255", "7"}, nil)
+	o := in.opts
+	if err != nil || o.jobType != "send-mail" || len(o.headers) != 2 || o.headers["tenant"] != "acme" || o.headers["a"] != "b=c" ||
+		o.delay != 90*time.Second || o.priority != 255 {
+		t.Errorf("parseInput = %+v, %v", in, err)
+	}
+}
+
+func TestParseInputRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		stdin string
+		want  string
+	}{
+		{"unknown flag", []string{"--nope", "1"}, "", `unknown flag "--nope" (argument 1)`},
+		{"flag without value", []string{"1", "--type"}, "", "flag --type needs a value (argument 2)"},
+		{"flags only", []string{"--type", "x"}, "", "no jobs given"},
+		{"type twice", []string{"--type=a", "--type=b", "1"}, "", "flag --type given twice (argument 2)"},
+		{"empty type", []string{"--type=", "1"}, "", `invalid --type ""`},
+		{"long type", []string{"--type", strings.Repeat("t", 256), "1"}, "", "1 to 255 bytes"},
+		{"header without =", []string{"--header", "k", "1"}, "", `invalid --header "k" (argument 2): want NAME=VALUE`},
+		{"header without name", []string{"--header", "=v", "1"}, "", "want NAME=VALUE"},
+		{"daemon's header", []string{"--header", "X-FPMQ-Due=1", "1"}, "", "x-fpmq- headers are the daemon's"},
+		{"header twice", []string{"--header", "k=1", "--header", "k=2", "1"}, "", "k given twice"},
+		{"negative delay", []string{"--delay", "-1s", "1"}, "", `invalid --delay "-1s"`},
+		{"delay too long", []string{"--delay", "169h", "1"}, "", "from 0s to 168h0m0s"},
+		{"delay without unit", []string{"--delay", "30", "1"}, "", `invalid --delay "30"`},
+		{"priority too high", []string{"--priority", "256", "1"}, "", `invalid --priority "256" (argument 2): want 0 to 255`},
+		{"negative priority", []string{"--priority", "-1", "1"}, "", "want 0 to 255"},
+		{"json not an object", []string{"--json", "[1]"}, "", `invalid JSON object "[1]" (--json, argument 2): not an object`},
+		{"json invalid", []string{"--json", "{"}, "", `invalid JSON object "{" (--json, argument 2)`},
+		{"json with trailing data", []string{"--json", "{} {}"}, "", "invalid JSON object"},
+		{"json and dash", []string{"--json", "{}", "-"}, "", `"-" (read standard input) must be the only argument (argument 3)`},
+		{"bad object on stdin", []string{"-"}, "1\n{\"a\":}\n", `invalid JSON object "{\"a\":}" (stdin line 2)`},
+		{"bad number after flags", []string{"--type", "x", "y"}, "", `invalid number "y" (argument 3)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := parseInput(tt.args, strings.NewReader(tt.stdin))
+			var ue *usageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) || in.jobs != nil {
+				t.Errorf("parseInput(%q) = %v, %v; want a usage error with %q", tt.args, in.jobs, err, tt.want)
+			}
+		})
 	}
 }

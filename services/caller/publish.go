@@ -7,13 +7,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
-	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/services/internal/outcome"
 	"github.com/fpmq/fpmq/services/internal/progress"
 )
 
@@ -27,7 +28,7 @@ const maxOutstanding = 4096
 // the whole run must fit in CALLER_TIMEOUT.
 var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Factor: 2}
 
-// publish publishes a job for each number, with at most maxOutstanding of
+// publish publishes each job of in, with at most maxOutstanding of
 // them unconfirmed at a time, and prints each job that the broker confirmed,
 // once, in input order. It returns an error unless the broker confirmed them
 // all within cfg.Timeout.
@@ -47,15 +48,20 @@ var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * 
 //
 // It shows its progress on prog, which may be nil, and returns how many
 // jobs the broker confirmed.
-func publish(ctx context.Context, cfg config, numbers []int64, stdout io.Writer, prog *progress.Line) (confirmed int, err error) {
+func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog *progress.Line) (confirmed int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	labels := make([]string, len(in.jobs))
+	for i, j := range in.jobs {
+		labels[i] = j.label
+	}
 	s := &sender{
-		cfg:     cfg,
-		numbers: numbers,
-		window:  min(len(numbers), maxOutstanding),
-		out:     &reporter{w: stdout, numbers: numbers, held: make(map[int]bool)},
-		prog:    prog,
+		cfg:    cfg,
+		jobs:   in.jobs,
+		opts:   in.opts,
+		window: min(len(in.jobs), maxOutstanding),
+		out:    &reporter{w: stdout, labels: labels, held: make(map[int]bool)},
+		prog:   prog,
 	}
 	if progress.IsTerminal(stdout) {
 		// The same screen: a job's line must not land after the progress.
@@ -68,21 +74,43 @@ func publish(ctx context.Context, cfg config, numbers []int64, stdout io.Writer,
 }
 
 // message is one job and the publishing that carries it. The publishing is
-// built once, so that every attempt sends the same message.
+// built once, so that every attempt sends the same message, due at the
+// same time.
 type message struct {
-	index  int // in the input
-	number int64
-	pub    amqp.Publishing
+	index int    // in the input
+	label string // what the report and errors call it
+	queue string // the routing key: the job queue, or a delay queue
+	pub   amqp.Publishing
 }
 
-func newMessage(index int, n int64) message {
-	return message{index: index, number: n, pub: amqp.Publishing{
+// newMessage builds the message of job p, the index-th of the input, with
+// the options o. A delay of a second or more sends it to the delay queue of
+// the largest power of two seconds not above it (and DELAY_MAX); the daemon
+// sends it on through the shorter ones until it is due. Any delay is
+// written in outcome.HeaderDue, which the daemon checks before it runs the
+// job.
+func newMessage(cfg config, index int, p payload, o options) message {
+	now := time.Now()
+	m := message{index: index, label: p.label, queue: cfg.Queue, pub: amqp.Publishing{
 		DeliveryMode: amqp.Persistent,
 		ContentType:  broker.ContentType,
 		MessageId:    newMessageID(),
-		Timestamp:    time.Now(),
-		Body:         job.Marshal(n),
+		Timestamp:    now,
+		Type:         o.jobType,
+		Priority:     o.priority,
+		Body:         p.body,
 	}}
+	if len(o.headers) > 0 || o.delay > 0 {
+		m.pub.Headers = make(amqp.Table, len(o.headers)+1)
+		maps.Copy(m.pub.Headers, o.headers)
+	}
+	if o.delay > 0 {
+		m.pub.Headers[outcome.HeaderDue] = now.Add(o.delay).UnixMilli()
+		if d, ok := broker.DelayBucket(o.delay, cfg.DelayMax); ok {
+			m.queue = broker.DelayQueue(cfg.Queue, d)
+		}
+	}
+	return m
 }
 
 // newMessageID returns a random 128-bit ID in hex.
@@ -94,11 +122,12 @@ func newMessageID() string {
 
 // sender publishes the jobs over as many connections as it takes.
 type sender struct {
-	cfg     config
-	numbers []int64
-	window  int // most jobs unconfirmed at a time
-	out     *reporter
-	prog    *progress.Line // nil: no progress shown
+	cfg    config
+	jobs   []payload
+	opts   options
+	window int // most jobs unconfirmed at a time
+	out    *reporter
+	prog   *progress.Line // nil: no progress shown
 
 	next   int       // index of the first job never published
 	retry  []message // published on a lost connection and not confirmed, in input order
@@ -140,7 +169,7 @@ func (s *sender) outcome(ctx context.Context, err error) error {
 
 // showProgress updates the progress line, if there is one.
 func (s *sender) showProgress() {
-	s.prog.Update("%d of %d jobs confirmed, %d published", s.out.confirmed, len(s.numbers), s.next)
+	s.prog.Update("%d of %d jobs confirmed, %d published", s.out.confirmed, len(s.jobs), s.next)
 }
 
 // explain adds to err what ended ctx, if anything. The clock decides a
@@ -165,7 +194,7 @@ func explain(ctx context.Context, timeout time.Duration, err error) error {
 // not cause: the loss, or why the last attempt failed.
 func (s *sender) reconnect(ctx context.Context, cause error, attempt *int) (*link, error) {
 	for {
-		s.prog.Update("connection lost, reconnecting: %d of %d jobs confirmed", s.out.confirmed, len(s.numbers))
+		s.prog.Update("connection lost, reconnecting: %d of %d jobs confirmed", s.out.confirmed, len(s.jobs))
 		if !backoff.Sleep(ctx, reconnectBackoff.Delay(*attempt)) {
 			return nil, cause
 		}
@@ -190,7 +219,7 @@ func (s *sender) session(ctx context.Context, l *link) (lost bool, err error) {
 	if err != nil {
 		return p.lost(ctx), err
 	}
-	for s.failed == nil && (len(s.retry) > 0 || s.next < len(s.numbers)) {
+	for s.failed == nil && (len(s.retry) > 0 || s.next < len(s.jobs)) {
 		if len(p.inflight) == s.window {
 			if err := s.awaitOldest(ctx, p); err != nil {
 				return s.lose(p, nil, err)
@@ -199,14 +228,14 @@ func (s *sender) session(ctx context.Context, l *link) (lost bool, err error) {
 		}
 		m := s.take()
 		dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx,
-			"",          // the default exchange, which routes by queue name
-			s.cfg.Queue, // routing key
-			true,        // mandatory: return the job if no queue takes it
-			false,       // immediate
+			"",      // the default exchange, which routes by queue name
+			m.queue, // routing key
+			true,    // mandatory: return the job if no queue takes it
+			false,   // immediate
 			m.pub,
 		)
 		if err != nil {
-			err = fmt.Errorf("publish %d: %w", m.number, err)
+			err = fmt.Errorf("publish %s: %w", m.label, err)
 			if p.lost(ctx) {
 				return s.lose(p, &m, err)
 			}
@@ -240,7 +269,7 @@ func (s *sender) open(l *link) (*publisher, error) {
 	p.ch = ch
 	l.ch = ch
 	p.chCloses = ch.NotifyClose(make(chan *amqp.Error, 1))
-	if _, err := broker.DeclareQueue(ch, s.cfg.Queue, s.cfg.QueueType); err != nil {
+	if _, err := broker.DeclareJobQueue(ch, s.cfg.Queue, s.cfg.QueueType, s.cfg.MaxPriority); err != nil {
 		return p, err
 	}
 	if err := ch.Confirm(false /* noWait */); err != nil {
@@ -261,7 +290,7 @@ func (s *sender) take() message {
 		return m
 	}
 	s.next++
-	return newMessage(s.next-1, s.numbers[s.next-1])
+	return newMessage(s.cfg, s.next-1, s.jobs[s.next-1], s.opts)
 }
 
 // awaitOldest waits for the broker to settle the oldest job in flight and
@@ -290,9 +319,9 @@ func (s *sender) awaitOldest(ctx context.Context, p *publisher) error {
 func (s *sender) lose(p *publisher, unpublished *message, cause error) (lost bool, err error) {
 	var again []message
 	for _, m := range p.inflight {
-		if r, ok := p.takeReturn(m.pub.MessageId); ok {
+		if r, ok := p.takeReturn(m.message); ok {
 			s.out.settle(m.index, false)
-			s.fail(returnedError(m.number, r))
+			s.fail(returnedError(m.message, p.queue, r))
 		} else if m.dc.Acked() {
 			s.out.settle(m.index, true)
 		} else {
@@ -371,7 +400,7 @@ type publisher struct {
 	ch         *amqp.Channel    // nil if it could not be opened
 	chCloses   chan *amqp.Error // why ch closed
 
-	queue   string          // the routing key of every job
+	queue   string          // the job queue
 	returns *broker.Returns // jobs the broker could not route; nil until confirms are on
 
 	inflight []inflight // published and not yet settled, oldest first
@@ -403,11 +432,11 @@ func (p *publisher) await(ctx context.Context, m inflight) (lost bool, err error
 		select {
 		case <-m.dc.Done():
 		default:
-			return false, fmt.Errorf("wait for the confirm of %d: %w", m.number, ctx.Err())
+			return false, fmt.Errorf("wait for the confirm of %s: %w", m.label, ctx.Err())
 		}
 	}
-	if r, ok := p.takeReturn(m.pub.MessageId); ok {
-		return false, returnedError(m.number, r)
+	if r, ok := p.takeReturn(m.message); ok {
+		return false, returnedError(m.message, p.queue, r)
 	}
 	if m.dc.Acked() {
 		return false, nil
@@ -417,23 +446,27 @@ func (p *publisher) await(ctx context.Context, m inflight) (lost bool, err error
 	// and a channel before it completes the confirms.
 	switch {
 	case ctx.Err() != nil: // ending ctx closes the connection too
-		return false, fmt.Errorf("wait for the confirm of %d: %w", m.number, ctx.Err())
+		return false, fmt.Errorf("wait for the confirm of %s: %w", m.label, ctx.Err())
 	case p.conn.IsClosed():
 		return true, fmt.Errorf("connection lost: %w", closeReason(p.connCloses))
 	case p.ch.IsClosed():
-		return false, fmt.Errorf("%d not confirmed: channel closed: %w", m.number, closeReason(p.chCloses))
+		return false, fmt.Errorf("%s not confirmed: channel closed: %w", m.label, closeReason(p.chCloses))
 	}
-	return false, fmt.Errorf("broker nacked %d", m.number)
+	return false, fmt.Errorf("broker nacked %s", m.label)
 }
 
-func returnedError(n int64, r amqp.Return) error {
-	return fmt.Errorf("broker returned %d as unroutable: %d %s", n, r.ReplyCode, r.ReplyText)
+// returnedError says that the broker returned m. Only a delay queue can be
+// missing: the caller declares jobQueue itself, and the daemon the others.
+func returnedError(m message, jobQueue string, r amqp.Return) error {
+	if m.queue != jobQueue {
+		return fmt.Errorf("broker returned %s as unroutable: %d %s: no delay queue %s: start the daemon first, it declares the delay queues", m.label, r.ReplyCode, r.ReplyText, m.queue)
+	}
+	return fmt.Errorf("broker returned %s as unroutable: %d %s", m.label, r.ReplyCode, r.ReplyText)
 }
 
-// takeReturn returns and forgets the return of the job with message ID id,
-// if the broker returned it.
-func (p *publisher) takeReturn(id string) (amqp.Return, bool) {
-	return p.returns.Take("", p.queue, id)
+// takeReturn returns and forgets the return of m, if the broker returned it.
+func (p *publisher) takeReturn(m message) (amqp.Return, bool) {
+	return p.returns.Take("", m.queue, m.pub.MessageId)
 }
 
 // closeReason returns why the connection or channel that closes belongs to

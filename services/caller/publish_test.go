@@ -328,7 +328,7 @@ func TestRunInterruptedWhileReconnecting(t *testing.T) {
 
 func TestReporter(t *testing.T) {
 	var out strings.Builder
-	r := &reporter{w: &out, numbers: []int64{10, 20, 30, 40, 50}, held: make(map[int]bool)}
+	r := &reporter{w: &out, labels: []string{"10", "20", "30", "40", "50"}, held: make(map[int]bool)}
 	step := func(i int, ok bool, want string) {
 		t.Helper()
 		out.Reset()
@@ -349,7 +349,7 @@ func TestReporter(t *testing.T) {
 
 	// Job 0 never settles: finish prints what waited for it.
 	out.Reset()
-	r = &reporter{w: &out, numbers: []int64{10, 20, 30, 40}, held: make(map[int]bool)}
+	r = &reporter{w: &out, labels: []string{"10", "20", "30", "40"}, held: make(map[int]bool)}
 	r.settle(3, true)
 	r.settle(1, true)
 	r.settle(2, false)
@@ -378,9 +378,13 @@ func TestPublishShowsProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, numbers := jobs(count)
+	args, _ := jobs(count)
+	in, err := parseInput(args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var stdout, line bytes.Buffer
-	confirmed, err := publish(t.Context(), cfg, numbers, &stdout, progress.New(&line))
+	confirmed, err := publish(t.Context(), cfg, in, &stdout, progress.New(&line))
 	if err != nil || confirmed != count {
 		t.Fatalf("publish = %d, %v; want %d, nil", confirmed, err, count)
 	}
@@ -400,7 +404,7 @@ func TestPublishShowsProgress(t *testing.T) {
 // screen with the progress line, which must be erased before each of them.
 func TestReporterClearsTheProgressFirst(t *testing.T) {
 	var out bytes.Buffer
-	r := &reporter{w: &out, numbers: []int64{7, 8}, held: map[int]bool{}, before: func() { out.WriteString("<clear>") }}
+	r := &reporter{w: &out, labels: []string{"7", "8"}, held: map[int]bool{}, before: func() { out.WriteString("<clear>") }}
 	r.settle(1, true) // held until 7 is settled
 	r.settle(0, true)
 	if want := "<clear> [x] Message sent: 7\n<clear> [x] Message sent: 8\n"; out.String() != want {

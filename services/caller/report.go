@@ -7,13 +7,13 @@ import (
 	"slices"
 )
 
-// reporter prints " [x] Message sent: N" for each confirmed job, in input
-// order: a job settled before an earlier one that is still unsettled (to be
-// published again) is held until that one is settled.
+// reporter prints " [x] Message sent: LABEL" for each confirmed job, in
+// input order: a job settled before an earlier one that is still unsettled
+// (to be published again) is held until that one is settled.
 type reporter struct {
 	w         io.Writer
-	before    func() // if set, called before each line is printed
-	numbers   []int64
+	before    func()       // if set, called before each line is printed
+	labels    []string     // how each job is named, in input order
 	confirmed int          // jobs settled as confirmed, printed or held
 	next      int          // index of the first job neither printed nor settled as failed
 	held      map[int]bool // jobs settled after next, by index: true if confirmed
@@ -31,7 +31,7 @@ func (r *reporter) settle(i int, ok bool) {
 	}
 	for {
 		if ok {
-			r.print(r.numbers[r.next])
+			r.print(r.labels[r.next])
 		}
 		r.next++
 		var found bool
@@ -47,15 +47,15 @@ func (r *reporter) settle(i int, ok bool) {
 func (r *reporter) finish() {
 	for _, i := range slices.Sorted(maps.Keys(r.held)) {
 		if r.held[i] {
-			r.print(r.numbers[i])
+			r.print(r.labels[i])
 		}
 	}
 	clear(r.held)
 }
 
-func (r *reporter) print(n int64) {
+func (r *reporter) print(label string) {
 	if r.before != nil {
 		r.before()
 	}
-	fmt.Fprintf(r.w, " [x] Message sent: %d\n", n)
+	fmt.Fprintf(r.w, " [x] Message sent: %s\n", label)
 }

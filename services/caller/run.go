@@ -27,13 +27,15 @@ const (
 
 // config is the caller's configuration, read from the environment only.
 type config struct {
-	URL       string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, e.g. amqp://user:pass@rabbitmq:5672/"`
-	CAFile    string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
-	CertFile  string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
-	KeyFile   string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
-	Queue     string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"durable queue that the jobs are published to"`
-	QueueType string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the job queue: classic, or quorum for a RabbitMQ cluster; must match the daemon's"`
-	Timeout   time.Duration `envconfig:"CALLER_TIMEOUT" default:"10s" desc:"bound on the whole run: connecting, reconnecting and waiting for every publisher confirm"`
+	URL         string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, e.g. amqp://user:pass@rabbitmq:5672/"`
+	CAFile      string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
+	CertFile    string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
+	KeyFile     string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
+	Queue       string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"durable queue that the jobs are published to"`
+	QueueType   string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the job queue: classic, or quorum for a RabbitMQ cluster; must match the daemon's"`
+	MaxPriority int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (see --priority); must match the daemon's"`
+	DelayMax    time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"the daemon's DELAY_MAX: a job published with --delay waits in the delay queue of the largest power of two seconds not above the delay and DELAY_MAX"`
+	Timeout     time.Duration `envconfig:"CALLER_TIMEOUT" default:"10s" desc:"bound on the whole run: connecting, reconnecting and waiting for every publisher confirm"`
 
 	tls *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 }
@@ -49,9 +51,10 @@ func usagef(format string, args ...any) error {
 }
 
 // run is the whole caller; main only wires it to the process. It checks all
-// the input and the configuration before it connects, publishes one job
-// {"number":N} per number with publisher confirms, and prints
-// " [x] Message sent: N" for each job once the broker has confirmed it. It
+// the input and the configuration before it connects, publishes each job
+// (see parseInput) with publisher confirms, and prints
+// " [x] Message sent: N" (or the JSON object) for each job once the broker
+// has confirmed it. It
 // returns the exit status: 0 when every job was confirmed, 1 when some job
 // was not, 2 for a usage error (then nothing was published).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -59,7 +62,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printUsage(stdout)
 		return exitOK
 	}
-	numbers, err := parseInput(args, stdin)
+	in, err := parseInput(args, stdin)
 	var cfg config
 	if err == nil {
 		cfg, err = loadConfig()
@@ -71,12 +74,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	confirmed := 0
 	if err == nil {
-		confirmed, err = publish(ctx, cfg, numbers, stdout, progress.OnTerminal(stderr))
+		confirmed, err = publish(ctx, cfg, in, stdout, progress.OnTerminal(stderr))
 	}
 	if err != nil {
 		// Every failure says how many jobs got through, the ones before
 		// any was published too: a script can rely on the last words.
-		fmt.Fprintf(stderr, "caller: %v (%d of %d jobs confirmed)\n", err, confirmed, len(numbers))
+		fmt.Fprintf(stderr, "caller: %v (%d of %d jobs confirmed)\n", err, confirmed, len(in.jobs))
 		return exitFailure
 	}
 	return exitOK
@@ -88,17 +91,26 @@ func isHelp(arg string) bool {
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
-  caller NUMBER...   publish a job {"number":NUMBER} for each NUMBER
-  caller -           publish a job for each line of standard input, one number a line
+  caller [FLAGS] NUMBER...         publish a job {"number":NUMBER} for each NUMBER
+  caller [FLAGS] --json OBJECT     publish a job whose body is the JSON OBJECT
+  caller [FLAGS] -                 publish a job for each line of standard input:
+                                   a number, or a JSON object
+Flags, for every job of the run:
+  --type NAME        the job's name (the AMQP type; the worker's HTTP_X_JOB_NAME)
+  --header K=V       a header (the worker's HTTP_X_HEADER_K); repeatable
+  --delay DURATION   run no earlier than DURATION from now (30s, 2h; at most 168h);
+                     held in RabbitMQ's delay queues, which the daemon declares
+  --priority N       the message priority, 0 to 255 (needs AMQP_MAX_PRIORITY on a
+                     classic queue; RabbitMQ 4 quorum queues: above 4 is high)
 
-Every NUMBER must be a base-10 integer within int64, and all of them are checked
-before anything is published. " [x] Message sent: NUMBER" is printed, in input
-order, once the broker has confirmed that job. If the connection is lost, the
-caller reconnects within CALLER_TIMEOUT and publishes the unconfirmed jobs again
-with the same message ID. On a terminal, a line on standard error shows the
-progress of a run that lasts. Exit status: 0 when every job was confirmed, 1
-when some job was not (the error ends with "(k of n jobs confirmed)"), 2 for a
-usage error.
+Every NUMBER must be a base-10 integer within int64, every OBJECT a JSON
+object, and all of them are checked before anything is published.
+" [x] Message sent: NUMBER" (or OBJECT) is printed, in input order, once the
+broker has confirmed that job. If the connection is lost, the caller reconnects
+within CALLER_TIMEOUT and publishes the unconfirmed jobs again with the same
+message ID. On a terminal, a line on standard error shows the progress of a run
+that lasts. Exit status: 0 when every job was confirmed, 1 when some job was not
+(the error ends with "(k of n jobs confirmed)"), 2 for a usage error.
 
 `)
 	tw := tabwriter.NewWriter(w, 1, 0, 4, ' ', 0)
@@ -130,6 +142,12 @@ func loadConfig() (config, error) {
 	}
 	if err := broker.CheckQueueType(cfg.QueueType); err != nil {
 		return cfg, usagef("configuration: AMQP_QUEUE_TYPE: %v", err)
+	}
+	if cfg.MaxPriority < 0 || cfg.MaxPriority > broker.MaxPriority {
+		return cfg, usagef("configuration: AMQP_MAX_PRIORITY must be 0 to %d, not %d", broker.MaxPriority, cfg.MaxPriority)
+	}
+	if cfg.DelayMax < time.Second {
+		return cfg, usagef("configuration: DELAY_MAX must be at least 1s, not %s", cfg.DelayMax)
 	}
 	if cfg.Timeout <= 0 {
 		return cfg, usagef("configuration: CALLER_TIMEOUT must be positive, not %s", cfg.Timeout)

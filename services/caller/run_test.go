@@ -179,7 +179,7 @@ func TestRunHelp(t *testing.T) {
 			if code != exitOK {
 				t.Errorf("exit status %d, want %d", code, exitOK)
 			}
-			for _, want := range []string{"caller NUMBER...", "caller -", "AMQP_URL", "AMQP_QUEUE", "commands", "AMQP_QUEUE_TYPE", "classic", "quorum", "CALLER_TIMEOUT", "10s", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE"} {
+			for _, want := range []string{"caller [FLAGS] NUMBER...", "caller [FLAGS] -", "--json OBJECT", "--type NAME", "--header K=V", "--delay DURATION", "--priority N", "AMQP_MAX_PRIORITY", "DELAY_MAX", "AMQP_URL", "AMQP_QUEUE", "commands", "AMQP_QUEUE_TYPE", "classic", "quorum", "CALLER_TIMEOUT", "10s", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE"} {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("usage on stdout does not contain %q:\n%s", want, stdout)
 				}
@@ -206,6 +206,8 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"bad AMQP_QUEUE_TYPE", []string{"AMQP_URL=" + closedURL, "AMQP_QUEUE_TYPE=stream"}, `configuration: AMQP_QUEUE_TYPE: queue type "stream": want classic or quorum`},
 		{"capitalised AMQP_QUEUE_TYPE", []string{"AMQP_URL=" + closedURL, "AMQP_QUEUE_TYPE=Quorum"}, `AMQP_QUEUE_TYPE: queue type "Quorum"`},
 		{"empty AMQP_QUEUE_TYPE", []string{"AMQP_URL=" + closedURL, "AMQP_QUEUE_TYPE="}, `AMQP_QUEUE_TYPE: queue type ""`},
+		{"AMQP_MAX_PRIORITY above 255", []string{"AMQP_URL=" + closedURL, "AMQP_MAX_PRIORITY=256"}, "AMQP_MAX_PRIORITY must be 0 to 255, not 256"},
+		{"DELAY_MAX under a second", []string{"AMQP_URL=" + closedURL, "DELAY_MAX=10ms"}, "DELAY_MAX must be at least 1s"},
 		{"bad CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=soon"}, "CALLER_TIMEOUT"},
 		{"zero CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=0s"}, "CALLER_TIMEOUT must be positive"},
 		{"negative CALLER_TIMEOUT", []string{"AMQP_URL=" + closedURL, "CALLER_TIMEOUT=-1s"}, "CALLER_TIMEOUT must be positive"},

@@ -22,6 +22,8 @@ func (c config) topology() broker.Topology {
 		QueueType:   c.QueueType,
 		DeadQueue:   c.DeadQueue,
 		RetryDelays: broker.RetryDelays(c.MaxAttempts, backoff.Policy{Initial: c.RetryInitial, Factor: c.RetryFactor, Max: c.RetryMax}),
+		DelayMax:    c.DelayMax,
+		MaxPriority: c.MaxPriority,
 	}
 }
 
@@ -46,6 +48,8 @@ type config struct {
 	MaxInputVars       int           `envconfig:"FORM_MAX_INPUT_VARS" default:"1000" desc:"the pool's max_input_vars: a form job with more fields is dead-lettered (form-mismatch), not cut short by PHP"`
 	MaxInputNesting    int           `envconfig:"FORM_MAX_INPUT_NESTING_LEVEL" default:"64" desc:"the pool's max_input_nesting_level: a form job nested deeper is dead-lettered (form-mismatch)"`
 	RequestTimeout     time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one attempt on php-fpm, connect to last byte; a timeout is a failed attempt, retried later (keep php-fpm's request_terminate_timeout above it)"`
+	DelayMax           time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"longest delay queue: one queue per power of two seconds up to it holds the jobs published with a delay (caller --delay); longer delays pass through it again"`
+	MaxPriority        int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (caller --priority); must match the caller's; an existing queue must be re-created for it"`
 	MaxAttempts        int           `envconfig:"MAX_ATTEMPTS" default:"5" desc:"attempts of a job before it is dead-lettered"`
 	RetryInitial       time.Duration `envconfig:"RETRY_INITIAL_DELAY" default:"1s" desc:"wait before the 2nd attempt; later waits grow by RETRY_FACTOR (with jitter)"`
 	RetryFactor        float64       `envconfig:"RETRY_FACTOR" default:"2" desc:"growth of the wait between attempts"`
@@ -98,6 +102,12 @@ func (c config) validate() error {
 	}
 	if c.DeadQueue == c.Queue {
 		return fmt.Errorf("DEAD_LETTER_QUEUE: must differ from AMQP_QUEUE")
+	}
+	if c.DelayMax < time.Second {
+		return fmt.Errorf("DELAY_MAX: at least 1s, got %s", c.DelayMax)
+	}
+	if c.MaxPriority < 0 || c.MaxPriority > broker.MaxPriority {
+		return fmt.Errorf("AMQP_MAX_PRIORITY: 0 to %d, got %d", broker.MaxPriority, c.MaxPriority)
 	}
 	if c.MaxAttempts < 1 {
 		return fmt.Errorf("MAX_ATTEMPTS: must be at least 1, got %d", c.MaxAttempts)

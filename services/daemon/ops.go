@@ -45,9 +45,10 @@ METRICS_ADDR.
       stays paused until the pool answers.
   status [--json]
       The daemon's queue: jobs ready, unacknowledged (held by this daemon),
-      waiting in each retry queue, delayed, dead, its consumers, and the
-      rates of succeeded and failed jobs over the last minute, from
-      RabbitMQ's figures and the daemon's own: a table, or JSON.
+      waiting in each retry queue, delayed (waiting in the delay queues),
+      dead, its consumers, and the rates of succeeded and failed jobs over
+      the last minute, from RabbitMQ's figures and the daemon's own: a
+      table, or JSON.
 
 Without --addr the commands ask the daemon on this host, at METRICS_ADDR on
 the loopback interface, which needs no token; with compose:
@@ -313,7 +314,7 @@ func writeStatus(w io.Writer, st admin.Status, now time.Time) {
 		}
 	}
 	if len(st.Routes) > 0 {
-		fmt.Fprintf(w, "UNACKED counts the deliveries this daemon holds; rates are this daemon's over the last %s; DELAYED: delays do not exist yet.\n",
+		fmt.Fprintf(w, "UNACKED counts the deliveries this daemon holds; rates are this daemon's over the last %s; DELAYED sums the delay queues.\n",
 			time.Duration(st.Routes[0].RateSeconds*float64(time.Second)).Round(time.Second))
 	}
 	if st.BrokerError != "" {

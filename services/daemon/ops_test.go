@@ -96,7 +96,7 @@ func TestPauseResumeStatus(t *testing.T) {
 		t.Errorf("metrics while paused lack the pause gauges at 1")
 	}
 
-	for _, q := range []string{"commands", "commands", "commands.dead", "commands.retry.2s"} {
+	for _, q := range []string{"commands", "commands", "commands.dead", "commands.retry.2s", "commands.delay.1s", "commands.delay.1m4s", "commands.delay.1m4s"} {
 		if err := srv.Enqueue(q, amqp.Publishing{Body: []byte(`{"number":1}`)}); err != nil {
 			t.Fatal(err)
 		}
@@ -108,11 +108,11 @@ func TestPauseResumeStatus(t *testing.T) {
 	}
 	r := st.Routes[0]
 	if r.Queue != "commands" || !r.Paused || r.Reason != "db migration" || *r.Ready != 2 || r.Unacked != 0 || *r.Dead != 1 ||
-		*r.Consumers != 0 || r.Delayed != nil || len(r.Retry) != 2 || *r.Retry[0].Ready != 0 || *r.Retry[1].Ready != 1 || r.Retry[1].Delay != "2s" {
+		*r.Consumers != 0 || r.Delayed == nil || *r.Delayed != 3 || len(r.Retry) != 2 || *r.Retry[0].Ready != 0 || *r.Retry[1].Ready != 1 || r.Retry[1].Delay != "2s" {
 		t.Errorf("status: %s", out)
 	}
 	code, out, _ = command("status")
-	for _, want := range []string{"ROUTE", "commands  paused by operator  2", "1s:0 2s:1", "n/a", "paused by operator since", "(reason: db migration)"} {
+	for _, want := range []string{"ROUTE", "commands  paused by operator  2", "1s:0 2s:1  3        1", "paused by operator since", "(reason: db migration)"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("status: exit %d, no %q in:\n%s", code, want, out)
 		}

@@ -204,7 +204,12 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 	handle := func(ctx context.Context, msg amqp.Delivery, pub *broker.Publisher) error {
 		d.inFlight.Add(1)
 		defer d.inFlight.Add(-1)
-		done := d.metrics.Started(msg.Timestamp)
+		// A delayed job's wait in the queue starts when it is due.
+		published := msg.Timestamp
+		if due, ok := outcome.Due(msg.Headers[outcome.HeaderDue]); ok && due.After(published) {
+			published = due
+		}
+		done := d.metrics.Started(published)
 		res := d.dispatcher.Handle(ctx, msg, pub)
 		done(res)
 		d.rates.Observe(res.Outcome)

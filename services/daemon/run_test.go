@@ -35,7 +35,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		"MAX_ATTEMPTS", "RETRY_INITIAL_DELAY", "RETRY_FACTOR", "RETRY_MAX_DELAY", "MAX_MESSAGE_SIZE",
 		"FASTCGI_PING_PATH", "METRICS_ADDR", "PPROF", "FASTCGI_KEEPALIVE", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE",
 		"REQUEST_BODY", "FORM_MAX_INPUT_VARS", "FORM_MAX_INPUT_NESTING_LEVEL", "FASTCGI_STATUS_PATH", "QUEUE_STATS_INTERVAL",
-		"ADMIN_TOKEN",
+		"ADMIN_TOKEN", "DELAY_MAX", "AMQP_MAX_PRIORITY",
 	} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
@@ -65,6 +65,9 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		{"queue type", map[string]string{"AMQP_QUEUE_TYPE": "stream"}, "AMQP_QUEUE_TYPE"},
 		{"dead queue is the job queue", map[string]string{"DEAD_LETTER_QUEUE": "commands"}, "DEAD_LETTER_QUEUE"},
 		{"zero attempts", map[string]string{"MAX_ATTEMPTS": "0"}, "MAX_ATTEMPTS"},
+		{"delays under a second", map[string]string{"DELAY_MAX": "500ms"}, "DELAY_MAX"},
+		{"priority above 255", map[string]string{"AMQP_MAX_PRIORITY": "256"}, "AMQP_MAX_PRIORITY"},
+		{"negative priority", map[string]string{"AMQP_MAX_PRIORITY": "-1"}, "AMQP_MAX_PRIORITY"},
 		{"shrinking retries", map[string]string{"RETRY_FACTOR": "0.5"}, "RETRY_FACTOR"},
 		{"zero size", map[string]string{"MAX_MESSAGE_SIZE": "0"}, "MAX_MESSAGE_SIZE"},
 		{"ping path", map[string]string{"FASTCGI_PING_PATH": "ping"}, "FASTCGI_PING_PATH"},

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/fpmq/fpmq/services/internal/admin"
+	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/queuestat"
 )
 
@@ -83,6 +84,15 @@ func (d *daemon) status(ctx context.Context) admin.Status {
 	for level, delay := range t.RetryDelays {
 		name := t.RetryQueue(level)
 		r.Retry[level] = admin.RetryQueue{Queue: name, Delay: delay.String(), Ready: ready(name)}
+	}
+	// Delayed sums the delay queues that RabbitMQ told of.
+	for _, delay := range broker.DelayBuckets(t.DelayMax) {
+		if n := ready(t.DelayQueue(delay)); n != nil {
+			if r.Delayed == nil {
+				r.Delayed = new(int)
+			}
+			*r.Delayed += *n
+		}
 	}
 	rates := d.rates.Rates()
 	r.SucceededPerSecond, r.FailedPerSecond, r.RateSeconds = rates.Succeeded, rates.Failed, rates.Over.Seconds()

@@ -65,8 +65,8 @@ type Route struct {
 	// Retry lists each retry queue and the jobs waiting in it for their
 	// next attempt, shortest delay first.
 	Retry []RetryQueue `json:"retry"`
-	// Delayed is the jobs published with a delay, not due yet. Delays do
-	// not exist yet: always nil.
+	// Delayed is the jobs published with a delay that wait in the delay
+	// queues, not due yet; nil when RabbitMQ was not asked.
 	Delayed   *int `json:"delayed"`
 	Dead      *int `json:"dead"`
 	Consumers *int `json:"consumers"`

@@ -165,13 +165,30 @@ func CheckQueueType(t string) error {
 	return nil
 }
 
-// DeclareQueue declares the durable job queue name of the given type.
-// Every program that touches the job queue declares it through here, so that
-// the arguments always agree. A queue that exists with other arguments is an
-// error wrapping ErrTopology that says which argument differs.
+// DeclareQueue declares the durable queue name of the given type, with no
+// other argument. A queue that exists with other arguments is an error
+// wrapping ErrTopology that says which argument differs.
 func DeclareQueue(ch *amqp.Channel, name, queueType string) (amqp.Queue, error) {
 	return declare(ch, name, queueArgs(queueType))
 }
+
+// DeclareJobQueue declares the job queue name. Every program that touches
+// the job queue declares it through here, so that the arguments always
+// agree. maxPriority above 0 makes a classic queue a priority queue
+// (x-max-priority); a quorum queue takes no such argument (RabbitMQ 4 gives
+// every quorum queue two priorities, RabbitMQ 3 none), and 0 leaves the
+// queue as older versions declared it.
+func DeclareJobQueue(ch *amqp.Channel, name, queueType string, maxPriority int) (amqp.Queue, error) {
+	args := queueArgs(queueType)
+	if maxPriority > 0 && queueType == QueueClassic {
+		args["x-max-priority"] = int64(maxPriority)
+	}
+	return declare(ch, name, args)
+}
+
+// MaxPriority is the highest AMQP_MAX_PRIORITY: AMQP priorities are one
+// byte, and RabbitMQ takes no more.
+const MaxPriority = 255
 
 // queueArgs returns the arguments that make a queue of type t. A classic
 // queue gets none, so that it matches one declared by older versions.

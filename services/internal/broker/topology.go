@@ -16,12 +16,55 @@ import (
 //     one of them until its expiration, then RabbitMQ moves it back to Queue
 //     by dead-lettering, so that no scheduled retry lives in the daemon's
 //     memory;
+//   - one delay queue per power of two seconds up to DelayMax (see
+//     DelayQueue), where a job published with a delay waits, and returns
+//     to Queue the same way;
 //   - DeadQueue, where jobs that will never succeed are kept for people.
+//
+// MaxPriority, when above 0, makes a classic job queue a priority queue
+// (x-max-priority); quorum queues take no argument for priorities.
 type Topology struct {
 	Queue       string
 	QueueType   string
 	DeadQueue   string
 	RetryDelays []time.Duration
+	DelayMax    time.Duration
+	MaxPriority int
+}
+
+// DelayQueue returns the name of the delay queue that holds jobs for d, one
+// of DelayBuckets. Like a retry queue's, the name carries the delay.
+func DelayQueue(queue string, d time.Duration) string {
+	return fmt.Sprintf("%s.delay.%s", queue, d)
+}
+
+// DelayQueue returns the name of t's delay queue for d.
+func (t Topology) DelayQueue(d time.Duration) string { return DelayQueue(t.Queue, d) }
+
+// DelayBuckets returns the delays of the delay queues up to longest: 1s, 2s,
+// 4s, ..., up to the largest power of two seconds not above longest. It is
+// empty when longest is under a second.
+func DelayBuckets(longest time.Duration) []time.Duration {
+	var ds []time.Duration
+	for d := time.Second; d <= longest; d *= 2 {
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// DelayBucket returns the delay of the queue a job due in d goes to: the largest
+// of DelayBuckets(longest) not above d. It returns false when d is under a
+// second, or longest is: such a job goes straight to the job queue.
+func DelayBucket(d, longest time.Duration) (time.Duration, bool) {
+	limit := min(d, longest)
+	if limit < time.Second {
+		return 0, false
+	}
+	b := time.Second
+	for b*2 <= limit {
+		b *= 2
+	}
+	return b, true
 }
 
 // RetryQueue returns the name of the retry queue for delays[level]. The name
@@ -34,7 +77,7 @@ func (t Topology) RetryQueue(level int) string {
 // Declare declares every queue of t. It is idempotent; a queue that exists
 // with other arguments yields an error wrapping ErrTopology.
 func (t Topology) Declare(ch *amqp.Channel) error {
-	if _, err := DeclareQueue(ch, t.Queue, t.QueueType); err != nil {
+	if _, err := DeclareJobQueue(ch, t.Queue, t.QueueType, t.MaxPriority); err != nil {
 		return err
 	}
 	if _, err := DeclareQueue(ch, t.DeadQueue, t.QueueType); err != nil {
@@ -49,7 +92,23 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 			return err
 		}
 	}
+	for _, d := range DelayBuckets(t.DelayMax) {
+		if _, err := declare(ch, t.DelayQueue(d), delayArgs(t.QueueType, t.Queue, d)); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// delayArgs returns the arguments of the delay queue for d: every message
+// expires after d, and then goes back to queue through the default
+// exchange. A queue-wide TTL expires messages in order, at the head.
+func delayArgs(queueType, queue string, d time.Duration) amqp.Table {
+	args := queueArgs(queueType)
+	args["x-message-ttl"] = d.Milliseconds()
+	args["x-dead-letter-exchange"] = ""
+	args["x-dead-letter-routing-key"] = queue
+	return args
 }
 
 // RetryDelays returns the delays before attempts 2..maxAttempts, one per

@@ -161,6 +161,10 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 		d.logResult(m, res)
 	}()
 
+	if o, held := d.notDue(ctx, m, pub, &res); held {
+		res.Outcome = o
+		return res
+	}
 	if len(m.Body) > d.cfg.MaxMessageSize {
 		res.Reason = outcome.ReasonTooLarge
 		res.Err = fmt.Errorf("message of %d bytes exceeds the limit of %d", len(m.Body), d.cfg.MaxMessageSize)
@@ -229,6 +233,40 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 		res.Outcome = d.failed(ctx, m, pub, &res)
 	}
 	return res
+}
+
+// dueSlack is how early a job may be taken and still run: the daemon
+// waits that long at most rather than send it through a delay queue again.
+const dueSlack = time.Second
+
+// notDue settles m if its HeaderDue is more than dueSlack ahead: a copy goes
+// to the delay queue of the largest delay not above the time left, and m is
+// acked, with no attempt counted. A job due within dueSlack is waited for,
+// and handled as any other: held is false. If ctx ends while it waits, m
+// is requeued.
+func (d *Dispatcher) notDue(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) (o outcome.Outcome, held bool) {
+	due, ok := outcome.Due(m.Headers[outcome.HeaderDue])
+	if !ok {
+		return 0, false
+	}
+	left := time.Until(due)
+	if left > dueSlack {
+		if delay, ok := broker.DelayBucket(left, d.cfg.Topology.DelayMax); ok {
+			return d.forward(ctx, m, pub, d.cfg.Topology.DelayQueue(delay), copyOf(m), outcome.Delayed, res), true
+		}
+	}
+	if left <= 0 {
+		return 0, false
+	}
+	t := time.NewTimer(min(left, dueSlack))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return 0, false
+	case <-ctx.Done():
+		res.Err = fmt.Errorf("aborted by shutdown while waiting for the job to be due: %w", ctx.Err())
+		return requeue(d.log, m), true
+	}
 }
 
 // failed settles a failed attempt: a retry, or the dead-letter queue once
@@ -391,7 +429,7 @@ func copyOf(m amqp.Delivery) amqp.Publishing {
 func (d *Dispatcher) logResult(m amqp.Delivery, res outcome.Result) {
 	var e *zerolog.Event
 	switch res.Outcome {
-	case outcome.Succeeded:
+	case outcome.Succeeded, outcome.Delayed:
 		e = d.log.Info()
 	case outcome.DeadLettered:
 		e = d.log.Error()
@@ -410,6 +448,9 @@ func (d *Dispatcher) logResult(m amqp.Delivery, res outcome.Result) {
 	}
 	if res.Reason != "" {
 		e = e.Str("reason", res.Reason)
+	}
+	if due, ok := outcome.Due(m.Headers[outcome.HeaderDue]); ok && res.Outcome == outcome.Delayed {
+		e = e.Time("due", due)
 	}
 	if res.Err != nil {
 		e = e.Err(res.Err)

@@ -128,6 +128,7 @@ var topology = broker.Topology{
 	QueueType:   broker.QueueClassic,
 	DeadQueue:   "jobs.dead",
 	RetryDelays: broker.RetryDelays(3, backoff.Policy{Initial: time.Second, Factor: 2, Max: time.Minute}),
+	DelayMax:    time.Hour,
 }
 
 func newDispatcher(t *testing.T, addr string, log *bytes.Buffer) *Dispatcher {

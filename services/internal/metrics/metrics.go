@@ -25,6 +25,7 @@ type Metrics struct {
 	received      prometheus.Counter
 	succeeded     prometheus.Counter
 	retried       prometheus.Counter
+	delayed       prometheus.Counter
 	requeued      prometheus.Counter
 	deadLettered  *prometheus.CounterVec
 	malformed     prometheus.Counter
@@ -63,6 +64,7 @@ func New(g Gauges) *Metrics {
 		received:  counter("jobs_received_total", "Job messages taken from the queue."),
 		succeeded: counter("jobs_succeeded_total", "Jobs whose worker answered 2xx."),
 		retried:   counter("jobs_retried_total", "Failed attempts sent to a retry queue."),
+		delayed:   counter("jobs_delayed_total", "Jobs taken before they were due and sent to a delay queue, not run; a job counts once per delay queue it passes."),
 		requeued:  counter("jobs_requeued_total", "Jobs put back without an attempt counted: php-fpm unavailable, shutdown, or a copy the broker did not take."),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "jobs_dead_lettered_total",
@@ -90,7 +92,7 @@ func New(g Gauges) *Metrics {
 		m.responses.WithLabelValues(class)
 	}
 	r.MustRegister(
-		m.received, m.succeeded, m.retried, m.requeued, m.deadLettered, m.malformed,
+		m.received, m.succeeded, m.retried, m.delayed, m.requeued, m.deadLettered, m.malformed,
 		m.responses, m.fcgiErrors, m.fatalErrors, m.stderrDropped, m.inFlight, m.workerSeconds, m.latency, m.queueWait,
 		gaugeFunc("concurrency_limit", "Jobs the daemon runs at once at most.", g.Concurrency),
 		gaugeFunc("broker_connected", "1 when the daemon is connected to RabbitMQ.", g.Connected),
@@ -123,13 +125,14 @@ func (m *Metrics) Started(published time.Time) func(outcome.Result) {
 	start := time.Now()
 	m.received.Inc()
 	m.inFlight.Inc()
-	if !published.IsZero() {
-		m.queueWait.Observe(max(start.Sub(published).Seconds(), 0))
+	// A job not due yet has not waited: it goes to a delay queue.
+	if !published.IsZero() && !published.After(start) {
+		m.queueWait.Observe(start.Sub(published).Seconds())
 	}
 	return func(res outcome.Result) {
 		m.inFlight.Dec()
 		m.Observe(res)
-		if !published.IsZero() {
+		if !published.IsZero() && res.Outcome != outcome.Delayed {
 			m.latency.Observe(max(time.Since(published).Seconds(), 0))
 		}
 	}
@@ -142,6 +145,8 @@ func (m *Metrics) Observe(res outcome.Result) {
 		m.succeeded.Inc()
 	case outcome.Retried:
 		m.retried.Inc()
+	case outcome.Delayed:
+		m.delayed.Inc()
 	case outcome.Requeued:
 		m.requeued.Inc()
 	case outcome.DeadLettered:

@@ -43,6 +43,7 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 		{Outcome: outcome.DeadLettered, Reason: outcome.ReasonMalformed},
 		{Outcome: outcome.Requeued, Ran: true, Err: outcome.ErrPoolUnavailable},
 		{Outcome: outcome.Retried, Status: 200, Ran: true, Fatal: true, StderrDropped: 3, CopyFailures: 2},
+		{Outcome: outcome.Delayed},
 	} {
 		m.Started(published)(res)
 	}
@@ -52,7 +53,8 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		{"received", testutil.ToFloat64(m.received), 8},
+		{"received", testutil.ToFloat64(m.received), 9},
+		{"delayed", testutil.ToFloat64(m.delayed), 1},
 		{"succeeded", testutil.ToFloat64(m.succeeded), 2},
 		{"retried", testutil.ToFloat64(m.retried), 3},
 		{"requeued", testutil.ToFloat64(m.requeued), 1},
@@ -77,7 +79,8 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 	}
 	text := scrape(t, m)
 	for _, want := range []string{
-		"fpmq_queue_wait_seconds_count 8",
+		"fpmq_queue_wait_seconds_count 9",
+		"fpmq_jobs_delayed_total 1",
 		"fpmq_job_latency_seconds_count 8",
 		"fpmq_worker_duration_seconds_count 7",
 		"fpmq_concurrency_limit 5",

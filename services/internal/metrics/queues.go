@@ -22,7 +22,7 @@ func NewQueueCollector(last func() ([]queuestat.Stat, time.Time)) prometheus.Col
 	return &queueCollector{
 		last: last,
 		ready: prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "messages_ready"),
-			"Messages ready for delivery in the queue (role job, retry or dead), as RabbitMQ last said; 0 for a queue that does not exist.", labels, nil),
+			"Messages ready for delivery in the queue (role job, retry, delay or dead), as RabbitMQ last said; 0 for a queue that does not exist.", labels, nil),
 		consumers: prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "consumers"),
 			"Consumers of the queue, from every daemon, as RabbitMQ last said.", labels, nil),
 	}

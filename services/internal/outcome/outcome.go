@@ -31,9 +31,13 @@ const (
 	// was unavailable or could not run the script, the daemon is shutting
 	// down); it went back to its queue with no attempt counted.
 	Requeued
+	// Delayed: the job is not due yet (its HeaderDue is more than a
+	// second ahead); a copy waits in a delay queue and the delivery was
+	// acked. It did not run and no attempt was counted.
+	Delayed
 )
 
-var names = [...]string{"succeeded", "retried", "dead-lettered", "requeued"}
+var names = [...]string{"succeeded", "retried", "dead-lettered", "requeued", "delayed"}
 
 // String returns the outcome's name as it appears in logs and metrics.
 func (o Outcome) String() string {
@@ -62,6 +66,19 @@ const (
 	HeaderLastError  = "x-fpmq-last-error"  // the last failure, as text
 	HeaderQueue      = "x-fpmq-queue"       // on dead letters: the job queue
 )
+
+// HeaderDue, set by the caller on a job published with a delay, is the
+// earliest time the job may run, in Unix milliseconds (an integer).
+const HeaderDue = "x-fpmq-due"
+
+// Due returns the time that a HeaderDue value v says, and whether v is one.
+func Due(v any) (time.Time, bool) {
+	ms, ok := Int(v)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
 
 // ErrPoolUnavailable means the php-fpm pool could not take a job: its
 // socket refused the connection, it answered "overloaded", or php-fpm

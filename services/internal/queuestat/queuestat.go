@@ -21,6 +21,7 @@ import (
 const (
 	RoleJob   = "job"   // the queue jobs are published to
 	RoleRetry = "retry" // a queue where failed jobs wait for their next attempt
+	RoleDelay = "delay" // a queue where jobs published with a delay wait until due
 	RoleDead  = "dead"  // the dead-letter queue
 )
 
@@ -28,11 +29,14 @@ const (
 type Queue struct{ Name, Role string }
 
 // Queues lists the queues of t: the job queue, its retry queues in order
-// of delay, and the dead-letter queue.
+// of delay, its delay queues likewise, and the dead-letter queue.
 func Queues(t broker.Topology) []Queue {
 	qs := []Queue{{t.Queue, RoleJob}}
 	for level := range t.RetryDelays {
 		qs = append(qs, Queue{t.RetryQueue(level), RoleRetry})
+	}
+	for _, d := range broker.DelayBuckets(t.DelayMax) {
+		qs = append(qs, Queue{t.DelayQueue(d), RoleDelay})
 	}
 	return append(qs, Queue{t.DeadQueue, RoleDead})
 }

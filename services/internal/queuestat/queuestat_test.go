@@ -2,6 +2,7 @@ package queuestat
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -52,5 +53,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestQueuesHaveDelayRoles(t *testing.T) {
+	qs := Queues(broker.Topology{Queue: "jobs", DeadQueue: "jobs.dead", RetryDelays: []time.Duration{time.Second}, DelayMax: 3 * time.Second})
+	want := []Queue{{"jobs", RoleJob}, {"jobs.retry.1s", RoleRetry}, {"jobs.delay.1s", RoleDelay}, {"jobs.delay.2s", RoleDelay}, {"jobs.dead", RoleDead}}
+	if !slices.Equal(qs, want) {
+		t.Errorf("Queues = %v, want %v", qs, want)
 	}
 }
