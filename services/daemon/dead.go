@@ -258,8 +258,13 @@ func (d *deadRun) run(ctx context.Context) int {
 	}
 	switch d.cmd.Action {
 	case deadletter.ActionList:
-		if d.progress != nil && !d.cmd.JSON {
+		switch {
+		case d.cmd.JSON:
+		case d.progress != nil:
 			fmt.Fprintf(d.stderr, "%d of %d dead jobs in %s\n", res.Matched, res.Read, queue)
+		case res.Matched == 0 && err == nil:
+			// Say so rather than print nothing, which reads like a failure.
+			fmt.Fprintf(d.stderr, "no dead jobs in %s match\n", queue)
 		}
 	case deadletter.ActionReplay:
 		fmt.Fprintf(d.stdout, "replayed %d of %d\n", res.Done, res.Matched)
