@@ -37,12 +37,12 @@ down: ## stop the stack, every profile's containers included, and delete its vol
 	$(COMPOSE) --profile '*' down -v --remove-orphans
 
 .PHONY: rotate
-rotate: ## after changing passwords in .env: recreate RabbitMQ, and the daemon if its own changed; nothing else
+rotate: ## after changing passwords in .env: recreate RabbitMQ, and the daemons if their own changed; nothing else
 	COMPOSE="$(COMPOSE)" ./docker/rotate.sh
 
 .PHONY: logs
-logs: ## follow the daemon's log
-	$(COMPOSE) logs -f daemon
+logs: ## follow the daemons' logs (both routes)
+	$(COMPOSE) logs -f daemon daemon-reports
 
 .PHONY: test
 test: ## unit tests of both modules (no Docker needed)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Applies the passwords of .env to a running stack, touching only what must
 # change. RabbitMQ writes its users from the environment when it starts, so
-# it is recreated; the daemon is recreated only if its own settings changed
+# it is recreated; the daemons are recreated only if their own settings changed
 # (its password, ADMIN_TOKEN: compose compares them), and otherwise
 # reconnects by itself. The
 # caller and ops read .env at each run; php-fpm and Prometheus hold no
-# password. It returns once the daemon is ready again.
+# password. It returns once the daemons are ready again.
 #
 #   COMPOSE="docker compose" rotate.sh
 set -euo pipefail
@@ -18,15 +18,23 @@ if [ -z "$("${compose[@]}" ps -q rabbitmq)" ]; then
   exit 0
 fi
 "${compose[@]}" up -d --wait --no-deps rabbitmq
-"${compose[@]}" up -d --no-deps daemon
+# Every route's daemon logs in as the daemon user (README "Routes").
+daemons=(daemon daemon-reports)
+"${compose[@]}" up -d --no-deps "${daemons[@]}"
 # Not up --wait: it fails at once on a daemon still unhealthy from the
 # broker's restart, while it is reconnecting.
 for ((i = 0; i < ready_timeout; i++)); do
-  if "${compose[@]}" exec -T daemon /daemon healthcheck >/dev/null 2>&1; then
-    echo "rotate: RabbitMQ has the new passwords and the daemon is ready"
+  ready=0
+  for d in "${daemons[@]}"; do
+    if "${compose[@]}" exec -T "$d" /daemon healthcheck >/dev/null 2>&1; then
+      ready=$((ready + 1))
+    fi
+  done
+  if [ "$ready" -eq ${#daemons[@]} ]; then
+    echo "rotate: RabbitMQ has the new passwords and the daemons are ready"
     exit 0
   fi
   sleep 1
 done
-echo "rotate: the daemon is not ready ${ready_timeout} s after RabbitMQ restarted; see docker compose logs daemon" >&2
+echo "rotate: a daemon is not ready ${ready_timeout} s after RabbitMQ restarted; see docker compose logs ${daemons[*]}" >&2
 exit 1

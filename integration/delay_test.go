@@ -148,8 +148,8 @@ func TestDelay(t *testing.T) {
 		// The 10 s job comes out of the 8 s queue 2 s early: the daemon
 		// sends it on to the 1 s queue. The others come out within a
 		// second of being due and are waited for.
-		if m := scrape(t, s.daemon); m["fpmq_jobs_delayed_total"] < 1 || m["fpmq_jobs_retried_total"] != 0 {
-			t.Errorf("delayed %g, retried %g; want the 10 s job sent on once at least and no attempt failed", m["fpmq_jobs_delayed_total"], m["fpmq_jobs_retried_total"])
+		if m := scrape(t, s.daemon); m[series("fpmq_jobs_delayed_total", jobQueue)] < 1 || m[series("fpmq_jobs_retried_total", jobQueue)] != 0 {
+			t.Errorf("delayed %g, retried %g; want the 10 s job sent on once at least and no attempt failed", m[series("fpmq_jobs_delayed_total", jobQueue)], m[series("fpmq_jobs_retried_total", jobQueue)])
 		}
 	})
 

@@ -34,12 +34,13 @@ const (
 func TestMonitoring(t *testing.T) {
 	browser := requireChromium(t)
 	start := time.Now()
-	ports := freePorts(t, 4)
+	ports := freePorts(t, 5)
 	c := &composeProject{name: monitorProject, dir: repoRoot(t), env: []string{
 		"AMQP_PORT=" + ports[0],
 		"MANAGEMENT_PORT=" + ports[1],
 		"METRICS_PORT=" + ports[2],
 		"PROMETHEUS_PORT=" + ports[3],
+		"REPORTS_METRICS_PORT=" + ports[4],
 		"WORKER_SLEEP=0.2",
 	}}
 	prometheus := "http://127.0.0.1:" + ports[3]
@@ -54,12 +55,12 @@ func TestMonitoring(t *testing.T) {
 	// the graphs plot rates, which need a sample from before the jobs.
 	eventually(t, time.Minute, "Prometheus scrapes the daemon and RabbitMQ", func() bool {
 		for _, job := range []string{"daemon", "rabbitmq", "rabbitmq-queues"} {
-			if v, ok := promQuery(t, prometheus, fmt.Sprintf(`up{job=%q}`, job)); !ok || v != 1 {
+			if v, ok := promQuery(t, prometheus, fmt.Sprintf(`min(up{job=%q})`, job)); !ok || v != 1 {
 				return false
 			}
 		}
 		_, queue := promQuery(t, prometheus, `rabbitmq_detailed_queue_messages_ready{queue="commands"}`)
-		_, jobs := promQuery(t, prometheus, "fpmq_jobs_succeeded_total")
+		_, jobs := promQuery(t, prometheus, `fpmq_jobs_succeeded_total{queue="commands"}`)
 		return queue && jobs
 	})
 
@@ -82,7 +83,7 @@ func TestMonitoring(t *testing.T) {
 		{"fpmq-succeeded", strconv.Itoa(monitorJobs)},
 		{"fpmq-received", strconv.Itoa(monitorJobs)},
 		{"fpmq-dead-lettered", "0"},
-		{"fpmq-daemons", "1 / 1"},
+		{"fpmq-daemons", "2 / 2"}, // one per route
 		{"fpmq-rabbitmq-up", "yes"},
 		{"fpmq-connected", "yes"},
 		{"fpmq-paused", "no"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,8 +34,8 @@ func TestObservability(t *testing.T) {
 
 		eventually(t, settleTimeout, "every job settled", func() bool {
 			m := scrape(t, s.daemon)
-			return m["fpmq_jobs_succeeded_total"] == 20 && m[`fpmq_jobs_dead_lettered_total{reason="malformed"}`] == 3 &&
-				m[`fpmq_jobs_dead_lettered_total{reason="rejected"}`] == 2
+			return m[series("fpmq_jobs_succeeded_total", jobQueue)] == 20 && m[series("fpmq_jobs_dead_lettered_total", jobQueue, "reason", "malformed")] == 3 &&
+				m[series("fpmq_jobs_dead_lettered_total", jobQueue, "reason", "rejected")] == 2
 		})
 		m := scrape(t, s.daemon)
 		for _, tc := range []struct {
@@ -42,20 +43,20 @@ func TestObservability(t *testing.T) {
 			got  float64
 			want float64
 		}{
-			{"received", m["fpmq_jobs_received_total"], 25},
-			{"malformed", m["fpmq_jobs_malformed_total"], 3},
-			{"2xx answers", m[`fpmq_worker_responses_total{class="2xx"}`], 20},
-			{"4xx answers", m[`fpmq_worker_responses_total{class="4xx"}`], 2},
-			{"retried", m["fpmq_jobs_retried_total"], 0},
-			{"in flight", m["fpmq_jobs_in_flight"], 0},
-			{"worker durations", m["fpmq_worker_duration_seconds_count"], 22},
-			{"end-to-end latencies", m["fpmq_job_latency_seconds_count"], 25},
-			{"concurrency", m["fpmq_concurrency_limit"], 5},
-			{"connected", m["fpmq_broker_connected"], 1},
-			{"paused", m["fpmq_consumption_paused"], 0},
-			{"pool up", m["fpmq_phpfpm_up"], 1},
-			{"pool children", m["fpmq_phpfpm_processes"], 5},
-			{"ready", m["fpmq_ready"], 1},
+			{"received", m[series("fpmq_jobs_received_total", jobQueue)], 25},
+			{"malformed", m[series("fpmq_jobs_malformed_total", jobQueue)], 3},
+			{"2xx answers", m[series("fpmq_worker_responses_total", jobQueue, "class", "2xx")], 20},
+			{"4xx answers", m[series("fpmq_worker_responses_total", jobQueue, "class", "4xx")], 2},
+			{"retried", m[series("fpmq_jobs_retried_total", jobQueue)], 0},
+			{"in flight", m[series("fpmq_jobs_in_flight", jobQueue)], 0},
+			{"worker durations", m[series("fpmq_worker_duration_seconds_count", jobQueue)], 22},
+			{"end-to-end latencies", m[series("fpmq_job_latency_seconds_count", jobQueue)], 25},
+			{"concurrency", m[series("fpmq_concurrency_limit", jobQueue)], 5},
+			{"connected", m[series("fpmq_broker_connected", jobQueue)], 1},
+			{"paused", m[series("fpmq_consumption_paused", jobQueue)], 0},
+			{"pool up", m[series("fpmq_phpfpm_up", jobQueue)], 1},
+			{"pool children", m[series("fpmq_phpfpm_processes", jobQueue)], 5},
+			{"ready", m[series("fpmq_ready", jobQueue)], 1},
 		} {
 			if tc.got != tc.want {
 				t.Errorf("%s = %g, want %g", tc.name, tc.got, tc.want)
@@ -129,6 +130,18 @@ func scrape(t *testing.T, d *testcontainers.DockerContainer) map[string]float64 
 		}
 	}
 	return series
+}
+
+// series returns how a daemon's /metrics writes the series name of the daemon
+// consuming queue with the further labels, given as name-value pairs: every
+// fpmq_* series carries the daemon's job queue, and the labels are sorted.
+func series(name, queue string, labels ...string) string {
+	pairs := []string{`queue="` + queue + `"`}
+	for i := 0; i+1 < len(labels); i += 2 {
+		pairs = append(pairs, labels[i]+`="`+labels[i+1]+`"`)
+	}
+	slices.Sort(pairs)
+	return name + "{" + strings.Join(pairs, ",") + "}"
 }
 
 func readyz(t *testing.T, d *testcontainers.DockerContainer) int {

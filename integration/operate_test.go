@@ -66,10 +66,10 @@ func TestOperate(t *testing.T) {
 		t.Errorf("/readyz while paused: %d %q", status, body)
 	}
 	m := scrape(t, d)
-	if m["fpmq_consumption_paused_by_operator"] != 1 || m["fpmq_consumption_paused"] != 1 || m["fpmq_jobs_succeeded_total"] != float64(len(started)) ||
-		m["fpmq_jobs_received_total"] != float64(len(started)) {
+	if m[series("fpmq_consumption_paused_by_operator", jobQueue)] != 1 || m[series("fpmq_consumption_paused", jobQueue)] != 1 || m[series("fpmq_jobs_succeeded_total", jobQueue)] != float64(len(started)) ||
+		m[series("fpmq_jobs_received_total", jobQueue)] != float64(len(started)) {
 		t.Errorf("metrics while paused: paused by operator %g, paused %g, succeeded %g, received %g; want 1, 1 and %d started jobs, all succeeded",
-			m["fpmq_consumption_paused_by_operator"], m["fpmq_consumption_paused"], m["fpmq_jobs_succeeded_total"], m["fpmq_jobs_received_total"], len(started))
+			m[series("fpmq_consumption_paused_by_operator", jobQueue)], m[series("fpmq_consumption_paused", jobQueue)], m[series("fpmq_jobs_succeeded_total", jobQueue)], m[series("fpmq_jobs_received_total", jobQueue)], len(started))
 	}
 
 	// A second pause changes nothing; --wait returns since no job runs.
@@ -196,8 +196,8 @@ func TestOperate(t *testing.T) {
 			t.Errorf("job %d ran %d times, want once", n, runs)
 		}
 	}
-	if m := scrape(t, d); m["fpmq_consumption_paused_by_operator"] != 0 || m["fpmq_jobs_succeeded_total"] != total {
-		t.Errorf("after the resume: paused by operator %g, succeeded %g; want 0 and %d", m["fpmq_consumption_paused_by_operator"], m["fpmq_jobs_succeeded_total"], total)
+	if m := scrape(t, d); m[series("fpmq_consumption_paused_by_operator", jobQueue)] != 0 || m[series("fpmq_jobs_succeeded_total", jobQueue)] != total {
+		t.Errorf("after the resume: paused by operator %g, succeeded %g; want 0 and %d", m[series("fpmq_consumption_paused_by_operator", jobQueue)], m[series("fpmq_jobs_succeeded_total", jobQueue)], total)
 	}
 	if n := countLog(t, d, "consumption resumed by operator", "db migration"); n != 1 {
 		t.Errorf("logged the resume %d times, want once", n)

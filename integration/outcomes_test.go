@@ -53,8 +53,8 @@ func TestOutcomes(t *testing.T) {
 			if !strings.Contains(logs, "php-fpm cannot run the worker script") || !strings.Contains(logs, tc.script) {
 				t.Errorf("%s: no error naming the script in the log:\n%s", tc.queue, tail(logs, 40))
 			}
-			if m := scrape(t, d); m["fpmq_consumption_paused"] != 1 || m["fpmq_jobs_retried_total"] != 0 {
-				t.Errorf("%s: paused %g, retried %g; want paused and no attempt counted", tc.queue, m["fpmq_consumption_paused"], m["fpmq_jobs_retried_total"])
+			if m := scrape(t, d); m[series("fpmq_consumption_paused", tc.queue)] != 1 || m[series("fpmq_jobs_retried_total", tc.queue)] != 0 {
+				t.Errorf("%s: paused %g, retried %g; want paused and no attempt counted", tc.queue, m[series("fpmq_consumption_paused", tc.queue)], m[series("fpmq_jobs_retried_total", tc.queue)])
 			}
 			q := s.queue(t, tc.queue)
 			if q.Ready+q.Unacked != 3 || s.queue(t, tc.queue+".dead").Ready != 0 {
@@ -83,8 +83,8 @@ func TestOutcomes(t *testing.T) {
 				t.Errorf("%s ran %d times, want 2 (MAX_ATTEMPTS)", do, n)
 			}
 		}
-		if m := scrape(t, d); m["fpmq_jobs_succeeded_total"] != 0 || m["fpmq_worker_fatal_errors_total"] != 8 {
-			t.Errorf("succeeded %g, fatal errors %g; want 0 and 8", m["fpmq_jobs_succeeded_total"], m["fpmq_worker_fatal_errors_total"])
+		if m := scrape(t, d); m[series("fpmq_jobs_succeeded_total", "dies")] != 0 || m[series("fpmq_worker_fatal_errors_total", "dies")] != 8 {
+			t.Errorf("succeeded %g, fatal errors %g; want 0 and 8", m[series("fpmq_jobs_succeeded_total", "dies")], m[series("fpmq_worker_fatal_errors_total", "dies")])
 		}
 
 		s.routeDaemon(t, "unparsable", map[string]string{"SCRIPT_FILENAME": testScripts + "/parse-error.php", "MAX_ATTEMPTS": "1"})
@@ -183,7 +183,7 @@ func TestOutcomes(t *testing.T) {
 		s.publishMessages(t, "full", stack.Job("full-1", []byte(`{"do":"fail"}`)))
 		eventually(t, settleTimeout, "not ready while the copy is refused", func() bool {
 			body, code := get(t, d, "/readyz")
-			return code == http.StatusServiceUnavailable && strings.Contains(body, "copies") && scrape(t, d)["fpmq_copy_publish_failures_total"] >= 3
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "copies") && scrape(t, d)[series("fpmq_copy_publish_failures_total", "full")] >= 3
 		})
 		if n := s.misbehaveRuns(t)["full-1"]; n != 1 {
 			t.Errorf("the job ran %d times while its copy was refused, want 1", n)
@@ -202,7 +202,7 @@ func TestOutcomes(t *testing.T) {
 			msgs = append(msgs, stack.Job(fmt.Sprintf("busy-%d", i), []byte(`{"do":"sleep","seconds":"12"}`)))
 		}
 		s.publishMessages(t, "busy", msgs...)
-		eventually(t, settleTimeout, "every child busy", func() bool { return scrape(t, d)["fpmq_jobs_in_flight"] == 5 })
+		eventually(t, settleTimeout, "every child busy", func() bool { return scrape(t, d)[series("fpmq_jobs_in_flight", "busy")] == 5 })
 		// Past the window in which a recent answer proves the pool is there,
 		// readiness must not ask a ping to wait for a child.
 		time.Sleep(6 * time.Second)
@@ -227,7 +227,7 @@ func TestOutcomes(t *testing.T) {
 		eventually(t, 5*time.Minute, "the loud jobs done", func() bool {
 			m := scrape(t, d)
 			peak = max(peak, m["process_resident_memory_bytes"])
-			return m["fpmq_jobs_succeeded_total"] == 10
+			return m[series("fpmq_jobs_succeeded_total", "loud")] == 10
 		})
 		t.Logf("daemon peak RSS while 5 jobs printed 200 MiB and 5 logged 200,000 messages: %.1f MiB", peak/(1<<20))
 		if peak > 50<<20 {

@@ -44,7 +44,7 @@ func TestComposeIsHardened(t *testing.T) {
 	if err := json.Unmarshal(out, &cfg); err != nil {
 		t.Fatalf("parse compose config: %v", err)
 	}
-	for _, name := range []string{"daemon", "caller", "php-fpm"} {
+	for _, name := range []string{"daemon", "daemon-reports", "caller", "php-fpm"} {
 		svc, ok := cfg.Services[name]
 		if !ok {
 			t.Errorf("no service %s", name)
@@ -118,13 +118,15 @@ func TestRunningStackIsLocked(t *testing.T) {
 		}
 	})
 
-	t.Run("the FastCGI socket is the daemon's group's only", func(t *testing.T) {
-		code, out := execIn(t, s.PHP, "stat", "-c", "%a %U %G", stack.SocketDir+"/commands.sock")
-		if code != 0 {
-			t.Fatalf("stat socket: exit %d: %s", code, out)
-		}
-		if got := strings.TrimSpace(out); got != "660 www-data fpmq" {
-			t.Errorf("socket mode, owner, group = %q, want \"660 www-data fpmq\"", got)
+	t.Run("the FastCGI sockets are the daemon's group's only", func(t *testing.T) {
+		for _, socket := range []string{stack.SocketDir + "/commands.sock", stack.ReportsSocket} {
+			code, out := execIn(t, s.PHP, "stat", "-c", "%a %U %G", socket)
+			if code != 0 {
+				t.Fatalf("stat %s: exit %d: %s", socket, code, out)
+			}
+			if got := strings.TrimSpace(out); got != "660 www-data fpmq" {
+				t.Errorf("%s: mode, owner, group = %q, want \"660 www-data fpmq\"", socket, got)
+			}
 		}
 	})
 
@@ -185,11 +187,19 @@ func TestRunningStackIsLocked(t *testing.T) {
 		}); !isAccessRefused(err) {
 			t.Errorf("caller reading dead letters: %v, want access refused", err)
 		}
-		if err := try("declare the job queue", func(ch *amqp.Channel) error {
-			_, err := ch.QueueDeclare(jobQueue, true, false, false, false, nil)
+		for _, queue := range []string{jobQueue, reportsQueue} {
+			if err := try("declare a job queue", func(ch *amqp.Channel) error {
+				_, err := ch.QueueDeclare(queue, true, false, false, false, nil)
+				return err
+			}); err != nil {
+				t.Errorf("caller declaring the job queue %s: %v", queue, err)
+			}
+		}
+		if err := try("read the reports' dead letters", func(ch *amqp.Channel) error {
+			_, _, err := ch.Get(reportsDead, false)
 			return err
-		}); err != nil {
-			t.Errorf("caller declaring the job queue: %v", err)
+		}); !isAccessRefused(err) {
+			t.Errorf("caller reading the reports' dead letters: %v, want access refused", err)
 		}
 	})
 
@@ -206,6 +216,30 @@ func TestRunningStackIsLocked(t *testing.T) {
 		defer ch.Close()
 		if _, err := ch.QueueDeclare("daemon-owned", true, false, false, false, nil); !isAccessRefused(err) {
 			t.Errorf("daemon declaring another queue: %v, want access refused", err)
+		}
+		// Exactly the routes' queues: each one's own, and no other whose
+		// name merely starts like one.
+		for _, tc := range []struct {
+			queue string
+			ok    bool
+		}{
+			{reportsQueue, true},
+			{reportsDead, true},
+			{reportsQueue + ".retry.1", true},
+			{reportsQueue + "-other", false},
+			{"x" + jobQueue, false},
+		} {
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ch.QueueDeclare(tc.queue, true, false, false, false, nil)
+			if tc.ok && err != nil {
+				t.Errorf("daemon declaring %s: %v", tc.queue, err)
+			} else if !tc.ok && !isAccessRefused(err) {
+				t.Errorf("daemon declaring %s: %v, want access refused", tc.queue, err)
+			}
+			ch.Close()
 		}
 	})
 
@@ -251,6 +285,15 @@ func TestRunningStackIsLocked(t *testing.T) {
 			t.Errorf("operator reading the dead-letter queue: %v", err)
 		}
 		if err := try(func(ch *amqp.Channel) error {
+			if _, err := ch.QueueDeclarePassive(reportsDead, true, false, false, false, nil); err != nil {
+				return err
+			}
+			_, err := ch.Consume(reportsDead, "", false, false, false, false, nil)
+			return err
+		}); err != nil {
+			t.Errorf("operator reading the reports' dead-letter queue: %v", err)
+		}
+		if err := try(func(ch *amqp.Channel) error {
 			if err := ch.Confirm(false); err != nil {
 				return err
 			}
@@ -273,6 +316,10 @@ func TestRunningStackIsLocked(t *testing.T) {
 		}{
 			{"reading the job queue", func(ch *amqp.Channel) error {
 				_, _, err := ch.Get(jobQueue, false)
+				return err
+			}},
+			{"reading the reports' job queue", func(ch *amqp.Channel) error {
+				_, _, err := ch.Get(reportsQueue, false)
 				return err
 			}},
 			{"purging the job queue", func(ch *amqp.Channel) error {

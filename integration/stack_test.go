@@ -33,6 +33,8 @@ const (
 	operatorUser = stack.OperatorUser
 	jobQueue     = stack.JobQueue
 	deadQueue    = stack.DeadQueue
+	reportsQueue = stack.ReportsQueue
+	reportsDead  = stack.ReportsDeadQueue
 )
 
 // How long the tests wait; the stack has its own timeouts for starting.
@@ -79,10 +81,14 @@ type testStack struct {
 type stackOptions struct {
 	children    int     // php-fpm pool size (5)
 	workerSleep float64 // seconds each job sleeps (0)
-	daemonEnv   map[string]string
-	rabbitFiles []testcontainers.ContainerFile // copied into rabbitmq before it starts
-	phpBinds    []string                       // bind mounts of php-fpm, "HOST:CONTAINER[:ro]"
-	noDaemon    bool                           // start no daemon: s.daemon is nil
+	// reportsChildren is the reports pool's size (2), reportSleep the
+	// seconds each job of php/report.php sleeps (0).
+	reportsChildren int
+	reportSleep     float64
+	daemonEnv       map[string]string
+	rabbitFiles     []testcontainers.ContainerFile // copied into rabbitmq before it starts
+	phpBinds        []string                       // bind mounts of php-fpm, "HOST:CONTAINER[:ro]"
+	noDaemon        bool                           // start no daemon: s.daemon is nil
 }
 
 // newStack starts a stack and registers its removal with t.
@@ -94,12 +100,14 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 	}
 	ctx := context.Background()
 	st, err := stack.Start(ctx, stack.Options{
-		Images:        images,
-		Name:          "fpmq-test-",
-		Children:      opts.children,
-		WorkerSleep:   opts.workerSleep,
-		RabbitMQFiles: opts.rabbitFiles,
-		PHPBinds:      opts.phpBinds,
+		Images:          images,
+		Name:            "fpmq-test-",
+		Children:        opts.children,
+		WorkerSleep:     opts.workerSleep,
+		ReportsChildren: opts.reportsChildren,
+		ReportSleep:     opts.reportSleep,
+		RabbitMQFiles:   opts.rabbitFiles,
+		PHPBinds:        opts.phpBinds,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +129,15 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 func (s *testStack) startDaemon(t *testing.T, env map[string]string) *testcontainers.DockerContainer {
 	t.Helper()
 	return s.startDaemonUntil(t, env, stack.ConsumingLog)
+}
+
+// startReportsDaemon starts a daemon of the reports route (stack.ReportsDaemon)
+// with env and waits until it consumes.
+func (s *testStack) startReportsDaemon(t *testing.T, env map[string]string) *testcontainers.DockerContainer {
+	t.Helper()
+	e := map[string]string{"RETRY_INITIAL_DELAY": retryDelay, "QUEUE_STATS_INTERVAL": "1s"}
+	maps.Copy(e, env)
+	return s.run(t, s.ReportsDaemon, stack.Run{Env: e, Wait: wait.ForLog(stack.ConsumingLog).WithStartupTimeout(stack.DaemonStartTimeout)})
 }
 
 // startDaemonUntil starts a daemon container and waits until its log shows

@@ -3,18 +3,21 @@
 # environment, then starts the broker with them. Passwords come from the
 # environment (compose reads them from .env), never from the image.
 #
-# Four users, each limited to the vhost RABBITMQ_VHOST:
+# RABBITMQ_QUEUES lists the job queues of the routes, separated by spaces
+# ("commands reports" in compose; default: RABBITMQ_QUEUE, or "commands").
+# Four users, each limited to the vhost RABBITMQ_VHOST and to exactly those
+# routes (one daemon user serves the daemons of every route):
 #   RABBITMQ_ADMIN_USER     everything (management UI)
-#   RABBITMQ_CALLER_USER    may declare the job queue and publish to it, nothing else
-#   RABBITMQ_DAEMON_USER    may use the job queue, its retry, delay and dead-letter queues
-#   RABBITMQ_OPERATOR_USER  may read the dead-letter queue and publish to the default
+#   RABBITMQ_CALLER_USER    may declare the job queues and publish to them, nothing else
+#   RABBITMQ_DAEMON_USER    may use the job queues, their retry, delay and dead-letter queues
+#   RABBITMQ_OPERATOR_USER  may read the dead-letter queues and publish to the default
 #                           exchange (daemon dead: list, replay, purge), nothing else;
 #                           only if RABBITMQ_OPERATOR_PASSWORD is set
 # No "guest" user exists.
 set -eu
 
 : "${RABBITMQ_VHOST:=fpmq}"
-: "${RABBITMQ_QUEUE:=commands}"
+: "${RABBITMQ_QUEUES:=${RABBITMQ_QUEUE:-commands}}"
 : "${RABBITMQ_ADMIN_USER:=admin}"
 : "${RABBITMQ_CALLER_USER:=caller}"
 : "${RABBITMQ_DAEMON_USER:=daemon}"
@@ -30,8 +33,17 @@ done
 
 # json escapes a string for a JSON document.
 json() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
-# regex escapes the dots of a queue name for a permission pattern.
-q=$(printf '%s' "$RABBITMQ_QUEUE" | sed -e 's/\./\\\\./g')
+# q is the job queues as one alternation of a permission pattern, their
+# dots escaped: (commands|reports).
+q=
+for queue in $RABBITMQ_QUEUES; do
+  q="$q${q:+|}$(printf '%s' "$queue" | sed -e 's/\./\\\\./g')"
+done
+if [ -z "$q" ]; then
+  echo "rabbitmq: RABBITMQ_QUEUES is empty" >&2
+  exit 1
+fi
+q="($q)"
 mine="^$q(\\\\.dead|\\\\.retry\\\\..+|\\\\.delay\\\\..+)?\$"
 dead="^$q\\\\.dead\$"
 

@@ -30,7 +30,13 @@ func Exec(ctx context.Context, c *testcontainers.DockerContainer, cmd ...string)
 // WorkerLines returns the lines of php/worker.php's log, none before the
 // first job created it.
 func (s *Stack) WorkerLines(ctx context.Context) ([]string, error) {
-	r, err := s.PHP.CopyFileFromContainer(ctx, WorkerLog)
+	return s.LogLines(ctx, WorkerLog)
+}
+
+// LogLines returns the lines of the php-fpm container's file path (a
+// worker's log, such as ReportLog), none before the first job created it.
+func (s *Stack) LogLines(ctx context.Context, path string) ([]string, error) {
+	r, err := s.PHP.CopyFileFromContainer(ctx, path)
 	if err != nil {
 		// Engines word "no such file" in several ways.
 		if msg := strings.ToLower(err.Error()); strings.Contains(msg, "no such") || strings.Contains(msg, "not found") || strings.Contains(msg, "could not find") {

@@ -44,6 +44,11 @@ const (
 	OperatorUser = "operator"
 	JobQueue     = "commands"
 	DeadQueue    = JobQueue + ".dead"
+	// ReportsQueue is the second route's job queue, served by the pool
+	// "reports" (ReportsSocket) and php/report.php, as compose's
+	// daemon-reports has it. The users may use both routes' queues.
+	ReportsQueue     = "reports"
+	ReportsDeadQueue = ReportsQueue + ".dead"
 )
 
 // Paths and ports inside the containers.
@@ -51,8 +56,11 @@ const (
 	SocketDir    = "/run/php-fpm" // the pool's socket, shared by php-fpm and the daemons
 	WorkerLogDir = "/var/log/workers"
 	WorkerLog    = WorkerLogDir + "/workers.log" // where php/worker.php writes "Processing N"
-	AMQPPort     = "5672/tcp"
-	MetricsPort  = "9090/tcp" // the daemon's /metrics, /healthz and /readyz
+	ReportLog    = WorkerLogDir + "/reports.log" // where php/report.php writes "Report N"
+	// ReportsSocket is the reports pool's socket, next to the commands pool's.
+	ReportsSocket = SocketDir + "/reports.sock"
+	AMQPPort      = "5672/tcp"
+	MetricsPort   = "9090/tcp" // the daemon's /metrics, /healthz and /readyz
 )
 
 // How long the stack waits for its parts.
@@ -80,6 +88,11 @@ type Options struct {
 	Children int
 	// WorkerSleep is how many seconds each job of php/worker.php sleeps (0).
 	WorkerSleep float64
+	// ReportsChildren is the reports pool's pm.max_children and its
+	// daemon's CONCURRENCY (2).
+	ReportsChildren int
+	// ReportSleep is how many seconds each job of php/report.php sleeps (0).
+	ReportSleep float64
 	// SocketDir is a host directory bound at SocketDir in php-fpm and the
 	// daemons, so that the host reaches the pool; empty means a volume of
 	// the stack's own, as compose has.
@@ -120,6 +133,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	if opts.Children == 0 {
 		opts.Children = 5
+	}
+	if opts.ReportsChildren == 0 {
+		opts.ReportsChildren = 2
 	}
 	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
@@ -183,7 +199,7 @@ func (s *Stack) startRabbitMQ(ctx context.Context) error {
 		testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = "rabbitmq" }),
 		testcontainers.WithEnv(map[string]string{
 			"RABBITMQ_VHOST":             VHost,
-			"RABBITMQ_QUEUE":             JobQueue,
+			"RABBITMQ_QUEUES":            JobQueue + " " + ReportsQueue,
 			"RABBITMQ_ADMIN_USER":        AdminUser,
 			"RABBITMQ_ADMIN_PASSWORD":    s.Passwords[AdminUser],
 			"RABBITMQ_CALLER_USER":       CallerUser,
@@ -218,8 +234,10 @@ func (s *Stack) startPHP(ctx context.Context) error {
 		// does not listen: published nowhere but on the loopback.
 		loopback("9000/tcp"),
 		testcontainers.WithEnv(map[string]string{
-			"FPM_MAX_CHILDREN": strconv.Itoa(s.opts.Children),
-			"WORKER_SLEEP":     strconv.FormatFloat(s.opts.WorkerSleep, 'f', -1, 64),
+			"FPM_MAX_CHILDREN":         strconv.Itoa(s.opts.Children),
+			"WORKER_SLEEP":             strconv.FormatFloat(s.opts.WorkerSleep, 'f', -1, 64),
+			"FPM_REPORTS_MAX_CHILDREN": strconv.Itoa(s.opts.ReportsChildren),
+			"REPORT_SLEEP":             strconv.FormatFloat(s.opts.ReportSleep, 'f', -1, 64),
 		}),
 		s.socket,
 		testcontainers.WithMounts(s.volume("logs", WorkerLogDir)),
@@ -229,8 +247,11 @@ func (s *Stack) startPHP(ctx context.Context) error {
 			h.Binds = append(h.Binds, s.opts.PHPBinds...)
 			harden(h)
 		}),
+		// Both pools answer.
 		testcontainers.WithWaitStrategy(
 			wait.ForExec([]string{"php", "/usr/local/lib/fpmq/healthcheck.php"}).
+				WithPollInterval(500*time.Millisecond).WithStartupTimeout(PoolStartTimeout),
+			wait.ForExec([]string{"php", "/usr/local/lib/fpmq/healthcheck.php", "unix://" + ReportsSocket}).
 				WithPollInterval(500*time.Millisecond).WithStartupTimeout(PoolStartTimeout),
 		),
 	)
@@ -291,6 +312,21 @@ func (s *Stack) Daemon(ctx context.Context, r Run) (*testcontainers.DockerContai
 		s.socket,
 		loopback(MetricsPort),
 	)
+}
+
+// ReportsDaemon runs a daemon of the reports route, as compose's
+// daemon-reports: queue ReportsQueue, the reports pool, php/report.php and
+// CONCURRENCY Options.ReportsChildren; r.Env may change any of them.
+func (s *Stack) ReportsDaemon(ctx context.Context, r Run) (*testcontainers.DockerContainer, error) {
+	env := map[string]string{
+		"AMQP_QUEUE":      ReportsQueue,
+		"FASTCGI_ADDR":    "unix://" + ReportsSocket,
+		"SCRIPT_FILENAME": "/app/report.php",
+		"CONCURRENCY":     strconv.Itoa(s.opts.ReportsChildren),
+	}
+	maps.Copy(env, r.Env)
+	r.Env = env
+	return s.Daemon(ctx, r)
 }
 
 // Caller runs the caller on the stack with r.Args, by default until it

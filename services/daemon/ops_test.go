@@ -92,7 +92,7 @@ func TestPauseResumeStatus(t *testing.T) {
 	if code, _, errOut := command("healthcheck"); code != 1 || !strings.Contains(errOut, "paused by operator: db migration") {
 		t.Errorf("healthcheck while paused: exit %d, %q", code, errOut)
 	}
-	if m := get(t, "http://"+addr+"/metrics"); !strings.Contains(m, "fpmq_consumption_paused_by_operator 1") || !strings.Contains(m, "fpmq_consumption_paused 1") {
+	if m := get(t, "http://"+addr+"/metrics"); !strings.Contains(m, `fpmq_consumption_paused_by_operator{queue="commands"} 1`) || !strings.Contains(m, `fpmq_consumption_paused{queue="commands"} 1`) {
 		t.Errorf("metrics while paused lack the pause gauges at 1")
 	}
 

@@ -242,7 +242,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 
 	c := d.consumer
 	ready := d.health().Ready
-	d.metrics = metrics.New(metrics.Gauges{
+	d.metrics = metrics.New(cfg.Queue, metrics.Gauges{
 		Concurrency: func() float64 { return float64(cfg.Concurrency) },
 		Connected:   func() float64 { return bit(c.State() == consume.Consuming || c.State() == consume.Paused) },
 		Paused:      func() float64 { return bit(c.State() == consume.Paused) },
@@ -259,10 +259,9 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 		Reconnects:   func() float64 { return float64(c.Reconnects()) },
 		CopyFailures: func() float64 { return float64(d.dispatcher.CopyFailures()) },
 	})
-	d.metrics.Registry.MustRegister(
-		metrics.NewPoolCollector(d.pool.Status, statusTimeout),
-		metrics.NewQueueCollector(d.queues.Last),
-	)
+	d.metrics.MustRegister(metrics.NewPoolCollector(d.pool.Status, statusTimeout))
+	// Its series name each of the route's queues in their own queue label.
+	d.metrics.Registry.MustRegister(metrics.NewQueueCollector(d.queues.Last))
 	return d
 }
 

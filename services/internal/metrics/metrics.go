@@ -19,8 +19,14 @@ const namespace = "fpmq"
 
 // Metrics holds the daemon's metrics, registered in Registry. Labels have
 // bounded values: outcomes, reasons and status classes, never message ids.
+// Every fpmq_* series carries the constant label queue, the daemon's job
+// queue, so that the daemons of several routes can be told apart in one
+// Prometheus; the Go runtime's and the process's series do not.
 type Metrics struct {
 	Registry *prometheus.Registry
+
+	// labelled registers in Registry with the queue label added.
+	labelled prometheus.Registerer
 
 	received      prometheus.Counter
 	succeeded     prometheus.Counter
@@ -55,12 +61,13 @@ type Gauges struct {
 	CopyFailures func() float64
 }
 
-// New creates and registers the metrics, with the Go runtime's and the
-// process's own.
-func New(g Gauges) *Metrics {
+// New creates and registers the metrics of the daemon consuming queue, with
+// the Go runtime's and the process's own.
+func New(queue string, g Gauges) *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry:  r,
+		labelled:  prometheus.WrapRegistererWith(prometheus.Labels{QueueLabel: queue}, r),
 		received:  counter("jobs_received_total", "Job messages taken from the queue."),
 		succeeded: counter("jobs_succeeded_total", "Jobs whose worker answered 2xx."),
 		retried:   counter("jobs_retried_total", "Failed attempts sent to a retry queue."),
@@ -91,7 +98,7 @@ func New(g Gauges) *Metrics {
 	for _, class := range []string{"2xx", "3xx", "4xx", "5xx"} {
 		m.responses.WithLabelValues(class)
 	}
-	r.MustRegister(
+	m.labelled.MustRegister(
 		m.received, m.succeeded, m.retried, m.delayed, m.requeued, m.deadLettered, m.malformed,
 		m.responses, m.fcgiErrors, m.fatalErrors, m.stderrDropped, m.inFlight, m.workerSeconds, m.latency, m.queueWait,
 		gaugeFunc("concurrency_limit", "Jobs the daemon runs at once at most.", g.Concurrency),
@@ -108,10 +115,24 @@ func New(g Gauges) *Metrics {
 			Namespace: namespace, Name: "copy_publish_failures_total",
 			Help: "Retry or dead-letter copies the broker did not take; each is tried again after a growing pause, without running the job again.",
 		}, g.CopyFailures),
+	)
+	r.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// QueueLabel is the constant label naming the daemon's job queue on its
+// fpmq_* series. The fpmq_queue_* series already have a label of that name
+// (each of the route's queues: job, retry, delay, dead) and register
+// without it, through Registry.
+const QueueLabel = "queue"
+
+// MustRegister registers more of the daemon's collectors, with the queue
+// label added to their series.
+func (m *Metrics) MustRegister(cs ...prometheus.Collector) {
+	m.labelled.MustRegister(cs...)
 }
 
 // Handler serves the metrics in Prometheus' text format.

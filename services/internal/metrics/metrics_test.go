@@ -19,7 +19,7 @@ import (
 )
 
 func newMetrics() *Metrics {
-	return New(Gauges{
+	return New("commands", Gauges{
 		Concurrency:      func() float64 { return 5 },
 		Connected:        func() float64 { return 1 },
 		Paused:           func() float64 { return 0 },
@@ -79,19 +79,20 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 	}
 	text := scrape(t, m)
 	for _, want := range []string{
-		"fpmq_queue_wait_seconds_count 9",
-		"fpmq_jobs_delayed_total 1",
-		"fpmq_job_latency_seconds_count 8",
-		"fpmq_worker_duration_seconds_count 7",
-		"fpmq_concurrency_limit 5",
-		"fpmq_broker_connected 1",
-		"fpmq_consumption_paused 0",
-		"fpmq_consumption_paused_by_operator 1",
-		"fpmq_broker_blocked 0",
-		"fpmq_ready 1",
-		"fpmq_broker_reconnects_total 2",
-		"fpmq_copy_publish_failures_total 4",
-		`fpmq_jobs_dead_lettered_total{reason="attempts-exhausted"} 0`,
+		`fpmq_queue_wait_seconds_count{queue="commands"} 9`,
+		`fpmq_jobs_delayed_total{queue="commands"} 1`,
+		`fpmq_job_latency_seconds_count{queue="commands"} 8`,
+		`fpmq_worker_duration_seconds_count{queue="commands"} 7`,
+		`fpmq_concurrency_limit{queue="commands"} 5`,
+		`fpmq_broker_connected{queue="commands"} 1`,
+		`fpmq_consumption_paused{queue="commands"} 0`,
+		`fpmq_consumption_paused_by_operator{queue="commands"} 1`,
+		`fpmq_broker_blocked{queue="commands"} 0`,
+		`fpmq_ready{queue="commands"} 1`,
+		`fpmq_broker_reconnects_total{queue="commands"} 2`,
+		`fpmq_copy_publish_failures_total{queue="commands"} 4`,
+		`fpmq_jobs_dead_lettered_total{queue="commands",reason="attempts-exhausted"} 0`,
+		`fpmq_worker_responses_total{class="4xx",queue="commands"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %q", want)
@@ -110,8 +111,30 @@ func TestInFlight(t *testing.T) {
 		t.Errorf("in flight %g after the job, want 0", got)
 	}
 	// A message without a timestamp has no queue wait to observe.
-	if n := strings.Count(scrape(t, m), "fpmq_queue_wait_seconds_count 0"); n != 1 {
+	if n := strings.Count(scrape(t, m), `fpmq_queue_wait_seconds_count{queue="commands"} 0`); n != 1 {
 		t.Errorf("queue wait observed for a message without timestamp")
+	}
+}
+
+// The Go runtime's series are the process's, not a route's: they stay
+// unlabelled, while every fpmq_* series names the daemon's job queue.
+func TestSeriesNameTheJobQueue(t *testing.T) {
+	m := New("reports", Gauges{
+		Concurrency: func() float64 { return 2 }, Connected: func() float64 { return 1 },
+		Paused: func() float64 { return 0 }, PausedByOperator: func() float64 { return 0 },
+		Blocked: func() float64 { return 0 }, Ready: func() float64 { return 1 },
+		Reconnects: func() float64 { return 0 }, CopyFailures: func() float64 { return 0 },
+	})
+	for _, line := range strings.Split(scrape(t, m), "\n") {
+		switch {
+		case strings.HasPrefix(line, "fpmq_") && !strings.Contains(line, `queue="reports"`):
+			t.Errorf("series without the job queue's label: %s", line)
+		case strings.HasPrefix(line, "go_") && strings.Contains(line, "queue="):
+			t.Errorf("runtime series with a queue label: %s", line)
+		}
+	}
+	if !strings.Contains(scrape(t, m), `fpmq_concurrency_limit{queue="reports"} 2`) {
+		t.Error("no concurrency limit for the reports queue")
 	}
 }
 
@@ -120,19 +143,19 @@ const statusPage = `{"pool":"commands","process manager":"static","start time":1
 
 func TestPoolCollector(t *testing.T) {
 	m := newMetrics()
-	m.Registry.MustRegister(NewPoolCollector(func(context.Context) (phpfpm.Status, error) {
+	m.MustRegister(NewPoolCollector(func(context.Context) (phpfpm.Status, error) {
 		return phpfpm.ParseStatus([]byte(statusPage))
 	}, time.Second))
 	text := scrape(t, m)
 	for _, want := range []string{
-		"fpmq_phpfpm_up 1",
-		"fpmq_phpfpm_active_processes 4",
-		"fpmq_phpfpm_idle_processes 1",
-		"fpmq_phpfpm_processes 5",
-		"fpmq_phpfpm_listen_queue 3",
-		"fpmq_phpfpm_listen_queue_max 7",
-		"fpmq_phpfpm_accepted_connections_total 1234",
-		"fpmq_phpfpm_max_children_reached_total 9",
+		`fpmq_phpfpm_up{queue="commands"} 1`,
+		`fpmq_phpfpm_active_processes{queue="commands"} 4`,
+		`fpmq_phpfpm_idle_processes{queue="commands"} 1`,
+		`fpmq_phpfpm_processes{queue="commands"} 5`,
+		`fpmq_phpfpm_listen_queue{queue="commands"} 3`,
+		`fpmq_phpfpm_listen_queue_max{queue="commands"} 7`,
+		`fpmq_phpfpm_accepted_connections_total{queue="commands"} 1234`,
+		`fpmq_phpfpm_max_children_reached_total{queue="commands"} 9`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %q", want)
@@ -140,11 +163,11 @@ func TestPoolCollector(t *testing.T) {
 	}
 
 	down := newMetrics()
-	down.Registry.MustRegister(NewPoolCollector(func(context.Context) (phpfpm.Status, error) {
+	down.MustRegister(NewPoolCollector(func(context.Context) (phpfpm.Status, error) {
 		return phpfpm.Status{}, errors.New("connection refused")
 	}, time.Second))
 	text = scrape(t, down)
-	if !strings.Contains(text, "fpmq_phpfpm_up 0") || strings.Contains(text, "fpmq_phpfpm_active_processes") {
+	if !strings.Contains(text, `fpmq_phpfpm_up{queue="commands"} 0`) || strings.Contains(text, "fpmq_phpfpm_active_processes") {
 		t.Errorf("an unreachable pool should give up 0 and no figures:\n%s", text)
 	}
 }
