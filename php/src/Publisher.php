@@ -277,7 +277,7 @@ final class Publisher
             $table->set(self::HEADER_DUE, (int) round(($now + $delay) * 1000), AMQPTable::T_INT_LONGLONG);
             $routingKey = self::delayQueue($this->queue, $delay, $this->delayMax);
         }
-        if (count($table) > 0) {
+        if ($headers !== [] || $delay > 0) {
             $properties['application_headers'] = $table;
         }
         $message = new AMQPMessage($body, $properties);
