@@ -289,6 +289,7 @@ type misbehaveRecord struct {
 	Attempt string            `json:"attempt"` // $_SERVER['HTTP_X_ATTEMPT']
 	Fixed   bool              `json:"fixed"`   // "broken" only: whether it ran fixed, and succeeded
 	Post    json.RawMessage   `json:"post"`
+	Input   string            `json:"input"` // "echo" and "raw": php://input
 	Server  map[string]string `json:"server"`
 }
 

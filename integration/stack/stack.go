@@ -339,6 +339,19 @@ func (s *Stack) Caller(ctx context.Context, r Run) (*testcontainers.DockerContai
 	return s.run(ctx, "caller", s.Images.Caller, env, r)
 }
 
+// PHPCommand runs a command of the php-fpm image on the stack, r.Args such as
+// "php", "/app/test/enqueue.php": as www-data, hardened, with the caller's
+// AMQP_URL, by default until it exits. It is how an application enqueues
+// jobs with the PHP library in php/ (/app in the image).
+func (s *Stack) PHPCommand(ctx context.Context, r Run) (*testcontainers.DockerContainer, error) {
+	env := map[string]string{"AMQP_URL": s.URL(CallerUser)}
+	if r.Wait == nil {
+		r.Wait = wait.ForExit().WithExitTimeout(CallerExitTimeout)
+	}
+	// The image exposes php-fpm's port 9000: on the loopback only, as always.
+	return s.run(ctx, "php", s.Images.PHPFPM, env, r, loopback("9000/tcp"))
+}
+
 // Ops runs the operators' command on the stack, as compose's ops service
 // does: the daemon's image with r.Args (such as "dead", "list") as the
 // operator user, by default until it exits. It has no terminal: progress
