@@ -269,15 +269,11 @@ func (b *bench) bareConsumer(ctx context.Context) error {
 	if err := b.refill(ctx, n); err != nil {
 		return err
 	}
-	conn, err := b.sys.dial(ctx)
+	ch, closeConn, err := b.sys.channel(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
+	defer closeConn()
 	if err := ch.Qos(poolSize, 0, false); err != nil { // false: per consumer, as the daemon
 		return fmt.Errorf("set prefetch: %w", err)
 	}
@@ -339,15 +335,11 @@ func (b *bench) pipeline(ctx context.Context, section string, env map[string]str
 			err = errors.Join(err, b.sys.Remove(ctx, d))
 		}
 	}()
-	conn, err := b.sys.dial(ctx)
+	ch, closeConn, err := b.sys.channel(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
+	defer closeConn()
 
 	started := make(chan error, 1)
 	go func() { started <- d.Start(ctx) }()
@@ -602,15 +594,11 @@ func (b *bench) publishers(ctx context.Context) error {
 		return err
 	}
 	// Opened beforehand, so that connecting is in neither publisher's time.
-	control, err := b.sys.dial(ctx)
+	poll, closeControl, err := b.sys.channel(ctx)
 	if err != nil {
 		return err
 	}
-	defer control.Close()
-	poll, err := control.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
+	defer closeControl()
 	var input strings.Builder
 	for i := range n {
 		fmt.Fprintln(&input, i+1)
@@ -635,15 +623,11 @@ func (b *bench) publishers(ctx context.Context) error {
 		return err
 	}
 	start = time.Now()
-	conn, err := b.sys.dial(ctx)
+	ch, closeConn, err := b.sys.channel(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
+	defer closeConn()
 	for i := range n {
 		if err := publish(ctx, ch, jobJSON(int64(i+1))); err != nil {
 			return err
@@ -681,15 +665,11 @@ func waitReady(ctx context.Context, ch *amqp.Channel, n int) error {
 
 // purge empties the job queue.
 func (b *bench) purge(ctx context.Context) error {
-	conn, err := b.sys.dial(ctx)
+	ch, closeConn, err := b.sys.channel(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
+	defer closeConn()
 	if _, err := ch.QueuePurge(jobQueue, false); err != nil { // false: wait for purge-ok
 		return fmt.Errorf("purge: %w", err)
 	}
@@ -708,15 +688,11 @@ func (b *bench) refill(ctx context.Context, n int) error {
 // publishConfirmed publishes body(i) for i from 0 to n-1 with publisher
 // confirms and returns once the broker confirmed them all.
 func (b *bench) publishConfirmed(ctx context.Context, n int, body func(i int) []byte) error {
-	conn, err := b.sys.dial(ctx)
+	ch, closeConn, err := b.sys.channel(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
+	defer closeConn()
 	return stack.PublishConfirmed(ctx, ch, jobQueue, n, func(i int) amqp.Publishing { return message(body(i)) })
 }
 

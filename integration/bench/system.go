@@ -171,15 +171,11 @@ func (s *system) makeDirs() error {
 // declareQueue declares the job queue as the daemon and the caller do: a
 // durable classic queue without arguments.
 func (s *system) declareQueue(ctx context.Context) error {
-	conn, err := s.dial(ctx)
+	ch, closeConn, err := s.channel(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
+	defer closeConn()
 	_, err = ch.QueueDeclare(jobQueue,
 		true,  // durable
 		false, // auto-delete
@@ -224,15 +220,11 @@ func (s *system) startDaemon(ctx context.Context) (*testcontainers.DockerContain
 	if err := d.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start daemon: %w", err)
 	}
-	conn, err := s.dial(ctx)
+	ch, closeConn, err := s.channel(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return nil, fmt.Errorf("open channel: %w", err)
-	}
+	defer closeConn()
 	for {
 		q, err := ch.QueueDeclarePassive(jobQueue, true, false, false, false, nil) // durable, not auto-delete, not exclusive, wait
 		if err != nil {
@@ -252,6 +244,21 @@ func (s *system) socketPath() string { return filepath.Join(s.sockHost, "command
 
 // samplesPath returns where bench.php's samples.log appears on the host.
 func (s *system) samplesPath() string { return filepath.Join(s.filesDir, "samples.log") }
+
+// channel opens a connection of its own (see dial) and a channel on it;
+// closing the connection, with the function returned, closes both.
+func (s *system) channel(ctx context.Context) (*amqp.Channel, func(), error) {
+	conn, err := s.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("open channel: %w", err)
+	}
+	return ch, func() { conn.Close() }, nil
+}
 
 // dial connects to the broker from the host, as the administrator. The
 // connection closes when ctx ends, which also ends any call blocked on it.

@@ -71,7 +71,7 @@ func TestPauseResumeStatus(t *testing.T) {
 			t.Error("the daemon did not stop")
 		}
 	})
-	waitUntil(t, "consuming", func() bool {
+	amqptest.WaitFor(t, "consuming", func() bool {
 		q, ok := srv.Queue("commands")
 		return ok && q.Consumers == 1
 	})
@@ -84,7 +84,7 @@ func TestPauseResumeStatus(t *testing.T) {
 	if code, out, errOut := command("pause", "--reason", "db migration"); code != 0 || out != "paused (reason: db migration)\n" {
 		t.Fatalf("pause: exit %d, %q, %q", code, out, errOut)
 	}
-	waitUntil(t, "unsubscribed", func() bool { q, _ := srv.Queue("commands"); return q.Consumers == 0 })
+	amqptest.WaitFor(t, "unsubscribed", func() bool { q, _ := srv.Queue("commands"); return q.Consumers == 0 })
 	if code, out, _ := command("pause", "--reason", "other", "--wait"); code != 0 || !strings.HasPrefix(out, "already paused since ") ||
 		!strings.Contains(out, "(reason: db migration)") || !strings.Contains(out, "no job running") {
 		t.Errorf("second pause: exit %d, %q", code, out)
@@ -124,7 +124,7 @@ func TestPauseResumeStatus(t *testing.T) {
 	// Resumed, it subscribes again; the two jobs queued above then find no
 	// pool (FASTCGI_ADDR refuses) and pause it for php-fpm, which may end
 	// the subscription before a poll sees it: either shows the resume.
-	waitUntil(t, "consuming again", func() bool {
+	amqptest.WaitFor(t, "consuming again", func() bool {
 		q, _ := srv.Queue("commands")
 		return q.Consumers == 1 || strings.Contains(daemonLog.String(), "php-fpm pool unavailable: pausing consumption")
 	})
@@ -135,18 +135,6 @@ func TestPauseResumeStatus(t *testing.T) {
 		if n := strings.Count(daemonLog.String(), msg); n != 1 {
 			t.Errorf("logged %q %d times, want once", msg, n)
 		}
-	}
-}
-
-// waitUntil polls cond until it holds, failing the test after a deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

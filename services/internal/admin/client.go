@@ -55,9 +55,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return s, c.do(ctx, http.MethodGet, "/admin/status", nil, &s)
 }
 
-// do sends one request and decodes its JSON answer into v. An answer other
-// than 200 is an error with the daemon's own words, wrapping ErrRefused for
-// 401 and 403.
+// do sends one request and decodes its JSON answer into v, unless v is
+// nil. An answer other than 200 is an error with the daemon's own words,
+// wrapping ErrRefused for 401 and 403.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, v any) error {
 	url := strings.TrimSuffix(c.URL, "/") + path
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
@@ -86,6 +86,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, v any
 			err = fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 		return err
+	}
+	if v == nil {
+		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		return fmt.Errorf("%s %s: read answer: %w", method, url, err)

@@ -112,19 +112,5 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, log zerol
 // error with the endpoint's own reason. It is what `daemon healthcheck`
 // runs, since the image has no other tools.
 func Check(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var body [512]byte
-	n, _ := resp.Body.Read(body[:])
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", url, resp.Status, body[:n])
-	}
-	return nil
+	return (&Client{URL: url}).do(ctx, http.MethodGet, "", nil, nil)
 }

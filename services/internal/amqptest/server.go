@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -573,4 +574,20 @@ func clonePublishing(p amqp.Publishing) amqp.Publishing {
 	p.Headers = maps.Clone(p.Headers)
 	p.Body = slices.Clone(p.Body)
 	return p
+}
+
+// WaitFor polls cond every millisecond until it holds, and fails the test
+// if it does not within 5 s. Tests use it instead of sleeping for a state
+// the server or its client reaches asynchronously.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		<-tick.C
+	}
 }

@@ -97,19 +97,6 @@ func noDelivery(t *testing.T, deliveries <-chan amqp.Delivery) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		<-tick.C
-	}
-}
-
 func TestPublishConsumeSettle(t *testing.T) {
 	srv := NewServer(t)
 	_, ch := dial(t, srv)
@@ -166,7 +153,7 @@ func TestPublishConsumeSettle(t *testing.T) {
 	d.Reject(false)
 	d = receive(t, deliveries)
 	d.Ack(false)
-	waitFor(t, "four settlements", func() bool { return len(srv.Settled()) == 4 })
+	WaitFor(t, "four settlements", func() bool { return len(srv.Settled()) == 4 })
 	var methods []string
 	for _, s := range srv.Settled() {
 		methods = append(methods, s.Message.MessageId+" "+s.Method)
@@ -260,7 +247,7 @@ func TestServerCancelAndRequeueOnClose(t *testing.T) {
 		t.Errorf("queue %+v, want the delivery still unacked, no consumer", q)
 	}
 	ch.Close()
-	waitFor(t, "the delivery requeued", func() bool { q, _ := srv.Queue("q"); return q.Ready == 1 && q.Unacked == 0 })
+	WaitFor(t, "the delivery requeued", func() bool { q, _ := srv.Queue("q"); return q.Ready == 1 && q.Unacked == 0 })
 
 	ch2, err := conn.Channel()
 	if err != nil {
@@ -269,7 +256,7 @@ func TestServerCancelAndRequeueOnClose(t *testing.T) {
 	if _, err := ch2.Consume("q", "tag2", false, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivered again", func() bool { q, _ := srv.Queue("q"); return q.Unacked == 1 })
+	WaitFor(t, "delivered again", func() bool { q, _ := srv.Queue("q"); return q.Unacked == 1 })
 	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	if !srv.Drop(srv.Conns()[0].Number) {
 		t.Fatal("no connection to drop")

@@ -84,20 +84,6 @@ func (h *harness) stop() (runErr, err error) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		<-tick.C
-	}
-}
-
 func enqueue(t *testing.T, srv *amqptest.Server, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
@@ -195,7 +181,7 @@ func TestConcurrencyBound(t *testing.T) {
 	}, func(cfg *Config) { cfg.Concurrency = 3 })
 	t.Cleanup(release) // before the harness stops, should the test fail first
 
-	waitFor(t, "3 jobs run", func() bool { return running.Load() == 3 })
+	amqptest.WaitFor(t, "3 jobs run", func() bool { return running.Load() == 3 })
 	if q := queueState(t, srv); q.Unacked != 3 || q.Ready != 7 {
 		t.Errorf("queue holds %d unacked and %d ready, want 3 (the prefetch, defaulting to the concurrency) and 7", q.Unacked, q.Ready)
 	}
@@ -203,7 +189,7 @@ func TestConcurrencyBound(t *testing.T) {
 		t.Errorf("consuming channel %+v, want prefetch 3", ch)
 	}
 	release()
-	waitFor(t, "every job acked", func() bool { return len(acked(srv)) == len(ids) })
+	amqptest.WaitFor(t, "every job acked", func() bool { return len(acked(srv)) == len(ids) })
 	if p := peak.Load(); p != 3 {
 		t.Errorf("%d jobs ran at once, want at most and at least 3", p)
 	}
@@ -241,15 +227,15 @@ func TestPauseRequeuesProbesAndResumes(t *testing.T) {
 		}
 	})
 
-	waitFor(t, "paused", func() bool { return h.c.State() == Paused })
+	amqptest.WaitFor(t, "paused", func() bool { return h.c.State() == Paused })
 	if err := h.c.PauseReason(); !errors.Is(err, outcome.ErrPoolUnavailable) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("PauseReason() = %v, want the handler's error", err)
 	}
-	waitFor(t, "the subscription cancelled and every job back in the queue", func() bool {
+	amqptest.WaitFor(t, "the subscription cancelled and every job back in the queue", func() bool {
 		q := queueState(t, srv)
 		return q.Consumers == 0 && q.Ready == 3 && q.Unacked == 0
 	})
-	waitFor(t, "the pool probed again after a failed probe", func() bool { return probes.Load() >= 2 })
+	amqptest.WaitFor(t, "the pool probed again after a failed probe", func() bool { return probes.Load() >= 2 })
 	if got := h.c.State(); got != Paused {
 		t.Errorf("state %s while the probe fails, want paused", got)
 	}
@@ -258,7 +244,7 @@ func TestPauseRequeuesProbesAndResumes(t *testing.T) {
 	}
 
 	down.Store(false)
-	waitFor(t, "every job acked after the resume", func() bool { return len(acked(srv)) == 3 })
+	amqptest.WaitFor(t, "every job acked after the resume", func() bool { return len(acked(srv)) == 3 })
 	if got, err := h.c.State(), h.c.PauseReason(); got != Consuming || err != nil {
 		t.Errorf("state %s, pause reason %v; want consuming and nil", got, err)
 	}
@@ -299,7 +285,7 @@ func TestProbeBackoffGrowsAcrossPauses(t *testing.T) {
 	})
 
 	const pauses = 6
-	waitFor(t, fmt.Sprintf("%d pauses", pauses), func() bool {
+	amqptest.WaitFor(t, fmt.Sprintf("%d pauses", pauses), func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(probeTimes) >= pauses
@@ -320,7 +306,7 @@ func TestProbeBackoffGrowsAcrossPauses(t *testing.T) {
 	fail.Store(false)
 	// The job may succeed while a pause begins; the probe that ends that
 	// pause then counts once after the reset.
-	waitFor(t, "the job acked, consuming, and the probe backoff started over", func() bool {
+	amqptest.WaitFor(t, "the job acked, consuming, and the probe backoff started over", func() bool {
 		return len(acked(srv)) == 1 && h.c.State() == Consuming && h.c.probeStep.Load() <= 1
 	})
 }
@@ -351,12 +337,12 @@ func TestDrainOnShutdown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no job started")
 	}
-	waitFor(t, "all three delivered", func() bool { return queueState(t, srv).Unacked == 3 })
+	amqptest.WaitFor(t, "all three delivered", func() bool { return queueState(t, srv).Unacked == 3 })
 
 	h.cancel()
 	// The broker may deliver a requeued job again before it gets the
 	// cancel; the consumer requeues it again.
-	waitFor(t, "the two jobs not started requeued and the subscription cancelled", func() bool {
+	amqptest.WaitFor(t, "the two jobs not started requeued and the subscription cancelled", func() bool {
 		q := queueState(t, srv)
 		return q.Ready == 2 && q.Unacked == 1 && q.Consumers == 0
 	})
@@ -382,7 +368,7 @@ func TestDrainOnShutdown(t *testing.T) {
 	if got := h.c.State(); got != Stopped {
 		t.Errorf("state %s, want stopped", got)
 	}
-	waitFor(t, "both connections closed", func() bool { return len(srv.Conns()) == 0 })
+	amqptest.WaitFor(t, "both connections closed", func() bool { return len(srv.Conns()) == 0 })
 	if len(h.logs.entries("in-flight jobs done")) != 1 {
 		t.Error("the drain was not logged")
 	}
@@ -500,28 +486,28 @@ func TestSessionEndsAndResumes(t *testing.T) {
 					return broker.Dial(ctx, srv.URL, nil)
 				}
 			})
-			waitFor(t, "consuming", func() bool {
+			amqptest.WaitFor(t, "consuming", func() bool {
 				_, _, ok := connWith(srv, consuming)
 				return ok && h.c.State() == Consuming
 			})
 			enqueue(t, srv, "before")
-			waitFor(t, "the first job acked", func() bool { return len(acked(srv)) == 1 })
+			amqptest.WaitFor(t, "the first job acked", func() bool { return len(acked(srv)) == 1 })
 
 			tc.disrupt(t, srv)
-			waitFor(t, "a new connection attempt", func() bool { return dials.Load() == 3 })
+			amqptest.WaitFor(t, "a new connection attempt", func() bool { return dials.Load() == 3 })
 			if got := h.c.State(); got != Connecting {
 				t.Errorf("state %s between sessions, want connecting", got)
 			}
 			close(gate)
-			waitFor(t, "consuming again", func() bool { return h.c.Reconnects() == 1 && h.c.State() == Consuming })
+			amqptest.WaitFor(t, "consuming again", func() bool { return h.c.Reconnects() == 1 && h.c.State() == Consuming })
 
 			declared := srv.Declared()
 			if len(declared) != 2*queuesPerSession || declared[queuesPerSession].Queue != topology.Queue {
 				t.Errorf("declared %d queues, want the topology (%d queues) again", len(declared), queuesPerSession)
 			}
 			enqueue(t, srv, "after")
-			waitFor(t, "a job acked after the new session", func() bool { return slices.Contains(acked(srv), "after") })
-			waitFor(t, "the old session's connections closed", func() bool { return len(srv.Conns()) == 2 })
+			amqptest.WaitFor(t, "a job acked after the new session", func() bool { return slices.Contains(acked(srv), "after") })
+			amqptest.WaitFor(t, "the old session's connections closed", func() bool { return len(srv.Conns()) == 2 })
 
 			ended := h.logs.entries("broker session ended")
 			if len(ended) != 1 || !strings.Contains(fmt.Sprint(ended[0]["error"]), tc.reason) {
@@ -550,11 +536,11 @@ func TestReconnectBackoffAfterFailedDials(t *testing.T) {
 			return broker.Dial(ctx, srv.URL, nil)
 		}
 	})
-	waitFor(t, "consuming", func() bool { return h.c.State() == Consuming })
+	amqptest.WaitFor(t, "consuming", func() bool { return h.c.State() == Consuming })
 	if n := dials.Load(); n != 8 {
 		t.Errorf("dialled %d times, want 8", n)
 	}
-	waitFor(t, "the consuming connections of failed sessions closed", func() bool { return len(srv.Conns()) == 2 })
+	amqptest.WaitFor(t, "the consuming connections of failed sessions closed", func() bool { return len(srv.Conns()) == 2 })
 	if n := h.c.Reconnects(); n != 0 {
 		t.Errorf("Reconnects() = %d before any session consumed, want 0", n)
 	}
@@ -584,22 +570,22 @@ func TestBlockedPublishingConnection(t *testing.T) {
 		return d.Ack(false)
 	}, nil)
 	t.Cleanup(func() { srv.SetAlarm(false) }) // before the harness stops, should the test fail first
-	waitFor(t, "consuming", func() bool { return h.c.State() == Consuming })
+	amqptest.WaitFor(t, "consuming", func() bool { return h.c.State() == Consuming })
 
 	enqueue(t, srv, "copy-1")
 	<-publishing
-	waitFor(t, "the first job acked", func() bool { return len(acked(srv)) == 1 })
+	amqptest.WaitFor(t, "the first job acked", func() bool { return len(acked(srv)) == 1 })
 	pubs, acks := srv.Published(), srv.Settled()
 	if len(pubs) != 1 || pubs[0].RoutingKey != topology.DeadQueue || pubs[0].Conn == acks[0].Conn {
 		t.Fatalf("published %+v and acked on connection %d; want the copy on a connection of its own", pubs, acks[0].Conn)
 	}
 
 	srv.SetAlarm(true)
-	waitFor(t, "blocked", h.c.Blocked)
+	amqptest.WaitFor(t, "blocked", h.c.Blocked)
 	enqueue(t, srv, "copy-2")
 	<-publishing
 	enqueue(t, srv, "plain")
-	waitFor(t, "a job acked while another waits to publish", func() bool { return slices.Contains(acked(srv), "plain") })
+	amqptest.WaitFor(t, "a job acked while another waits to publish", func() bool { return slices.Contains(acked(srv), "plain") })
 	if slices.Contains(acked(srv), "copy-2") {
 		t.Error("a job acked although the broker blocks its copy")
 	}
@@ -608,7 +594,7 @@ func TestBlockedPublishingConnection(t *testing.T) {
 	}
 
 	srv.SetAlarm(false)
-	waitFor(t, "unblocked and the waiting job acked", func() bool { return !h.c.Blocked() && slices.Contains(acked(srv), "copy-2") })
+	amqptest.WaitFor(t, "unblocked and the waiting job acked", func() bool { return !h.c.Blocked() && slices.Contains(acked(srv), "copy-2") })
 	if n := len(h.logs.entries("broker blocked the publishing connection")); n != 1 {
 		t.Errorf("logged the block %d times, want once", n)
 	}
@@ -637,11 +623,11 @@ func TestOperatorPause(t *testing.T) {
 	})
 	t.Cleanup(release) // before the harness stops, should the test fail first
 
-	waitFor(t, "two jobs run and four delivered", func() bool { return len(started) == 2 && queueState(t, srv).Unacked == 4 })
+	amqptest.WaitFor(t, "two jobs run and four delivered", func() bool { return len(started) == 2 && queueState(t, srv).Unacked == 4 })
 	if !h.c.Pause("database migration") {
 		t.Fatal("Pause() = false on a consuming consumer, want true")
 	}
-	waitFor(t, "the subscription cancelled and the jobs not started requeued", func() bool {
+	amqptest.WaitFor(t, "the subscription cancelled and the jobs not started requeued", func() bool {
 		q := queueState(t, srv)
 		return q.Consumers == 0 && q.Unacked == 2 && q.Ready == 4
 	})
@@ -663,8 +649,8 @@ func TestOperatorPause(t *testing.T) {
 	}
 
 	release()
-	waitFor(t, "the running jobs acked", func() bool { return len(acked(srv)) == 2 })
-	waitFor(t, "nothing held", func() bool { q := queueState(t, srv); return q.Unacked == 0 && q.Ready == 4 && h.c.Held() == 0 })
+	amqptest.WaitFor(t, "the running jobs acked", func() bool { return len(acked(srv)) == 2 })
+	amqptest.WaitFor(t, "nothing held", func() bool { q := queueState(t, srv); return q.Unacked == 0 && q.Ready == 4 && h.c.Held() == 0 })
 	if n := len(started); n != 2 {
 		t.Errorf("%d jobs started, want the 2 running when the pause came", n)
 	}
@@ -672,7 +658,7 @@ func TestOperatorPause(t *testing.T) {
 	if !h.c.Resume() {
 		t.Fatal("Resume() = false on a paused consumer, want true")
 	}
-	waitFor(t, "every job acked", func() bool { return len(acked(srv)) == len(ids) })
+	amqptest.WaitFor(t, "every job acked", func() bool { return len(acked(srv)) == len(ids) })
 	if got := slices.Sorted(slices.Values(acked(srv))); !slices.Equal(got, ids) {
 		t.Errorf("acked %v, want each job once", got)
 	}
@@ -725,13 +711,13 @@ func TestOperatorPauseAndPoolPause(t *testing.T) {
 
 		<-running
 		h.c.Pause("deploy")
-		waitFor(t, "unsubscribed", func() bool { return queueState(t, srv).Consumers == 0 })
+		amqptest.WaitFor(t, "unsubscribed", func() bool { return queueState(t, srv).Consumers == 0 })
 		// The running job finds the pool gone.
 		down.Store(true)
 		close(gate)
-		waitFor(t, "the pool pause recorded", func() bool { return h.c.PauseReason() != nil })
+		amqptest.WaitFor(t, "the pool pause recorded", func() bool { return h.c.PauseReason() != nil })
 		down.Store(false)
-		waitFor(t, "the pool found again", func() bool { return h.c.PauseReason() == nil })
+		amqptest.WaitFor(t, "the pool found again", func() bool { return h.c.PauseReason() == nil })
 		if got, q := h.c.State(), queueState(t, srv); got != Paused || q.Consumers != 0 || q.Ready != 2 {
 			t.Errorf("state %s, %d consumers, %d ready; want paused by the operator still, with both jobs in the queue", got, q.Consumers, q.Ready)
 		}
@@ -740,7 +726,7 @@ func TestOperatorPauseAndPoolPause(t *testing.T) {
 		}
 
 		h.c.Resume()
-		waitFor(t, "both jobs acked", func() bool { return len(acked(srv)) == 2 })
+		amqptest.WaitFor(t, "both jobs acked", func() bool { return len(acked(srv)) == 2 })
 	})
 
 	t.Run("an operator's resume while the pool is away", func(t *testing.T) {
@@ -764,16 +750,16 @@ func TestOperatorPauseAndPoolPause(t *testing.T) {
 			}
 		})
 
-		waitFor(t, "paused for the pool", func() bool { return h.c.State() == Paused && h.c.PauseReason() != nil })
+		amqptest.WaitFor(t, "paused for the pool", func() bool { return h.c.State() == Paused && h.c.PauseReason() != nil })
 		h.c.Pause("incident")
 		h.c.Resume()
-		waitFor(t, "the resume logged", func() bool { return len(h.logs.entries("still paused until the php-fpm pool answers")) == 1 })
+		amqptest.WaitFor(t, "the resume logged", func() bool { return len(h.logs.entries("still paused until the php-fpm pool answers")) == 1 })
 		if got, q := h.c.State(), queueState(t, srv); got != Paused || h.c.PauseReason() == nil || q.Consumers != 0 {
 			t.Errorf("state %s, pause reason %v, %d consumers; want paused for the pool", got, h.c.PauseReason(), q.Consumers)
 		}
 
 		down.Store(false)
-		waitFor(t, "the job acked once the pool answers", func() bool { return len(acked(srv)) == 1 && h.c.State() == Consuming })
+		amqptest.WaitFor(t, "the job acked once the pool answers", func() bool { return len(acked(srv)) == 1 && h.c.State() == Consuming })
 	})
 }
 
@@ -782,13 +768,13 @@ func TestOperatorPauseAndPoolPause(t *testing.T) {
 func TestOperatorPauseSurvivesReconnect(t *testing.T) {
 	srv := amqptest.NewServer(t)
 	h := start(t, srv, ack, nil)
-	waitFor(t, "consuming", func() bool { return h.c.State() == Consuming })
+	amqptest.WaitFor(t, "consuming", func() bool { return h.c.State() == Consuming })
 	h.c.Pause("maintenance")
-	waitFor(t, "unsubscribed", func() bool { return h.c.State() == Paused && queueState(t, srv).Consumers == 0 })
+	amqptest.WaitFor(t, "unsubscribed", func() bool { return h.c.State() == Paused && queueState(t, srv).Consumers == 0 })
 
 	c, _, _ := connWith(srv, publishing)
 	srv.Drop(c.Number)
-	waitFor(t, "connected again", func() bool { return h.c.Reconnects() == 1 && h.c.State() == Paused })
+	amqptest.WaitFor(t, "connected again", func() bool { return h.c.Reconnects() == 1 && h.c.State() == Paused })
 	enqueue(t, srv, "kept")
 	if q := queueState(t, srv); q.Consumers != 0 || q.Ready != 1 {
 		t.Errorf("%d consumers, %d ready after the reconnection; want none and the job kept", q.Consumers, q.Ready)
@@ -798,5 +784,5 @@ func TestOperatorPauseSurvivesReconnect(t *testing.T) {
 	}
 
 	h.c.Resume()
-	waitFor(t, "the job acked after the resume", func() bool { return slices.Contains(acked(srv), "kept") })
+	amqptest.WaitFor(t, "the job acked after the resume", func() bool { return slices.Contains(acked(srv), "kept") })
 }

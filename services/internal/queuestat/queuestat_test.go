@@ -42,18 +42,7 @@ func TestRead(t *testing.T) {
 			t.Errorf("queue %d: %+v, want %+v", i, stats[i], want[i])
 		}
 	}
-	waitFor(t, "Read's connection closed", func() bool { return len(srv.Conns()) == 0 })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	amqptest.WaitFor(t, "Read's connection closed", func() bool { return len(srv.Conns()) == 0 })
 }
 
 func TestQueuesHaveDelayRoles(t *testing.T) {
