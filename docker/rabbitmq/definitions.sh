@@ -23,6 +23,14 @@ set -eu
 : "${RABBITMQ_DAEMON_USER:=daemon}"
 : "${RABBITMQ_OPERATOR_USER:=operator}"
 : "${RABBITMQ_OPERATOR_PASSWORD:=}"
+# The priority of the fpmq-* policies (see below): raise it above your own
+# policies on these queues, or repeat their keys in yours.
+: "${POLICY_PRIORITY:=1}"
+# A dead letter is never dropped for being read too often.
+DEAD_DELIVERY_LIMIT=1000000
+case $POLICY_PRIORITY in
+  '' | *[!0-9]*) echo "rabbitmq: POLICY_PRIORITY must be a whole number, got '$POLICY_PRIORITY'" >&2; exit 1 ;;
+esac
 for v in RABBITMQ_ADMIN_PASSWORD RABBITMQ_CALLER_PASSWORD RABBITMQ_DAEMON_PASSWORD; do
   eval "value=\${$v:-}"
   if [ -z "$value" ]; then
@@ -63,6 +71,28 @@ else
   echo "rabbitmq: RABBITMQ_OPERATOR_PASSWORD is not set: no $RABBITMQ_OPERATOR_USER user for daemon dead" >&2
 fi
 
+# Policies, one pair per job queue (RabbitMQ applies one policy per queue,
+# the one of highest priority, so each names its queue exactly):
+#   fpmq-QUEUE       gives the job queue a dead-letter target, its dead-letter
+#                    queue, so that a job the broker drops (a quorum queue's
+#                    delivery limit, 20 by default on RabbitMQ 4) becomes a
+#                    dead letter with the broker's reason instead of vanishing;
+#   fpmq-QUEUE-dead  lifts the delivery limit of the dead-letter queue, whose
+#                    messages "daemon dead list" returns each time it reads
+#                    them, and which has no dead-letter target of its own.
+# Policies rather than queue arguments: they apply to queues that exist
+# already, and clients need not agree on them when they declare a queue.
+policies=
+for queue in $RABBITMQ_QUEUES; do
+  name=$(json "$queue")
+  pattern=$(printf '^%s$' "$queue" | sed -e 's/\./\\\\./g')
+  policies="$policies${policies:+,}
+    {\"vhost\": \"$(json "$RABBITMQ_VHOST")\", \"name\": \"fpmq-$name\", \"pattern\": \"$pattern\", \"apply-to\": \"queues\", \"priority\": $POLICY_PRIORITY,
+     \"definition\": {\"dead-letter-exchange\": \"\", \"dead-letter-routing-key\": \"$name.dead\"}},
+    {\"vhost\": \"$(json "$RABBITMQ_VHOST")\", \"name\": \"fpmq-$name-dead\", \"pattern\": \"$(printf '%s' "$pattern" | sed -e 's/\$$//')\\\\.dead\$\", \"apply-to\": \"queues\", \"priority\": $POLICY_PRIORITY,
+     \"definition\": {\"delivery-limit\": $DEAD_DELIVERY_LIMIT}}"
+done
+
 definitions=/var/lib/rabbitmq/fpmq-definitions.json
 umask 077
 cat >"$definitions" <<JSON
@@ -72,6 +102,8 @@ cat >"$definitions" <<JSON
     {"name": "$(json "$RABBITMQ_ADMIN_USER")", "password": "$(json "$RABBITMQ_ADMIN_PASSWORD")", "tags": "administrator"},
     {"name": "$(json "$RABBITMQ_CALLER_USER")", "password": "$(json "$RABBITMQ_CALLER_PASSWORD")", "tags": ""},
     {"name": "$(json "$RABBITMQ_DAEMON_USER")", "password": "$(json "$RABBITMQ_DAEMON_PASSWORD")", "tags": ""}$operator_user
+  ],
+  "policies": [$policies
   ],
   "permissions": [
     {"user": "$(json "$RABBITMQ_ADMIN_USER")", "vhost": "$(json "$RABBITMQ_VHOST")", "configure": ".*", "write": ".*", "read": ".*"},

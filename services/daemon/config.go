@@ -50,6 +50,7 @@ type config struct {
 	RequestTimeout     time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one attempt on php-fpm, connect to last byte; a timeout is a failed attempt, retried later (keep php-fpm's request_terminate_timeout above it)"`
 	DelayMax           time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"longest delay queue: one queue per power of two seconds up to it holds the jobs published with a delay (caller --delay); longer delays pass through it again"`
 	MaxPriority        int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (caller --priority); must match the caller's; an existing queue must be re-created for it"`
+	ConsumerTimeout    time.Duration `envconfig:"AMQP_CONSUMER_TIMEOUT" default:"30m" desc:"the broker's consumer acknowledgement timeout (RabbitMQ's consumer_timeout: 30m unless changed; 0: none); the daemon settles every delivery within it, and asks for a longer one on its subscription when REQUEST_TIMEOUT and PREFETCH need it"`
 	MaxAttempts        int           `envconfig:"MAX_ATTEMPTS" default:"5" desc:"attempts of a job before it is dead-lettered"`
 	RetryInitial       time.Duration `envconfig:"RETRY_INITIAL_DELAY" default:"1s" desc:"wait before the 2nd attempt; later waits grow by RETRY_FACTOR (with jitter)"`
 	RetryFactor        float64       `envconfig:"RETRY_FACTOR" default:"2" desc:"growth of the wait between attempts"`
@@ -148,6 +149,9 @@ func (c config) validate() error {
 	if c.Concurrency < 1 {
 		return fmt.Errorf("CONCURRENCY: must be at least 1, got %d", c.Concurrency)
 	}
+	if c.ConsumerTimeout < 0 {
+		return fmt.Errorf("AMQP_CONSUMER_TIMEOUT: must be 0 (none) or more, got %s", c.ConsumerTimeout)
+	}
 	if c.Prefetch < 0 {
 		return fmt.Errorf("PREFETCH: must be 0 or more, got %d", c.Prefetch)
 	}
@@ -167,4 +171,50 @@ func (c config) validate() error {
 		}
 	}
 	return nil
+}
+
+// Bounds of how long the daemon holds a delivery, see holding.
+const (
+	// minCopyHold is the least time a job may wait for the broker to take
+	// its retry or dead-letter copy.
+	minCopyHold = 5 * time.Minute
+	// holdMargin keeps the daemon's own bound this far under the broker's
+	// consumer timeout, which RabbitMQ checks only now and then.
+	holdMargin = time.Minute
+)
+
+// holding is how the daemon keeps each delivery within the broker's
+// consumer acknowledgement timeout (RabbitMQ's consumers guide, section
+// "Delivery Acknowledgement Timeout"): past it the broker closes the
+// channel and delivers the job again.
+type holding struct {
+	// Work is the longest a delivery waits for a worker and its attempt
+	// runs: one REQUEST_TIMEOUT for each round of the workers that the
+	// deliveries prefetched beyond CONCURRENCY may wait for, plus its own.
+	Work time.Duration
+	// CopyHold bounds the wait for the broker to take a retry or
+	// dead-letter copy afterwards (dispatch.Config.CopyHold); 0: none.
+	CopyHold time.Duration
+	// Ask is the consumer timeout to request on the subscription, 0 for
+	// the broker's own: asked for only when the broker's is too short for
+	// Work, minCopyHold and holdMargin.
+	Ask time.Duration
+}
+
+func (c config) holding() holding {
+	prefetch := c.Prefetch
+	if prefetch <= 0 {
+		prefetch = c.Concurrency
+	}
+	rounds := (max(prefetch-c.Concurrency, 0) + c.Concurrency - 1) / c.Concurrency
+	h := holding{Work: time.Duration(rounds+1) * c.RequestTimeout}
+	switch t := c.ConsumerTimeout; {
+	case t == 0:
+	case h.Work+minCopyHold+holdMargin <= t:
+		h.CopyHold = t - h.Work - holdMargin
+	default:
+		h.CopyHold = minCopyHold
+		h.Ask = h.Work + minCopyHold + holdMargin
+	}
+	return h
 }

@@ -112,6 +112,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Str("dead_letter_queue", cfg.DeadQueue).
 		Msg("daemon starting")
 
+	hold := cfg.holding()
+	switch {
+	case cfg.ConsumerTimeout == 0:
+		log.Info().Dur("work", hold.Work).Msg("the broker has no consumer timeout (AMQP_CONSUMER_TIMEOUT=0): jobs wait for their retry and dead-letter copies without a bound")
+	case hold.Ask == 0:
+		log.Info().Dur("consumer_timeout", cfg.ConsumerTimeout).Dur("work", hold.Work).Dur("copy_hold", hold.CopyHold).
+			Msg("every delivery is settled within the broker's consumer timeout: waiting for a worker and running take at most work, publishing its copy at most copy_hold")
+	default:
+		log.Warn().Dur("consumer_timeout", cfg.ConsumerTimeout).Dur("work", hold.Work).Dur("asked", hold.Ask).
+			Msg("REQUEST_TIMEOUT and PREFETCH let a delivery wait longer than the broker's consumer timeout: asking for a longer one on the subscription (x-consumer-timeout, honoured by RabbitMQ 3.12 and later; on older brokers raise consumer_timeout, or the broker closes the channel and delivers the job again)")
+	}
 	d := assemble(cfg, client, log)
 	checkPool(ctx, d.pool, cfg.ScriptFilename, log)
 	var served chan error
@@ -184,6 +195,7 @@ type daemon struct {
 // assemble builds the daemon's parts from its configuration.
 func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 	topology := cfg.topology()
+	hold := cfg.holding()
 	d := &daemon{
 		pool:     &phpfpm.Pool{Client: client, PingPath: cfg.PingPath, StatusPath: cfg.StatusPath},
 		rates:    jobrate.New(nil),
@@ -199,6 +211,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 		Topology:       topology,
 		CopyRetryMin:   cfg.RetryInitial,
 		CopyRetryMax:   cfg.RetryMax,
+		CopyHold:       hold.CopyHold,
 	}, log)
 
 	handle := func(ctx context.Context, msg amqp.Delivery, pub *broker.Publisher) error {
@@ -227,6 +240,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 		Topology:        topology,
 		Concurrency:     cfg.Concurrency,
 		Prefetch:        cfg.Prefetch,
+		ConsumerTimeout: hold.Ask,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		ConnectTimeout:  cfg.ConnectTimeout,
 		Reconnect:       backoff.Policy{Max: cfg.ReconnectMax},

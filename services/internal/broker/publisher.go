@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -16,11 +17,20 @@ var ErrNotConfirmed = errors.New("message not confirmed by the broker")
 // flight at once are bounded by the daemon's concurrency, far below it.
 const publisherReturns = 1024
 
+// ErrNotSent means a message was not sent at all: ctx ended while the
+// broker blocked the connection. Sending it again cannot make a duplicate.
+var ErrNotSent = errors.New("message not sent")
+
 // Publisher publishes messages to queues and waits for the broker's
 // confirm, on a channel of its own. It is safe for concurrent use.
 type Publisher struct {
 	ch      *amqp.Channel
 	returns *Returns
+
+	mu sync.Mutex
+	// open is closed while the broker does not block the connection; a new
+	// one is made when it blocks it.
+	open chan struct{}
 }
 
 // NewPublisher opens a channel on conn in confirm mode. The daemon gives it
@@ -36,14 +46,66 @@ func NewPublisher(conn *amqp.Connection) (*Publisher, error) {
 		ch.Close()
 		return nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	return &Publisher{ch: ch, returns: NewReturns(ch, publisherReturns)}, nil
+	p := &Publisher{ch: ch, returns: NewReturns(ch, publisherReturns), open: make(chan struct{})}
+	close(p.open)
+	// The library closes blocks when the connection closes, which ends
+	// the watcher.
+	go p.watchBlocked(conn.NotifyBlocked(make(chan amqp.Blocking, 1)))
+	return p, nil
+}
+
+// watchBlocked follows connection.blocked and connection.unblocked.
+func (p *Publisher) watchBlocked(blocks <-chan amqp.Blocking) {
+	for b := range blocks {
+		p.mu.Lock()
+		select {
+		case <-p.open: // not blocked until now
+			if b.Active {
+				p.open = make(chan struct{})
+			}
+		default: // blocked until now
+			if !b.Active {
+				close(p.open)
+			}
+		}
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	select {
+	case <-p.open:
+	default:
+		close(p.open) // closed connection: publishes fail at once
+	}
+	p.mu.Unlock()
+}
+
+// unblocked returns a channel that is closed while the connection is not
+// blocked.
+func (p *Publisher) unblocked() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open
 }
 
 // Publish sends msg to queue through the default exchange, mandatory, and
 // waits until the broker confirmed it or ctx is done. It returns nil only if
-// the broker took responsibility for the message; otherwise the error wraps
-// ErrNotConfirmed, or says why the message could not be sent at all.
+// the broker took responsibility for the message. Otherwise:
+//
+//   - while the broker blocks the connection (a memory or disk alarm,
+//     RabbitMQ's connection.blocked), Publish does not send, and if ctx ends
+//     first, the error wraps ErrNotSent;
+//   - an error wrapping ErrNotConfirmed means the broker nacked msg or
+//     returned it as unroutable: it does not hold it, and sending it again
+//     makes no duplicate;
+//   - any other error, ctx's end after msg was sent or a channel closed
+//     before the confirm, leaves open whether the broker holds msg: sending
+//     it again may make a duplicate.
 func (p *Publisher) Publish(ctx context.Context, queue string, msg amqp.Publishing) error {
+	select {
+	case <-p.unblocked():
+	case <-ctx.Done():
+		return fmt.Errorf("publish to %q: %w: the broker blocks the connection (resource alarm): %w", queue, ErrNotSent, ctx.Err())
+	}
 	dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",    // the default exchange routes by queue name
 		queue, // routing key
@@ -56,10 +118,15 @@ func (p *Publisher) Publish(ctx context.Context, queue string, msg amqp.Publishi
 	}
 	acked, err := dc.WaitContext(ctx)
 	if err != nil {
-		return fmt.Errorf("publish to %q: %w: %w", queue, ErrNotConfirmed, err)
+		return fmt.Errorf("publish to %q: no confirm: %w", queue, err)
 	}
 	if _, returned := p.returns.Take("", queue, msg.MessageId); returned {
 		return fmt.Errorf("publish to %q: %w: returned as unroutable (does the queue exist?)", queue, ErrNotConfirmed)
+	}
+	if !acked && p.ch.IsClosed() {
+		// The library settles the confirms a closed channel still owed as
+		// nacks: the broker may hold the message all the same.
+		return fmt.Errorf("publish to %q: no confirm: %w", queue, amqp.ErrClosed)
 	}
 	if !acked {
 		return fmt.Errorf("publish to %q: %w: nacked", queue, ErrNotConfirmed)

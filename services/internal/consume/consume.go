@@ -54,6 +54,12 @@ type Config struct {
 	// Prefetch is how many unacked deliveries the broker sends ahead; 0
 	// means Concurrency.
 	Prefetch int
+	// ConsumerTimeout, when above 0, asks the broker for this consumer
+	// acknowledgement timeout on the subscription (the x-consumer-timeout
+	// consumer argument, in milliseconds; RabbitMQ 3.12 and later honour
+	// it, older versions ignore it): the broker closes the channel of a
+	// consumer that holds a delivery longer. 0 leaves the broker's.
+	ConsumerTimeout time.Duration
 	// ShutdownTimeout bounds how long in-flight jobs may run after shutdown
 	// starts; then their context is cancelled. 0 cancels it at once.
 	ShutdownTimeout time.Duration
@@ -598,6 +604,10 @@ func (s *session) reconcile() error {
 // workers until the subscription ends.
 func (s *session) subscribe() error {
 	tag := fmt.Sprintf("fpmq-daemon-%x", rand.Uint64())
+	var args amqp.Table
+	if t := s.c.cfg.ConsumerTimeout; t > 0 {
+		args = amqp.Table{"x-consumer-timeout": t.Milliseconds()}
+	}
 	deliveries, err := s.ch.Consume(
 		s.c.cfg.Topology.Queue,
 		tag,
@@ -605,7 +615,7 @@ func (s *session) subscribe() error {
 		false, // exclusive
 		false, // no-local
 		false, // no-wait
-		nil,
+		args,
 	)
 	if err != nil {
 		return fmt.Errorf("consume %q: %w", s.c.cfg.Topology.Queue, err)
@@ -636,9 +646,11 @@ func (s *session) subscribe() error {
 }
 
 // requeue returns a delivery that was never handed out to the queue, with
-// no attempt counted.
+// no attempt counted, and no delivery counted either where the queue would
+// count one (broker.Requeue).
 func (s *session) requeue(d amqp.Delivery) {
-	_ = d.Nack(false, true) // false: this delivery only; true: requeue
+	t := s.c.cfg.Topology
+	_ = broker.Requeue(s.jobs, s.pub, d, t.Queue, broker.CountsReturns(t.QueueType))
 	s.c.held.Add(-1)
 }
 

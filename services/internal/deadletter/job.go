@@ -10,6 +10,7 @@
 package deadletter
 
 import (
+	"cmp"
 	"math"
 	"time"
 
@@ -20,9 +21,13 @@ import (
 
 // Job is one dead-lettered message, with the daemon's headers read out.
 type Job struct {
-	ID         string    // the message id; empty if the publisher set none
-	Name       string    // the AMQP type property, the job's name; may be empty
-	Reason     string    // outcome.HeaderReason: one of the outcome.Reason constants
+	ID   string // the message id; empty if the publisher set none
+	Name string // the AMQP type property, the job's name; may be empty
+	// Reason is outcome.HeaderReason, one of the outcome.Reason constants;
+	// for a message the broker dead-lettered itself (a quorum queue's
+	// delivery limit, an expired or rejected message), "broker: " and
+	// the reason of its latest x-death, such as "broker: delivery_limit".
+	Reason     string
 	Attempts   int       // outcome.HeaderAttempts: attempts made; 0 if absent
 	LastStatus int       // outcome.HeaderLastStatus: the worker's last HTTP status; 0 if none
 	LastError  string    // outcome.HeaderLastError: the last failure, as text
@@ -37,17 +42,45 @@ type Job struct {
 	Message amqp.Delivery
 }
 
+// deathHeader is what RabbitMQ adds to a message it dead-letters itself
+// (RabbitMQ's dead-lettering guide): an array of tables, the latest death
+// first, each with the "reason" and the "queue" it left.
+const deathHeader = "x-death"
+
+// lastDeath returns the reason and the queue of the latest of a message's
+// deaths, or empty strings. A job that waited in a retry or delay queue has
+// died there once already ("expired"); only the latest death says why the
+// broker moved it to the dead-letter queue.
+func lastDeath(h amqp.Table) (reason, queue string) {
+	deaths, _ := h[deathHeader].([]any)
+	if len(deaths) == 0 {
+		return "", ""
+	}
+	latest, _ := deaths[0].(amqp.Table)
+	return stringHeader(latest, "reason"), stringHeader(latest, "queue")
+}
+
+// BrokerReasonPrefix starts the Reason of a job the broker dead-lettered.
+const BrokerReasonPrefix = "broker: "
+
 // JobOf reads the daemon's headers of a dead-letter delivery. Headers of
 // an unexpected type read as absent.
 func JobOf(d amqp.Delivery) Job {
+	reason, queue := stringHeader(d.Headers, outcome.HeaderReason), stringHeader(d.Headers, outcome.HeaderQueue)
+	if reason == "" {
+		// Not the daemon's dead letter: maybe the broker's.
+		if why, from := lastDeath(d.Headers); why != "" {
+			reason, queue = BrokerReasonPrefix+why, cmp.Or(queue, from)
+		}
+	}
 	return Job{
 		ID:         d.MessageId,
 		Name:       d.Type,
-		Reason:     stringHeader(d.Headers, outcome.HeaderReason),
+		Reason:     reason,
 		Attempts:   intHeader(d.Headers, outcome.HeaderAttempts),
 		LastStatus: intHeader(d.Headers, outcome.HeaderLastStatus),
 		LastError:  stringHeader(d.Headers, outcome.HeaderLastError),
-		Queue:      stringHeader(d.Headers, outcome.HeaderQueue),
+		Queue:      queue,
 		Timestamp:  d.Timestamp,
 		Deliveries: max(intHeader(d.Headers, deliveryCountHeader), intHeader(d.Headers, acquiredCountHeader)),
 		Message:    d,

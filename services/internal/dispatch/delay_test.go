@@ -8,6 +8,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/outcome"
 )
 
@@ -99,7 +100,7 @@ func TestDelayedCopyRefusedIsTriedAgain(t *testing.T) {
 	addr, _ := serve(t, status(200))
 	d := newDispatcher(t, addr, &bytes.Buffer{})
 	m, ack := delivery(`{"number":1}`, amqp.Table{outcome.HeaderDue: time.Now().Add(time.Minute).UnixMilli()})
-	pub := &publisher{fail: context.DeadlineExceeded, failTimes: 2}
+	pub := &publisher{fail: broker.ErrNotConfirmed, failTimes: 2}
 	res := d.Handle(context.Background(), m, pub)
 	if res.Outcome != outcome.Delayed || res.CopyFailures != 2 || len(pub.sent) != 1 || pub.sent[0].queue != "jobs.delay.32s" {
 		t.Errorf("outcome %s, %d refusals, sent %+v; want delayed to jobs.delay.32s after 2 refusals", res.Outcome, res.CopyFailures, pub.sent)

@@ -67,10 +67,13 @@ type Config struct {
 	// of a retry or dead-letter copy the broker did not take. The job is
 	// not run again meanwhile: only its copy is published again.
 	CopyRetryMin, CopyRetryMax time.Duration
+	// CopyHold bounds how long a job waits for the broker to take its
+	// retry or dead-letter copy (a resource alarm blocks it; a full queue
+	// refuses it), holding its delivery, before the delivery goes back to
+	// its queue. It keeps the delivery within the broker's consumer
+	// acknowledgement timeout. 0 means no bound.
+	CopyHold time.Duration
 }
-
-// copyPublishTimeout bounds one publish of a copy, confirm included.
-const copyPublishTimeout = 30 * time.Second
 
 // poolCheckTimeout bounds the ping that tells a job that broke because
 // php-fpm went away from one that broke on its own.
@@ -91,6 +94,8 @@ type Dispatcher struct {
 	stuck        atomic.Int64
 	copyError    atomic.Pointer[error]
 	copyFailures atomic.Int64
+
+	ledger ledger
 }
 
 // New returns a Dispatcher that sends jobs through client and asks pool
@@ -161,6 +166,32 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 		d.logResult(m, res)
 	}()
 
+	if e, ok := d.ledger.take(m); ok {
+		if e.done {
+			res.Outcome = outcome.AlreadyDone
+			settle(d.log, m.Ack(false)) // false: this delivery only
+			return res
+		}
+		// The attempt ran and failed, and its copy was lost with its
+		// channel: count it now.
+		res = e.res
+		res.Outcome = d.failed(ctx, m, pub, &res)
+		return res
+	}
+	if m.Acknowledger != nil {
+		st := &settlement{Acknowledger: m.Acknowledger}
+		m.Acknowledger = st
+		defer func() {
+			// The attempt ended, but its channel closed before the ack:
+			// the broker delivers the job again.
+			if st.used && st.err != nil && res.Ran {
+				switch res.Outcome {
+				case outcome.Succeeded, outcome.Retried, outcome.DeadLettered:
+					d.ledger.record(m, ledgerEntry{done: true})
+				}
+			}
+		}()
+	}
 	if o, held := d.notDue(ctx, m, pub, &res); held {
 		res.Outcome = o
 		return res
@@ -203,7 +234,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 		// php-fpm answered itself: no PHP ran, and no job can run until
 		// the pool or the daemon's SCRIPT_FILENAME is fixed.
 		res.Err = fmt.Errorf("%w: php-fpm refused to run %s (status %d): %s", outcome.ErrPoolUnavailable, d.cfg.Script, resp.Status, refusal)
-		res.Outcome = requeue(d.log, m)
+		res.Outcome = d.requeue(ctx, m, pub)
 		d.log.Error().Str("script", d.cfg.Script).Int("status", resp.Status).Str("php_fpm", refusal).
 			Msg("php-fpm cannot run the worker script: check SCRIPT_FILENAME and the pool (security.limit_extensions, file permissions); jobs wait in the queue")
 	case err == nil && fatal == "" && resp.Status >= 200 && resp.Status < 300:
@@ -212,10 +243,10 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 	case ctx.Err() != nil:
 		// Shutdown cut the job short: not the job's fault.
 		res.Err = fmt.Errorf("aborted by shutdown: %w", err)
-		res.Outcome = requeue(d.log, m)
+		res.Outcome = d.requeue(ctx, m, pub)
 	case errors.Is(err, fastcgi.ErrUnavailable) || (err != nil && d.poolDown(ctx)):
 		res.Err = fmt.Errorf("%w: %w", outcome.ErrPoolUnavailable, err)
-		res.Outcome = requeue(d.log, m)
+		res.Outcome = d.requeue(ctx, m, pub)
 	case fatal != "":
 		// The script died, whatever its status says: with display_errors
 		// on, or after output, PHP still answers 200.
@@ -252,7 +283,7 @@ func (d *Dispatcher) notDue(ctx context.Context, m amqp.Delivery, pub Publisher,
 	left := time.Until(due)
 	if left > dueSlack {
 		if delay, ok := broker.DelayBucket(left, d.cfg.Topology.DelayMax); ok {
-			return d.forward(ctx, m, pub, d.cfg.Topology.DelayQueue(delay), copyOf(m), outcome.Delayed, res), true
+			return d.forward(ctx, m, pub, d.cfg.Topology.DelayQueue(delay), broker.CopyOf(m), outcome.Delayed, res), true
 		}
 	}
 	if left <= 0 {
@@ -265,7 +296,7 @@ func (d *Dispatcher) notDue(ctx context.Context, m amqp.Delivery, pub Publisher,
 		return 0, false
 	case <-ctx.Done():
 		res.Err = fmt.Errorf("aborted by shutdown while waiting for the job to be due: %w", ctx.Err())
-		return requeue(d.log, m), true
+		return d.requeue(ctx, m, pub), true
 	}
 }
 
@@ -321,7 +352,7 @@ func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, cont
 func (d *Dispatcher) retry(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) outcome.Outcome {
 	level := min(res.Attempt, len(d.cfg.Topology.RetryDelays)) - 1
 	delay := backoff.Jitter(d.cfg.Topology.RetryDelays[level])
-	msg := copyOf(m)
+	msg := broker.CopyOf(m)
 	msg.Headers[outcome.HeaderAttempt] = int64(res.Attempt + 1)
 	msg.Headers[outcome.HeaderLastStatus] = int64(res.Status)
 	msg.Headers[outcome.HeaderLastError] = errText(res.Err)
@@ -332,7 +363,7 @@ func (d *Dispatcher) retry(ctx context.Context, m amqp.Delivery, pub Publisher, 
 // deadLetter publishes a copy of m, with the reason and the last failure in
 // its headers, to the dead-letter queue, then acks m.
 func (d *Dispatcher) deadLetter(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) outcome.Outcome {
-	msg := copyOf(m)
+	msg := broker.CopyOf(m)
 	// A replayed dead job starts again from its first attempt.
 	delete(msg.Headers, outcome.HeaderAttempt)
 	msg.Headers[outcome.HeaderAttempts] = int64(res.Attempt)
@@ -346,16 +377,31 @@ func (d *Dispatcher) deadLetter(ctx context.Context, m amqp.Delivery, pub Publis
 // forward publishes msg to queue and acks m once the broker confirmed msg.
 // While the broker refuses msg (a queue at its length limit, a lost
 // permission), it tries again after growing pauses, holding m: the job
-// does not run again for it. If the channel is gone, or ctx ends (a
-// shutdown that ran out of time), m goes back to its queue instead.
+// does not run again for it. It never sends msg again once the broker may
+// hold it: a confirm that does not come (a resource alarm, RabbitMQ's
+// connection.blocked) is waited for, up to Config.CopyHold. If the
+// publishing channel closes, or CopyHold passes, or ctx ends between two
+// tries (a shutdown that ran out of time), m goes back to its queue
+// instead, and a failed attempt is noted in the ledger, so that the
+// redelivery counts it rather than running the job again.
 func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher, queue string, msg amqp.Publishing, o outcome.Outcome, res *outcome.Result) outcome.Outcome {
 	pause := d.cfg.CopyRetryMin
+	// The copy must reach the broker even during a shutdown: only the
+	// hold bounds it.
+	hold, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if d.cfg.CopyHold > 0 {
+		hold, cancel = context.WithTimeout(context.WithoutCancel(ctx), d.cfg.CopyHold)
+	}
+	defer cancel()
+	giveUp := func(err error, why string) outcome.Outcome {
+		d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Msg(why + "; requeueing the job")
+		if res.Ran && o != outcome.Delayed && o != outcome.Succeeded {
+			d.ledger.record(m, ledgerEntry{res: *res})
+		}
+		return d.requeue(ctx, m, pub)
+	}
 	for {
-		// The copy must reach the broker even during a shutdown: only the
-		// publish's own deadline bounds it.
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), copyPublishTimeout)
-		err := pub.Publish(pctx, queue, msg)
-		cancel()
+		err := pub.Publish(hold, queue, msg)
 		if err == nil {
 			if res.CopyFailures > 0 {
 				d.log.Info().Str("message_id", m.MessageId).Str("queue", queue).Int("refusals", res.CopyFailures).Msg("the broker took the copy at last")
@@ -370,16 +416,18 @@ func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher
 		res.CopyFailures++
 		d.copyFailures.Add(1)
 		d.copyError.Store(&err)
-		if errors.Is(err, amqp.ErrClosed) {
-			// The channel is gone, and with it this delivery: the broker
-			// requeues it.
-			d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Msg("publishing channel closed before the copy was taken; requeueing the job")
-			return requeue(d.log, m)
+		switch {
+		case hold.Err() != nil:
+			return giveUp(err, fmt.Sprintf("the broker took no copy within COPY_HOLD (%s)", d.cfg.CopyHold))
+		case !errors.Is(err, broker.ErrNotConfirmed):
+			// The channel is gone, and the broker may hold the copy or
+			// not: sending it again might duplicate it.
+			return giveUp(err, "publishing channel closed before the copy was confirmed")
 		}
 		d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Dur("retry_in", pause).Int("refusals", res.CopyFailures).
 			Msg("broker did not take the copy; holding the job and trying again")
 		if !backoff.Sleep(ctx, backoff.Jitter(pause)) {
-			return requeue(d.log, m)
+			return d.requeue(ctx, m, pub)
 		}
 		pause = min(pause*2, d.cfg.CopyRetryMax)
 	}
@@ -392,38 +440,17 @@ func (d *Dispatcher) rescue(ctx context.Context, m amqp.Delivery, pub Publisher,
 		if p := recover(); p != nil {
 			d.log.Error().Str("panic", fmt.Sprint(p)).Str("message_id", m.MessageId).Msg("panic while dead-lettering; requeueing the job")
 			backoff.Sleep(ctx, d.cfg.CopyRetryMin)
-			o = requeue(d.log, m)
+			o = d.requeue(ctx, m, pub)
 		}
 	}()
 	return d.deadLetter(ctx, m, pub, res)
 }
 
-// requeue puts m back at its queue with no attempt counted.
-func requeue(log zerolog.Logger, m amqp.Delivery) outcome.Outcome {
-	settle(log, m.Nack(false, true)) // false: this delivery only; true: requeue
+// requeue puts m back at its queue with no attempt counted, by a copy if
+// the queue counts returns toward a delivery limit (broker.Requeue).
+func (d *Dispatcher) requeue(ctx context.Context, m amqp.Delivery, pub Publisher) outcome.Outcome {
+	settle(d.log, broker.Requeue(ctx, pub, m, d.cfg.Topology.Queue, broker.CountsReturns(d.cfg.Topology.QueueType)))
 	return outcome.Requeued
-}
-
-// copyOf returns a publishing with m's body, properties and headers.
-func copyOf(m amqp.Delivery) amqp.Publishing {
-	headers := make(amqp.Table, len(m.Headers)+6)
-	for k, v := range m.Headers {
-		headers[k] = v
-	}
-	return amqp.Publishing{
-		Headers:         headers,
-		ContentType:     m.ContentType,
-		ContentEncoding: m.ContentEncoding,
-		DeliveryMode:    amqp.Persistent,
-		Priority:        m.Priority,
-		CorrelationId:   m.CorrelationId,
-		ReplyTo:         m.ReplyTo,
-		MessageId:       m.MessageId,
-		Timestamp:       m.Timestamp,
-		Type:            m.Type,
-		AppId:           m.AppId,
-		Body:            m.Body,
-	}
 }
 
 func (d *Dispatcher) logResult(m amqp.Delivery, res outcome.Result) {

@@ -35,9 +35,15 @@ const (
 	// second ahead); a copy waits in a delay queue and the delivery was
 	// acked. It did not run and no attempt was counted.
 	Delayed
+	// AlreadyDone: the broker delivered the job again after its channel
+	// closed while an attempt ran here (a consumer acknowledgement
+	// timeout, a lost connection), and that attempt had ended: succeeded,
+	// or its retry or dead-letter copy published. The delivery was acked
+	// and the job did not run again.
+	AlreadyDone
 )
 
-var names = [...]string{"succeeded", "retried", "dead-lettered", "requeued", "delayed"}
+var names = [...]string{"succeeded", "retried", "dead-lettered", "requeued", "delayed", "already-done"}
 
 // String returns the outcome's name as it appears in logs and metrics.
 func (o Outcome) String() string {
