@@ -33,6 +33,7 @@ type Metrics struct {
 	retried       prometheus.Counter
 	delayed       prometheus.Counter
 	requeued      prometheus.Counter
+	alreadyDone   prometheus.Counter
 	deadLettered  *prometheus.CounterVec
 	malformed     prometheus.Counter
 	responses     *prometheus.CounterVec
@@ -66,13 +67,14 @@ type Gauges struct {
 func New(queue string, g Gauges) *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
-		Registry:  r,
-		labelled:  prometheus.WrapRegistererWith(prometheus.Labels{QueueLabel: queue}, r),
-		received:  counter("jobs_received_total", "Job messages taken from the queue."),
-		succeeded: counter("jobs_succeeded_total", "Jobs whose worker answered 2xx."),
-		retried:   counter("jobs_retried_total", "Failed attempts sent to a retry queue."),
-		delayed:   counter("jobs_delayed_total", "Jobs taken before they were due and sent to a delay queue, not run; a job counts once per delay queue it passes."),
-		requeued:  counter("jobs_requeued_total", "Jobs put back without an attempt counted: php-fpm unavailable, shutdown, or a copy the broker did not take."),
+		Registry:    r,
+		labelled:    prometheus.WrapRegistererWith(prometheus.Labels{QueueLabel: queue}, r),
+		received:    counter("jobs_received_total", "Job messages taken from the queue."),
+		succeeded:   counter("jobs_succeeded_total", "Jobs whose worker answered 2xx."),
+		retried:     counter("jobs_retried_total", "Failed attempts sent to a retry queue."),
+		delayed:     counter("jobs_delayed_total", "Jobs taken before they were due and sent to a delay queue, not run; a job counts once per delay queue it passes."),
+		requeued:    counter("jobs_requeued_total", "Jobs put back without an attempt counted: php-fpm unavailable, shutdown, or a copy the broker did not take."),
+		alreadyDone: counter("jobs_redelivered_done_total", "Redeliveries of jobs whose attempt had already ended here when their channel closed (an acknowledgement timeout, a lost connection): acked without running again."),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "jobs_dead_lettered_total",
 			Help: "Jobs sent to the dead-letter queue, by reason.",
@@ -99,7 +101,7 @@ func New(queue string, g Gauges) *Metrics {
 		m.responses.WithLabelValues(class)
 	}
 	m.labelled.MustRegister(
-		m.received, m.succeeded, m.retried, m.delayed, m.requeued, m.deadLettered, m.malformed,
+		m.received, m.succeeded, m.retried, m.delayed, m.requeued, m.alreadyDone, m.deadLettered, m.malformed,
 		m.responses, m.fcgiErrors, m.fatalErrors, m.stderrDropped, m.inFlight, m.workerSeconds, m.latency, m.queueWait,
 		gaugeFunc("concurrency_limit", "Jobs the daemon runs at once at most.", g.Concurrency),
 		gaugeFunc("broker_connected", "1 when the daemon is connected to RabbitMQ.", g.Connected),
@@ -170,6 +172,8 @@ func (m *Metrics) Observe(res outcome.Result) {
 		m.delayed.Inc()
 	case outcome.Requeued:
 		m.requeued.Inc()
+	case outcome.AlreadyDone:
+		m.alreadyDone.Inc()
 	case outcome.DeadLettered:
 		m.deadLettered.WithLabelValues(res.Reason).Inc()
 		if res.Reason == outcome.ReasonMalformed {
