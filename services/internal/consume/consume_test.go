@@ -786,3 +786,54 @@ func TestOperatorPauseSurvivesReconnect(t *testing.T) {
 	h.c.Resume()
 	amqptest.WaitFor(t, "the job acked after the resume", func() bool { return slices.Contains(acked(srv), "kept") })
 }
+
+// TestQuorumPauseRequeuesByCopy: on a quorum queue, which counts returns
+// toward its delivery limit, the deliveries a pause gives back, started or
+// not, go back as copies and are acked: none is nacked.
+func TestQuorumPauseRequeuesByCopy(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	enqueue(t, srv, "a", "b", "c")
+	var down atomic.Bool
+	down.Store(true)
+	var mu sync.Mutex
+	var ran []string
+	h := start(t, srv, func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) error {
+		if down.Load() {
+			// As the dispatcher does on a quorum queue.
+			broker.Requeue(ctx, pub, d, topology.Queue, true)
+			return poolDownError(d)
+		}
+		mu.Lock()
+		ran = append(ran, d.MessageId)
+		mu.Unlock()
+		return d.Ack(false)
+	}, func(cfg *Config) {
+		cfg.Topology.QueueType = broker.QueueQuorum
+		cfg.Concurrency = 1
+		cfg.Prefetch = 3
+		cfg.Probe = func(context.Context) error {
+			if down.Load() {
+				return errors.New("ping: connection refused")
+			}
+			return nil
+		}
+	})
+	amqptest.WaitFor(t, "paused with every job back in the queue", func() bool {
+		q := queueState(t, srv)
+		return h.c.State() == Paused && q.Consumers == 0 && q.Ready == 3 && q.Unacked == 0
+	})
+	down.Store(false)
+	amqptest.WaitFor(t, "the three jobs run after the resume", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ran) == 3
+	})
+	if nacked := settled(srv, "nack", true); len(nacked) != 0 {
+		t.Errorf("nacked %v, want none: copies instead", nacked)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(slices.Sorted(slices.Values(ran)), []string{"a", "b", "c"}) {
+		t.Errorf("ran %v, want a, b and c once each", ran)
+	}
+}
