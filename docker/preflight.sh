@@ -8,6 +8,7 @@
 #     compose         the docker compose plugin is installed
 #     base-images     the upstream (or local stand-in) images .env names exist
 #     project-images  the images make images builds exist (fpmq/*:dev)
+#     rabbitmq3-image the RabbitMQ 3 image .env names (RABBITMQ3_IMAGE) exists
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,15 +34,20 @@ for check in "$@"; do
       docker info >/dev/null 2>&1 || { engine=no; lack "no Docker engine answers" "sudo make deps"; } ;;
     compose)
       docker compose version >/dev/null 2>&1 || lack "no docker compose plugin" "sudo make deps" ;;
-    base-images|project-images)
+    base-images|project-images|rabbitmq3-image)
       [ "$engine" = yes ] || continue
-      if [ "$check" = base-images ]; then
-        env=.env
-        [ -f "$env" ] || env=.env.example
-        mapfile -t images < <(sed -n 's/^\(RABBITMQ\|PHP\|GO\|PROMETHEUS\)_IMAGE=//p' "$env")
-      else
-        images=(fpmq/rabbitmq:dev fpmq/php-fpm:dev fpmq/daemon:dev fpmq/caller:dev)
-      fi
+      env=.env
+      [ -f "$env" ] || env=.env.example
+      case $check in
+        base-images)
+          mapfile -t images < <(sed -n 's/^\(RABBITMQ\|PHP\|GO\|PROMETHEUS\)_IMAGE=//p' "$env") ;;
+        rabbitmq3-image)
+          # An .env from before RABBITMQ3_IMAGE: the Makefile's default.
+          images=("$(sed -n 's/^RABBITMQ3_IMAGE=//p' "$env" | tail -n1)")
+          [ -n "${images[0]}" ] || images=(rabbitmq:3.13-management) ;;
+        *)
+          images=(fpmq/rabbitmq:dev fpmq/php-fpm:dev fpmq/daemon:dev fpmq/caller:dev) ;;
+      esac
       gone=()
       for image in "${images[@]}"; do
         [ -z "$image" ] || docker image inspect "$image" >/dev/null 2>&1 || gone+=("$image")

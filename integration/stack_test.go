@@ -60,6 +60,28 @@ var buildImages = sync.OnceValues(func() (stack.Images, error) {
 	return stack.Build(context.Background(), root, "fpmq-test/", "integration", os.Getenv)
 })
 
+// logVersions logs the broker's and PHP's versions once per test binary, so
+// that a run's output says which generations it tested (make
+// integration-test: RabbitMQ 4; make integration-test-rabbitmq3: 3).
+var logVersions sync.Once
+
+// versions returns the RabbitMQ and PHP versions st runs, as
+// "RabbitMQ 4.0.5, PHP 8.4.27"; a part it cannot read says why.
+func versions(ctx context.Context, st *stack.Stack) string {
+	read := func(c *testcontainers.DockerContainer, cmd ...string) string {
+		code, out, err := stack.Exec(ctx, c, cmd...)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("unknown (%v)", err)
+		case code != 0:
+			return fmt.Sprintf("unknown (%s exited %d: %s)", cmd[0], code, strings.TrimSpace(out))
+		}
+		return strings.TrimSpace(out)
+	}
+	return "RabbitMQ " + read(st.RabbitMQ, "rabbitmq-diagnostics", "-q", "server_version") +
+		", PHP " + read(st.PHP, "php", "-r", "echo PHP_VERSION;")
+}
+
 // repoRoot returns the repository's root, or fails the test.
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -117,6 +139,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 			t.Error(err)
 		}
 	})
+	logVersions.Do(func() { t.Logf("the stack runs %s", versions(ctx, st)) })
 	s := &testStack{Stack: st}
 	s.refreshEndpoint(t)
 	if !opts.noDaemon {

@@ -1,11 +1,11 @@
 # A stand-in for the official prom/prometheus image (2.x), built from Debian's
 # package for machines that cannot reach an image registry. It keeps the
-# interface our Dockerfile relies on: /bin/prometheus and /bin/promtool (bookworm
+# interface our Dockerfile relies on: /bin/prometheus and /bin/promtool (Debian
 # merges /bin into /usr/bin), the config in /etc/prometheus/prometheus.yml,
 # consoles in /usr/share/prometheus/consoles, their libraries in
 # /usr/share/prometheus/console_libraries, data in /prometheus, user nobody,
 # and the same entrypoint and flags.
-ARG DEBIAN_IMAGE=debian:bookworm-slim
+ARG DEBIAN_IMAGE=debian:trixie-slim
 FROM ${DEBIAN_IMAGE}
 # Debian ships the console libraries only as examples under /usr/share/doc,
 # which slim images exclude: include them. They differ from upstream's: they

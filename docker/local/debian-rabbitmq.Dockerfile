@@ -2,7 +2,9 @@
 # machines that cannot reach an image registry. It keeps the interface our
 # Dockerfiles rely on: rabbitmq-server and rabbitmq-diagnostics on PATH, data in
 # /var/lib/rabbitmq, config in /etc/rabbitmq, RABBITMQ_DEFAULT_USER/PASS honoured.
-ARG DEBIAN_IMAGE=debian:bookworm-slim
+# The broker's generation follows the base's Debian release: RabbitMQ 4.0 on
+# trixie (the default), 3.10 on bookworm.
+ARG DEBIAN_IMAGE=debian:trixie-slim
 FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rabbitmq-server \

@@ -1,7 +1,7 @@
 # A stand-in for the official golang image, for machines that cannot reach an
 # image registry: a Debian base plus the host's Go toolchain and CA bundle (the
 # build context holds both, see docker/images.sh).
-ARG DEBIAN_IMAGE=debian:bookworm-slim
+ARG DEBIAN_IMAGE=debian:trixie-slim
 FROM ${DEBIAN_IMAGE}
 COPY go /usr/local/go
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

@@ -41,10 +41,10 @@ type dockerfile struct {
 }
 
 var dockerfiles = []dockerfile{
-	{"rabbitmq", "docker/rabbitmq/Dockerfile", "", "RABBITMQ_IMAGE", "rabbitmq:3.13-management"},
-	{"php-fpm", "docker/php-fpm/Dockerfile", "", "PHP_IMAGE", "php:8.2-fpm"},
-	{"daemon", "docker/go/Dockerfile", "daemon", "GO_IMAGE", "golang:1.26-bookworm"},
-	{"caller", "docker/go/Dockerfile", "caller", "GO_IMAGE", "golang:1.26-bookworm"},
+	{"rabbitmq", "docker/rabbitmq/Dockerfile", "", "RABBITMQ_IMAGE", "rabbitmq:4-management"},
+	{"php-fpm", "docker/php-fpm/Dockerfile", "", "PHP_IMAGE", "php:8.4-fpm"},
+	{"daemon", "docker/go/Dockerfile", "daemon", "GO_IMAGE", "golang:1.26-trixie"},
+	{"caller", "docker/go/Dockerfile", "caller", "GO_IMAGE", "golang:1.26-trixie"},
 }
 
 // Build builds the project's images from its Dockerfiles in the repository
