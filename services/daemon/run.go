@@ -103,6 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	log.Info().
 		Str("amqp_url", broker.Redact(cfg.AMQPURL)).
+		Strs("amqp_nodes", broker.NewCluster(cfg.nodes, nil).Nodes()).
 		Str("queue", cfg.Queue).
 		Str("fastcgi_addr", cfg.FastCGIAddr).
 		Str("script", cfg.ScriptFilename).
@@ -222,8 +223,9 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 		return nil
 	}
 	d.consumer = consume.New(consume.Config{
-		URL:             cfg.AMQPURL,
-		TLS:             cfg.tls,
+		// Each session's two connections go to one node of AMQP_ADDRESSES,
+		// the next session's to another if that one went away.
+		Dial:            broker.NewCluster(cfg.nodes, cfg.tls).Dial,
 		Topology:        topology,
 		Concurrency:     cfg.Concurrency,
 		Prefetch:        cfg.Prefetch,
@@ -234,7 +236,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 	}, handle, log)
 
 	d.queues = &queuestat.Poller{
-		Dial:   func(ctx context.Context) (*amqp.Connection, error) { return broker.Dial(ctx, cfg.AMQPURL, cfg.tls) },
+		Dial:   broker.NewCluster(cfg.nodes, cfg.tls).Dial,
 		Queues: queuestat.Queues(topology),
 		Every:  cfg.QueueStatsInterval,
 		Log:    log,
