@@ -223,9 +223,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 		return nil
 	}
 	d.consumer = consume.New(consume.Config{
-		// Each session's two connections go to one node of AMQP_ADDRESSES,
-		// the next session's to another if that one went away.
-		Dial:            broker.NewCluster(cfg.nodes, cfg.tls).Dial,
+		Dial:            clusterDial(cfg, log),
 		Topology:        topology,
 		Concurrency:     cfg.Concurrency,
 		Prefetch:        cfg.Prefetch,
@@ -265,6 +263,23 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 	// Its series name each of the route's queues in their own queue label.
 	d.metrics.Registry.MustRegister(metrics.NewQueueCollector(d.queues.Last))
 	return d
+}
+
+// clusterDial returns the consumer's Dial: each session's two connections
+// go to one node of AMQP_ADDRESSES, the next session's to another if that
+// one went away. With several nodes it logs which one it connected to.
+func clusterDial(cfg config, log zerolog.Logger) func(context.Context) (*amqp.Connection, error) {
+	cluster := broker.NewCluster(cfg.nodes, cfg.tls)
+	if len(cfg.nodes) < 2 {
+		return cluster.Dial
+	}
+	return func(ctx context.Context) (*amqp.Connection, error) {
+		conn, err := cluster.Dial(ctx)
+		if err == nil {
+			log.Info().Str("node", cluster.Node()).Msg("connected to RabbitMQ node")
+		}
+		return conn, err
+	}
 }
 
 // checkPool pings the pool once at start-up and says what it found. php-fpm

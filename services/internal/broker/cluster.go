@@ -30,7 +30,7 @@ import (
 func ParseAddresses(rawURL, addresses string) ([]string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		return nil, errors.New("the URL is not amqp://HOST... or amqps://HOST...")
+		return nil, errors.New("the URL is not an amqp:// or amqps:// URL with a host")
 	}
 	if strings.TrimSpace(addresses) == "" {
 		return []string{rawURL}, nil
@@ -84,6 +84,21 @@ func (c *Cluster) Nodes() []string {
 		nodes[i] = Redact(u)
 	}
 	return nodes
+}
+
+// Node returns the node of the connection Dial last returned, as host:port,
+// or "" before the first.
+func (c *Cluster) Node() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil || len(c.urls) == 0 {
+		return ""
+	}
+	u, err := url.Parse(c.urls[c.at])
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // Dial connects to one node, trying each at most once before ctx is done,

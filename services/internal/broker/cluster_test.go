@@ -32,7 +32,7 @@ func TestParseAddresses(t *testing.T) {
 		{"bad port", base, "a:0", nil, `entry 1 "a:0": port must be 1 to 65535`},
 		{"named port", base, "a:amqp", nil, `entry 1 "a:amqp": port must be 1 to 65535`},
 		{"twice", base, "a:1,A:1", nil, `entry 2 "A:1": listed twice`},
-		{"not an AMQP URL", "http://user:secret@host/", "a:1", nil, "the URL is not amqp://HOST... or amqps://HOST..."},
+		{"not an AMQP URL", "http://user:secret@host/", "a:1", nil, "the URL is not an amqp:// or amqps:// URL with a host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseAddresses(tc.url, tc.addresses)
@@ -130,6 +130,9 @@ func TestClusterDialMovesOnFromAFailedNode(t *testing.T) {
 		if got != a.Addr {
 			t.Fatalf("connected to %s, want %s (the first node that answers)", got, a.Addr)
 		}
+	}
+	if node := c.Node(); node != a.Addr {
+		t.Errorf("Node() = %q, want %s", node, a.Addr)
 	}
 	if n := a.Connections(); n != 2 {
 		t.Errorf("node a accepted %d connections, want 2", n)
