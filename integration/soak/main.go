@@ -1,7 +1,9 @@
 // Command soak runs fpmq for a long while under faults and counts every job.
 // It starts a three-node RabbitMQ cluster with quorum queues, the php-fpm
-// pool and two daemons that know every node (AMQP_ADDRESSES), from the
-// images make images built. It publishes SOAK_JOBS jobs with the caller
+// pool and two daemons that know every node (AMQP_ADDRESSES), from images
+// it builds from the repository (fpmq-soak/*:soak, on the upstream images
+// of RABBITMQ_IMAGE, PHP_IMAGE and GO_IMAGE, which make soak reads from
+// .env). It publishes SOAK_JOBS jobs with the caller
 // image, in batches spread over SOAK_DURATION, while it restarts, at random
 // moments and in random order, one of the daemons, php-fpm, and a random
 // broker node. The other daemon runs throughout: its resident set is

@@ -38,11 +38,21 @@ type system struct {
 // start starts the cluster, php-fpm and both daemons from the images make
 // images built; on failure it removes what it started.
 func start(ctx context.Context, logf func(string, ...any)) (sys *system, err error) {
-	// The containers run from the image IDs, so that a make images during
-	// the run cannot change what runs.
-	ids, err := stack.Pin(ctx, stack.ComposeImages)
+	// The images are built from this repository, as the integration tests
+	// build theirs, and run by ID, so that another build of the same tags
+	// during the run cannot change what runs.
+	root, err := stack.RepoRoot()
 	if err != nil {
-		return nil, fmt.Errorf("%w (run make images; the soak never pulls)", err)
+		return nil, err
+	}
+	logf("building the images fpmq-soak/*:soak from %s", root)
+	refs, err := stack.Build(ctx, root, "fpmq-soak/", "soak", os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("%w (run make images first: it builds the upstream stand-ins)", err)
+	}
+	ids, err := stack.Pin(ctx, refs)
+	if err != nil {
+		return nil, err
 	}
 	st, err := stack.Start(ctx, stack.Options{
 		Images:       ids,

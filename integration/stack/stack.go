@@ -159,13 +159,15 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		},
 		opts: opts,
 	}
+	// A failed Start returns a nil s before this runs: it closes st.
+	st := s
 	defer func() {
 		if err != nil {
 			// Cleaning up must not be cut short by the cancellation that
 			// made Start fail.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
-			err = errors.Join(err, s.Close(ctx))
+			err = errors.Join(err, st.Close(ctx))
 			s = nil
 		}
 	}()
