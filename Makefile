@@ -90,6 +90,11 @@ bench: ## the system benchmark in containers (after make images; as root), then 
 	$(TESTCONTAINERS_ENV) $(GO) -C $(IT) run ./bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
 
+.PHONY: soak
+soak: .env ## the soak: 100,000 jobs over 10 minutes on a RabbitMQ cluster while parts restart (after make images; as root; SOAK_* settings)
+	@$(PREFLIGHT) engine base-images
+	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) run ./soak
+
 .PHONY: alerts-test
 alerts-test: ## the Prometheus alerting rules' unit tests (promtool, in the Prometheus image; after make images)
 	@$(PREFLIGHT) engine

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes .env ready for compose: creates it from .env.example if it does not
-# exist, then gives every *_PASSWORD and *_TOKEN that is missing or empty a
-# random value (letters and digits: the passwords go into AMQP URLs). A value
+# exist, then gives every *_PASSWORD, *_TOKEN and *_COOKIE (the RabbitMQ
+# cluster's Erlang cookie) that is missing or empty a random value (letters and digits: the passwords go into AMQP URLs). A value
 # that is set is never changed. Safe to run any number of times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +28,7 @@ while IFS= read -r key; do
     printf '%s=%s\n' "$key" "$value" >>.env
   fi
   filled+=("$key")
-done < <(sed -n 's/^\([A-Z_]*_\(PASSWORD\|TOKEN\)\)=.*/\1/p' .env.example)
+done < <(sed -n 's/^\([A-Z_]*_\(PASSWORD\|TOKEN\|COOKIE\)\)=.*/\1/p' .env.example)
 
 if [ "$created" = yes ]; then
   echo "env: created .env with new RabbitMQ passwords and admin token"

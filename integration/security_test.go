@@ -22,7 +22,7 @@ import (
 // TestComposeIsHardened reads the deployment as compose resolves it: what
 // users actually run.
 func TestComposeIsHardened(t *testing.T) {
-	cmd := exec.Command("docker", "compose", "--profile", "tools", "config", "--format", "json")
+	cmd := exec.Command("docker", "compose", "--profile", "tools", "--profile", "cluster", "config", "--format", "json")
 	cmd.Dir = repoRoot(t)
 	out, err := cmd.Output()
 	if err != nil {
@@ -44,7 +44,7 @@ func TestComposeIsHardened(t *testing.T) {
 	if err := json.Unmarshal(out, &cfg); err != nil {
 		t.Fatalf("parse compose config: %v", err)
 	}
-	for _, name := range []string{"daemon", "daemon-reports", "caller", "php-fpm"} {
+	for _, name := range []string{"daemon", "daemon-reports", "caller", "php-fpm", "daemon-cluster", "caller-cluster"} {
 		svc, ok := cfg.Services[name]
 		if !ok {
 			t.Errorf("no service %s", name)

@@ -111,6 +111,7 @@ type stackOptions struct {
 	rabbitFiles     []testcontainers.ContainerFile // copied into rabbitmq before it starts
 	phpBinds        []string                       // bind mounts of php-fpm, "HOST:CONTAINER[:ro]"
 	noDaemon        bool                           // start no daemon: s.daemon is nil
+	clusterNodes    int                            // above 0: a RabbitMQ cluster of that many nodes (stack.Options.ClusterNodes)
 }
 
 // newStack starts a stack and registers its removal with t.
@@ -130,6 +131,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 		ReportSleep:     opts.reportSleep,
 		RabbitMQFiles:   opts.rabbitFiles,
 		PHPBinds:        opts.phpBinds,
+		ClusterNodes:    opts.clusterNodes,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,16 @@
 #                           exchange (daemon dead: list, replay, purge), nothing else;
 #                           only if RABBITMQ_OPERATOR_PASSWORD is set
 # No "guest" user exists.
+#
+# RABBITMQ_CLUSTER_NODES, if set, makes this node one of a cluster: it lists
+# the host names of every node, this one's included, separated by spaces
+# ("rabbitmq-1 rabbitmq-2 rabbitmq-3"). Each node's name is rabbit@ its
+# host name, so the host names must be fixed and resolvable by the others.
+# The node then finds its peers by classic-config peer discovery (it joins
+# the first listed node that runs; the first to start forms the cluster), a
+# network partition pauses the minority side (pause_minority), and the
+# nodes authenticate each other with the Erlang cookie
+# RABBITMQ_ERLANG_COOKIE, required then and the same on every node.
 set -eu
 
 : "${RABBITMQ_VHOST:=fpmq}"
@@ -112,6 +122,29 @@ cat >"$definitions" <<JSON
   ]
 }
 JSON
+if [ -n "${RABBITMQ_CLUSTER_NODES:-}" ]; then
+  if [ -z "${RABBITMQ_ERLANG_COOKIE:-}" ]; then
+    echo "rabbitmq: RABBITMQ_CLUSTER_NODES is set but RABBITMQ_ERLANG_COOKIE is not (make .env generates it)" >&2
+    exit 1
+  fi
+  # The server and the CLI tools (rabbitmqctl, the health check) read the
+  # cookie from this file, which only its owner may read.
+  cookie="${HOME:-/var/lib/rabbitmq}/.erlang.cookie"
+  rm -f "$cookie"
+  printf '%s' "$RABBITMQ_ERLANG_COOKIE" >"$cookie"
+  chmod 0400 "$cookie"
+  {
+    echo "# Written by fpmq-definitions.sh from RABBITMQ_CLUSTER_NODES."
+    echo "cluster_formation.peer_discovery_backend = classic_config"
+    i=0
+    for node in $RABBITMQ_CLUSTER_NODES; do
+      i=$((i + 1))
+      echo "cluster_formation.classic_config.nodes.$i = rabbit@$node"
+    done
+    echo "cluster_partition_handling = pause_minority"
+  } >/etc/rabbitmq/conf.d/20-fpmq-cluster.conf
+fi
+
 if command -v docker-entrypoint.sh >/dev/null 2>&1; then
   exec docker-entrypoint.sh "$@"
 fi

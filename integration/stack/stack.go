@@ -101,6 +101,9 @@ type Options struct {
 	PHPBinds []string
 	// RabbitMQFiles are copied into RabbitMQ before it starts.
 	RabbitMQFiles []testcontainers.ContainerFile
+	// ClusterNodes, if above 0, starts a RabbitMQ cluster of that many
+	// nodes instead of one broker: see cluster.go.
+	ClusterNodes int
 }
 
 // Stack is one running system.
@@ -112,6 +115,9 @@ type Stack struct {
 	RabbitMQ  *testcontainers.DockerContainer
 	PHP       *testcontainers.DockerContainer
 	Docker    *testcontainers.DockerClient
+	// Nodes are the cluster's nodes in order, with Options.ClusterNodes;
+	// RabbitMQ is then the last of them.
+	Nodes []*testcontainers.DockerContainer
 
 	opts    Options
 	socket  testcontainers.CustomizeRequestOption // mounts the pool's socket, for php-fpm and the daemons
@@ -153,13 +159,15 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		},
 		opts: opts,
 	}
+	// A failed Start returns a nil s before this runs: it closes st.
+	st := s
 	defer func() {
 		if err != nil {
 			// Cleaning up must not be cut short by the cancellation that
 			// made Start fail.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
-			err = errors.Join(err, s.Close(ctx))
+			err = errors.Join(err, st.Close(ctx))
 			s = nil
 		}
 	}()
@@ -175,7 +183,12 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if opts.SocketDir == "" {
 		s.socket = testcontainers.WithMounts(s.volume("socket", SocketDir))
 	}
-	if err := s.startRabbitMQ(ctx); err != nil {
+	if opts.ClusterNodes > 0 {
+		err = s.startCluster(ctx)
+	} else {
+		err = s.startRabbitMQ(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := s.startPHP(ctx); err != nil {
@@ -197,18 +210,7 @@ func (s *Stack) startRabbitMQ(ctx context.Context) error {
 		network.WithNetworkName([]string{"rabbitmq"}, s.Network),
 		// The node name follows the host name, as in compose.
 		testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = "rabbitmq" }),
-		testcontainers.WithEnv(map[string]string{
-			"RABBITMQ_VHOST":             VHost,
-			"RABBITMQ_QUEUES":            JobQueue + " " + ReportsQueue,
-			"RABBITMQ_ADMIN_USER":        AdminUser,
-			"RABBITMQ_ADMIN_PASSWORD":    s.Passwords[AdminUser],
-			"RABBITMQ_CALLER_USER":       CallerUser,
-			"RABBITMQ_CALLER_PASSWORD":   s.Passwords[CallerUser],
-			"RABBITMQ_DAEMON_USER":       DaemonUser,
-			"RABBITMQ_DAEMON_PASSWORD":   s.Passwords[DaemonUser],
-			"RABBITMQ_OPERATOR_USER":     OperatorUser,
-			"RABBITMQ_OPERATOR_PASSWORD": s.Passwords[OperatorUser],
-		}),
+		testcontainers.WithEnv(s.rabbitEnv()),
 		loopback(AMQPPort),
 		testcontainers.WithFiles(s.opts.RabbitMQFiles...),
 		// Debian's RabbitMQ never logs "Server startup complete" to stdout.
@@ -224,6 +226,22 @@ func (s *Stack) startRabbitMQ(ctx context.Context) error {
 	}
 	s.RabbitMQ = c
 	return nil
+}
+
+// rabbitEnv is the broker's environment: its vhost, users and queues.
+func (s *Stack) rabbitEnv() map[string]string {
+	return map[string]string{
+		"RABBITMQ_VHOST":             VHost,
+		"RABBITMQ_QUEUES":            JobQueue + " " + ReportsQueue,
+		"RABBITMQ_ADMIN_USER":        AdminUser,
+		"RABBITMQ_ADMIN_PASSWORD":    s.Passwords[AdminUser],
+		"RABBITMQ_CALLER_USER":       CallerUser,
+		"RABBITMQ_CALLER_PASSWORD":   s.Passwords[CallerUser],
+		"RABBITMQ_DAEMON_USER":       DaemonUser,
+		"RABBITMQ_DAEMON_PASSWORD":   s.Passwords[DaemonUser],
+		"RABBITMQ_OPERATOR_USER":     OperatorUser,
+		"RABBITMQ_OPERATOR_PASSWORD": s.Passwords[OperatorUser],
+	}
 }
 
 func (s *Stack) startPHP(ctx context.Context) error {

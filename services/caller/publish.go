@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -33,7 +32,8 @@ var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * 
 // once, in input order. It returns an error unless the broker confirmed them
 // all within cfg.Timeout.
 //
-// A lost connection does not end the run: publish connects again, declares
+// A lost connection does not end the run: publish connects again, to the
+// next node of AMQP_ADDRESSES if there are several (broker.Cluster), declares
 // the queue again and publishes every job that was not confirmed again, with
 // the message ID, timestamp and body of its first publishing, so that a
 // consumer can recognise a duplicate. A nack, a return, or a channel that
@@ -42,9 +42,17 @@ var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * 
 // publish nor a connection, but still waits for the jobs already published,
 // so that every confirmed job is reported.
 //
+// A job whose confirm was not received when the connection was lost may or
+// may not be queued; it is published again, so delivery is at least once:
+// a consumer sees a duplicate by its message ID. Publishing again through
+// another node is as safe as through the same one: the nodes of a cluster
+// share the queue (a quorum queue is replicated; a classic queue lives on
+// one node, and while that node is down declaring it fails, which is final
+// and reported, not a silent loss).
+//
 // The first connection is not retried: a broker that cannot be reached at
-// all is misconfigured more often than it is restarting, and saying so at
-// once beats saying it at the deadline.
+// all (each node tried once) is misconfigured more often than it is
+// restarting, and saying so at once beats saying it at the deadline.
 //
 // It shows its progress on prog, which may be nil, and returns how many
 // jobs the broker confirmed.
@@ -56,12 +64,13 @@ func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog *
 		labels[i] = j.label
 	}
 	s := &sender{
-		cfg:    cfg,
-		jobs:   in.jobs,
-		opts:   in.opts,
-		window: min(len(in.jobs), maxOutstanding),
-		out:    &reporter{w: stdout, labels: labels, held: make(map[int]bool)},
-		prog:   prog,
+		cfg:     cfg,
+		cluster: broker.NewCluster(cfg.nodes, cfg.tls),
+		jobs:    in.jobs,
+		opts:    in.opts,
+		window:  min(len(in.jobs), maxOutstanding),
+		out:     &reporter{w: stdout, labels: labels, held: make(map[int]bool)},
+		prog:    prog,
 	}
 	if progress.IsTerminal(stdout) {
 		// The same screen: a job's line must not land after the progress.
@@ -122,12 +131,13 @@ func newMessageID() string {
 
 // sender publishes the jobs over as many connections as it takes.
 type sender struct {
-	cfg    config
-	jobs   []payload
-	opts   options
-	window int // most jobs unconfirmed at a time
-	out    *reporter
-	prog   *progress.Line // nil: no progress shown
+	cfg     config
+	cluster *broker.Cluster // dials the next node after one was lost
+	jobs    []payload
+	opts    options
+	window  int // most jobs unconfirmed at a time
+	out     *reporter
+	prog    *progress.Line // nil: no progress shown
 
 	next   int       // index of the first job never published
 	retry  []message // published on a lost connection and not confirmed, in input order
@@ -136,7 +146,7 @@ type sender struct {
 
 // run publishes every job. Its error is the one run reports: see outcome.
 func (s *sender) run(ctx context.Context) error {
-	l, err := dial(ctx, s.cfg.URL, s.cfg.tls)
+	l, err := dial(ctx, s.cluster)
 	if err != nil {
 		return s.outcome(ctx, err)
 	}
@@ -199,7 +209,7 @@ func (s *sender) reconnect(ctx context.Context, cause error, attempt *int) (*lin
 			return nil, cause
 		}
 		*attempt++
-		l, err := dial(ctx, s.cfg.URL, s.cfg.tls)
+		l, err := dial(ctx, s.cluster)
 		if err == nil {
 			return l, nil
 		}
@@ -356,10 +366,9 @@ type link struct {
 	closed chan struct{} // closed once that closing has run
 }
 
-// dial connects to the broker at rawURL within ctx, with tlsConfig for an
-// amqps:// URL (nil: the system's roots).
-func dial(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*link, error) {
-	conn, err := broker.Dial(ctx, rawURL, tlsConfig)
+// dial connects to a node of the cluster within ctx.
+func dial(ctx context.Context, cluster *broker.Cluster) (*link, error) {
+	conn, err := cluster.Dial(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -411,3 +411,73 @@ func TestReporterClearsTheProgressFirst(t *testing.T) {
 		t.Errorf("printed %q, want %q", out.String(), want)
 	}
 }
+
+// TestRunMovesToAnotherNode publishes to a cluster of two nodes (AMQP_URL's
+// host replaced by each of AMQP_ADDRESSES): the first drops the connection
+// with jobs unconfirmed and refuses to come back; the caller publishes them
+// again, with their IDs, through the second node, and the rest after them.
+func TestRunMovesToAnotherNode(t *testing.T) {
+	a := &amqptest.Server{
+		OnPublish: func(seq int, _ amqptest.Publishing) amqptest.Verdict {
+			switch {
+			case seq >= 4 && seq <= 6:
+				return amqptest.Ignore
+			case seq == 7:
+				return amqptest.HangUp
+			}
+			return amqptest.Ack
+		},
+		Refuse: func(conn int) bool { return conn > 1 },
+	}
+	b := &amqptest.Server{}
+	useBroker(t, a)
+	useBroker(t, b)
+	t.Setenv("AMQP_URL", "amqp://u:secretpw@rabbitmq:5672/")
+	t.Setenv("AMQP_ADDRESSES", a.Addr+","+b.Addr)
+	args, numbers := jobs(20)
+	code, stdout, stderr := callCaller(t.Context(), args, "")
+	if code != exitOK || stderr != "" {
+		t.Errorf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
+	}
+	if want := sentLines(numbers...); stdout != want {
+		t.Errorf("stdout differs from every job sent once, in order: %s", firstDifference(stdout, want))
+	}
+	if na, nb := a.Connections(), b.Connections(); na != 1 || nb != 1 {
+		t.Errorf("the caller connected %d times to the first node and %d to the second, want once each", na, nb)
+	}
+	first, second := checkAttempts(t, a.Published()), checkAttempts(t, b.Published())
+	all := checkAttempts(t, append(a.Published(), b.Published()...))
+	for _, n := range numbers {
+		switch {
+		case n <= 3 && (first[n] != 1 || second[n] != 0):
+			t.Errorf("job %d, confirmed by the first node: published %d and %d times, want once to the first", n, first[n], second[n])
+		case n >= 4 && n <= 7 && (first[n] != 1 || second[n] != 1):
+			t.Errorf("job %d, unconfirmed at the loss: published %d and %d times, want once to each node", n, first[n], second[n])
+		case n > 7 && all[n] != 1:
+			t.Errorf("job %d, never received before the loss: published %d times, want once", n, all[n])
+		}
+	}
+}
+
+// TestRunNoNodeAnswers lists the nodes tried, each with its error, and
+// never the password.
+func TestRunNoNodeAnswers(t *testing.T) {
+	t.Setenv("AMQP_URL", "amqp://u:secretpw@rabbitmq:5672/")
+	t.Setenv("AMQP_ADDRESSES", "127.0.0.1:1, 127.0.0.1:2")
+	code, stdout, stderr := callCaller(t.Context(), []string{"1"}, "")
+	if code != exitFailure || stdout != "" {
+		t.Errorf("exit status %d, stdout %q; want %d and nothing", code, stdout, exitFailure)
+	}
+	for _, want := range []string{"no broker reached, 2 nodes tried: ", "connect to amqp://u:xxxxx@127.0.0.1:1/: no broker at 127.0.0.1:1", "; connect to amqp://u:xxxxx@127.0.0.1:2/"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q does not say %q", stderr, want)
+		}
+	}
+	if strings.Contains(stderr, "secretpw") {
+		t.Errorf("stderr shows the password: %q", stderr)
+	}
+	t.Setenv("AMQP_ADDRESSES", "127.0.0.1")
+	if code, _, stderr := callCaller(t.Context(), []string{"1"}, ""); code != exitUsage || !strings.Contains(stderr, `AMQP_ADDRESSES: entry 1 "127.0.0.1": want HOST:PORT`) {
+		t.Errorf("exit status %d, stderr %q; want %d naming AMQP_ADDRESSES", code, stderr, exitUsage)
+	}
+}

@@ -28,6 +28,7 @@ const (
 // config is the caller's configuration, read from the environment only.
 type config struct {
 	URL         string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, e.g. amqp://user:pass@rabbitmq:5672/"`
+	Addresses   string        `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,...: each replaces AMQP_URL's host and port in turn, keeping the rest; the caller publishes through one and, when it fails, through another (default: AMQP_URL's host alone)"`
 	CAFile      string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
 	CertFile    string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
 	KeyFile     string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
@@ -37,7 +38,8 @@ type config struct {
 	DelayMax    time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"the daemon's DELAY_MAX: a job published with --delay waits in the delay queue of the largest power of two seconds not above the delay and DELAY_MAX"`
 	Timeout     time.Duration `envconfig:"CALLER_TIMEOUT" default:"10s" desc:"bound on the whole run: connecting, reconnecting and waiting for every publisher confirm"`
 
-	tls *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
+	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
+	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES, set by loadConfig
 }
 
 // usageError is a mistake in the arguments, standard input or environment.
@@ -107,8 +109,9 @@ Every NUMBER must be a base-10 integer within int64, every OBJECT a JSON
 object, and all of them are checked before anything is published.
 " [x] Message sent: NUMBER" (or OBJECT) is printed, in input order, once the
 broker has confirmed that job. If the connection is lost, the caller reconnects
-within CALLER_TIMEOUT and publishes the unconfirmed jobs again with the same
-message ID. On a terminal, a line on standard error shows the progress of a run
+within CALLER_TIMEOUT (to the next node of AMQP_ADDRESSES, if set) and publishes
+the unconfirmed jobs again with the same message ID: a job may then be queued
+twice, never lost. On a terminal, a line on standard error shows the progress of a run
 that lasts. Exit status: 0 when every job was confirmed, 1 when some job was not
 (the error ends with "(k of n jobs confirmed)"), 2 for a usage error.
 
@@ -137,6 +140,11 @@ func loadConfig() (config, error) {
 		}
 		return cfg, usagef("configuration: AMQP_URL %s is not an AMQP URL: %v", broker.Redact(cfg.URL), err)
 	}
+	nodes, err := broker.ParseAddresses(cfg.URL, cfg.Addresses)
+	if err != nil {
+		return cfg, usagef("configuration: AMQP_ADDRESSES: %v", err)
+	}
+	cfg.nodes = nodes
 	if cfg.Queue == "" {
 		return cfg, usagef("configuration: AMQP_QUEUE is empty")
 	}

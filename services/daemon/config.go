@@ -34,6 +34,7 @@ const minAdminToken = 16
 // config is the daemon's whole configuration, read from the environment.
 type config struct {
 	AMQPURL            string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST (required; percent-encode special characters)"`
+	AMQPAddresses      string        `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,...: each replaces AMQP_URL's host and port in turn, keeping its user, password, vhost and TLS; the daemon connects to one and reconnects to another when it fails (default: AMQP_URL's host alone)"`
 	CAFile             string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
 	CertFile           string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
 	KeyFile            string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
@@ -69,7 +70,8 @@ type config struct {
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
 
-	tls *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
+	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
+	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES, set by loadConfig
 }
 
 // loadConfig reads the configuration from the environment and checks it.
@@ -86,6 +88,9 @@ func loadConfig() (config, error) {
 		return c, err
 	}
 	var err error
+	if c.nodes, err = broker.ParseAddresses(c.AMQPURL, c.AMQPAddresses); err != nil {
+		return c, fmt.Errorf("AMQP_ADDRESSES: %w", err)
+	}
 	c.tls, err = broker.TLSConfigFor(c.AMQPURL, broker.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
 	return c, err
 }

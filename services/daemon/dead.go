@@ -65,6 +65,7 @@ Configuration, from environment variables:
 // environment.
 type deadConfig struct {
 	AMQPURL        string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL of a user that may read the dead-letter queue and write to the default exchange (compose: RABBITMQ_OPERATOR_USER)"`
+	AMQPAddresses  string        `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,...: each replaces AMQP_URL's host and port in turn, and the first that answers serves (default: AMQP_URL's host alone)"`
 	CAFile         string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
 	CertFile       string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
 	KeyFile        string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
@@ -72,7 +73,8 @@ type deadConfig struct {
 	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of the connection to RabbitMQ"`
 	PublishTimeout time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"30s" desc:"replay: how long the broker may take to confirm one job"`
 
-	tls *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE
+	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE
+	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES
 }
 
 // loadDeadConfig reads the configuration from the environment and checks
@@ -98,6 +100,9 @@ func loadDeadConfig() (deadConfig, error) {
 	}
 	if c.PublishTimeout <= 0 {
 		return c, fmt.Errorf("PUBLISH_TIMEOUT: must be positive, got %s", c.PublishTimeout)
+	}
+	if c.nodes, err = broker.ParseAddresses(c.AMQPURL, c.AMQPAddresses); err != nil {
+		return c, fmt.Errorf("AMQP_ADDRESSES: %w", err)
 	}
 	c.tls, err = broker.TLSConfigFor(c.AMQPURL, broker.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
 	return c, err
@@ -130,7 +135,7 @@ func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	conn, err := broker.Dial(dialCtx, cfg.AMQPURL, cfg.tls)
+	conn, err := broker.NewCluster(cfg.nodes, cfg.tls).Dial(dialCtx)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v%s\n", prog, err, accessHint(err))

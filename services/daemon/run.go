@@ -103,6 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	log.Info().
 		Str("amqp_url", broker.Redact(cfg.AMQPURL)).
+		Strs("amqp_nodes", broker.NewCluster(cfg.nodes, nil).Nodes()).
 		Str("queue", cfg.Queue).
 		Str("fastcgi_addr", cfg.FastCGIAddr).
 		Str("script", cfg.ScriptFilename).
@@ -235,8 +236,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 		return nil
 	}
 	d.consumer = consume.New(consume.Config{
-		URL:             cfg.AMQPURL,
-		TLS:             cfg.tls,
+		Dial:            clusterDial(cfg, log),
 		Topology:        topology,
 		Concurrency:     cfg.Concurrency,
 		Prefetch:        cfg.Prefetch,
@@ -248,7 +248,7 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 	}, handle, log)
 
 	d.queues = &queuestat.Poller{
-		Dial:   func(ctx context.Context) (*amqp.Connection, error) { return broker.Dial(ctx, cfg.AMQPURL, cfg.tls) },
+		Dial:   broker.NewCluster(cfg.nodes, cfg.tls).Dial,
 		Queues: queuestat.Queues(topology),
 		Every:  cfg.QueueStatsInterval,
 		Log:    log,
@@ -277,6 +277,23 @@ func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
 	// Its series name each of the route's queues in their own queue label.
 	d.metrics.Registry.MustRegister(metrics.NewQueueCollector(d.queues.Last))
 	return d
+}
+
+// clusterDial returns the consumer's Dial: each session's two connections
+// go to one node of AMQP_ADDRESSES, the next session's to another if that
+// one went away. With several nodes it logs which one it connected to.
+func clusterDial(cfg config, log zerolog.Logger) func(context.Context) (*amqp.Connection, error) {
+	cluster := broker.NewCluster(cfg.nodes, cfg.tls)
+	if len(cfg.nodes) < 2 {
+		return cluster.Dial
+	}
+	return func(ctx context.Context) (*amqp.Connection, error) {
+		conn, err := cluster.Dial(ctx)
+		if err == nil {
+			log.Info().Str("node", cluster.Node()).Msg("connected to RabbitMQ node")
+		}
+		return conn, err
+	}
 }
 
 // checkPool pings the pool once at start-up and says what it found. php-fpm

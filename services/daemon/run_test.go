@@ -35,7 +35,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		"MAX_ATTEMPTS", "RETRY_INITIAL_DELAY", "RETRY_FACTOR", "RETRY_MAX_DELAY", "MAX_MESSAGE_SIZE",
 		"FASTCGI_PING_PATH", "METRICS_ADDR", "PPROF", "FASTCGI_KEEPALIVE", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE",
 		"REQUEST_BODY", "FORM_MAX_INPUT_VARS", "FORM_MAX_INPUT_NESTING_LEVEL", "FASTCGI_STATUS_PATH", "QUEUE_STATS_INTERVAL",
-		"ADMIN_TOKEN", "DELAY_MAX", "AMQP_MAX_PRIORITY",
+		"ADMIN_TOKEN", "DELAY_MAX", "AMQP_MAX_PRIORITY", "AMQP_ADDRESSES",
 	} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
@@ -63,6 +63,7 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		{"log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{"queue type", map[string]string{"AMQP_QUEUE_TYPE": "stream"}, "AMQP_QUEUE_TYPE"},
+		{"address without a port", map[string]string{"AMQP_ADDRESSES": "rabbitmq-1:5672,rabbitmq-2"}, "AMQP_ADDRESSES"},
 		{"dead queue is the job queue", map[string]string{"DEAD_LETTER_QUEUE": "commands"}, "DEAD_LETTER_QUEUE"},
 		{"zero attempts", map[string]string{"MAX_ATTEMPTS": "0"}, "MAX_ATTEMPTS"},
 		{"delays under a second", map[string]string{"DELAY_MAX": "500ms"}, "DELAY_MAX"},
