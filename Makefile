@@ -56,7 +56,7 @@ TESTCONTAINERS_ENV := TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVER
 .PHONY: integration-test
 integration-test: .env ## end-to-end tests in containers (run make images first)
 	@$(PREFLIGHT) engine compose base-images
-	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v ./...
+	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 45m -v ./...
 
 # The older broker generation: RABBITMQ_IMAGE is set after .env is loaded,
 # which would otherwise win. The monitoring test leaves fpmq/rabbitmq:dev
@@ -64,7 +64,7 @@ integration-test: .env ## end-to-end tests in containers (run make images first)
 .PHONY: integration-test-rabbitmq3
 integration-test-rabbitmq3: .env ## the same end-to-end tests against RabbitMQ 3 (RABBITMQ3_IMAGE; after make images)
 	@$(PREFLIGHT) engine compose base-images rabbitmq3-image
-	$(WITH_ENV) RABBITMQ_IMAGE=$${RABBITMQ3_IMAGE:-rabbitmq:3.13-management} $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v ./...
+	$(WITH_ENV) RABBITMQ_IMAGE=$${RABBITMQ3_IMAGE:-rabbitmq:3.13-management} $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 45m -v ./...
 
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
