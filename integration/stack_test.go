@@ -89,6 +89,7 @@ type stackOptions struct {
 	rabbitFiles     []testcontainers.ContainerFile // copied into rabbitmq before it starts
 	phpBinds        []string                       // bind mounts of php-fpm, "HOST:CONTAINER[:ro]"
 	noDaemon        bool                           // start no daemon: s.daemon is nil
+	noPHP           bool                           // start no php-fpm on the socket (stack.Options.NoPHP)
 }
 
 // newStack starts a stack and registers its removal with t.
@@ -108,6 +109,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 		ReportSleep:     opts.reportSleep,
 		RabbitMQFiles:   opts.rabbitFiles,
 		PHPBinds:        opts.phpBinds,
+		NoPHP:           opts.noPHP,
 	})
 	if err != nil {
 		t.Fatal(err)
