@@ -91,6 +91,7 @@ func TestScale(t *testing.T) {
 		if left := len(numbers) - len(atKill); left < 300 {
 			t.Fatalf("only %d jobs left at the kill; the test needs 300", left)
 		}
+		t.Logf("at the kills: %d of %d jobs started", len(atKill), len(numbers))
 
 		r := sc.waitAll(t, numbers, 2*time.Minute)
 		r.deadLettered -= deadBefore
