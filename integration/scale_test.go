@@ -75,6 +75,22 @@ func TestScale(t *testing.T) {
 
 	t.Run("only the daemons' network", func(t *testing.T) { sc.checkAllowedClients(t) })
 
+	t.Run("no TCP without allowed clients", func(t *testing.T) {
+		for _, tc := range []struct{ allowed, want string }{
+			{"", "FPM_ALLOWED_CLIENTS is empty"},
+			{"10.0.0.0/8", "the prefix length must be 20 to 32"},
+			{"daemon", "'daemon' is not an IPv4 or IPv6 address"},
+		} {
+			c := sc.run(t, sc.PHPCommand, stack.Run{
+				Env:  map[string]string{"FPM_LISTEN": "9000", "FPM_ALLOWED_CLIENTS": tc.allowed},
+				Args: []string{"php-fpm", "-F", "-y", "/etc/fpmq/php-fpm.conf"},
+			})
+			if code, logs := exitCode(t, c), containerLogs(t, c); code != 2 || !strings.Contains(logs, tc.want) {
+				t.Errorf("php-fpm on TCP with FPM_ALLOWED_CLIENTS=%q exited %d, want 2 saying %q:\n%s", tc.allowed, code, tc.want, logs)
+			}
+		}
+	})
+
 	t.Run("daemon and pool killed", func(t *testing.T) {
 		numbers := numberRange(scaleJobs+1, 2*scaleJobs)
 		deadBefore := sc.queue(t, deadQueue).Ready
