@@ -112,6 +112,7 @@ type stackOptions struct {
 	phpBinds        []string                       // bind mounts of php-fpm, "HOST:CONTAINER[:ro]"
 	noDaemon        bool                           // start no daemon: s.daemon is nil
 	clusterNodes    int                            // above 0: a RabbitMQ cluster of that many nodes (stack.Options.ClusterNodes)
+	noPHP           bool                           // start no php-fpm on the socket (stack.Options.NoPHP)
 }
 
 // newStack starts a stack and registers its removal with t.
@@ -132,6 +133,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 		RabbitMQFiles:   opts.rabbitFiles,
 		PHPBinds:        opts.phpBinds,
 		ClusterNodes:    opts.clusterNodes,
+		NoPHP:           opts.noPHP,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,13 @@ func (s *Stack) WorkerLines(ctx context.Context) ([]string, error) {
 // LogLines returns the lines of the php-fpm container's file path (a
 // worker's log, such as ReportLog), none before the first job created it.
 func (s *Stack) LogLines(ctx context.Context, path string) ([]string, error) {
-	r, err := s.PHP.CopyFileFromContainer(ctx, path)
+	return FileLines(ctx, s.PHP, path)
+}
+
+// FileLines returns the lines of the file path in c, running or stopped,
+// none if it does not exist (yet).
+func FileLines(ctx context.Context, c *testcontainers.DockerContainer, path string) ([]string, error) {
+	r, err := c.CopyFileFromContainer(ctx, path)
 	if err != nil {
 		// Engines word "no such file" in several ways.
 		if msg := strings.ToLower(err.Error()); strings.Contains(msg, "no such") || strings.Contains(msg, "not found") || strings.Contains(msg, "could not find") {

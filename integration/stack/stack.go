@@ -104,6 +104,9 @@ type Options struct {
 	// ClusterNodes, if above 0, starts a RabbitMQ cluster of that many
 	// nodes instead of one broker: see cluster.go.
 	ClusterNodes int
+	// NoPHP starts no php-fpm on the shared socket: PHP stays nil, for a
+	// stack whose pools listen on TCP (see StartFastCGINetwork).
+	NoPHP bool
 }
 
 // Stack is one running system.
@@ -123,6 +126,9 @@ type Stack struct {
 	socket  testcontainers.CustomizeRequestOption // mounts the pool's socket, for php-fpm and the daemons
 	volumes []string                              // to remove on Close
 	started int                                   // daemons and callers so far, to name them
+	fastcgi *FastCGINetwork                       // nil until StartFastCGINetwork
+	// networks are those to remove on Close besides Network.
+	networks []string
 
 	// containers are those to remove on Close, in creation order.
 	containers []*testcontainers.DockerContainer
@@ -190,6 +196,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if opts.NoPHP {
+		return s, nil
 	}
 	if err := s.startPHP(ctx); err != nil {
 		return nil, err
@@ -483,6 +492,12 @@ func (s *Stack) Close(ctx context.Context) error {
 		}
 	}
 	s.volumes = nil
+	for _, name := range s.networks {
+		if _, err := s.Docker.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", name, err))
+		}
+	}
+	s.networks = nil
 	if s.Network != "" {
 		if _, err := s.Docker.NetworkRemove(ctx, s.Network, client.NetworkRemoveOptions{}); err != nil {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", s.Network, err))
