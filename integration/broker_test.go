@@ -55,15 +55,35 @@ func TestBrokerLimits(t *testing.T) {
 	})
 
 	// fpmq's policy gives the job queue a dead-letter target: a job the
-	// broker drops is kept, and "dead list" says why. An operator policy
-	// sets the limit, so that fpmq's own policy stays in force.
+	// broker drops is kept, and "dead list" says why. RabbitMQ 3 sets no
+	// delivery limit and applies one policy per queue: the test puts the
+	// limit into fpmq's own policy, whose definition it checks first.
 	t.Run("a job the broker drops becomes a dead letter with the broker's reason", func(t *testing.T) {
-		ch := s.adminChannel(t)
-		if _, err := ch.QueueDeclare(stack.JobQueue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-			t.Fatal(err)
+		out, err := s.Rabbitmqctl(ctx, "-q", "list_policies", "-p", stack.VHost, "--no-table-headers")
+		if err != nil {
+			t.Fatalf("list policies: %v\n%s", err, out)
 		}
-		if out, err := s.Rabbitmqctl(ctx, "set_operator_policy", "-p", stack.VHost, "--apply-to", "queues", "limit-commands", "^commands$", `{"delivery-limit":1}`); err != nil {
-			t.Fatalf("set operator policy: %v\n%s", err, out)
+		// Columns: vhost, name, pattern, apply-to, definition, priority.
+		const want = `{"dead-letter-exchange":"","dead-letter-routing-key":"commands.dead"}`
+		var got string
+		for line := range strings.Lines(out) {
+			if f := strings.Split(strings.TrimSpace(line), "\t"); len(f) == 6 && f[1] == "fpmq-commands" {
+				got = f[4]
+			}
+		}
+		if got != want {
+			t.Fatalf("policy fpmq-commands: %q, want %s; policies:\n%s", got, want, out)
+		}
+		ch := s.adminChannel(t)
+		// As the daemon declares them, which is not running here.
+		for _, q := range []string{stack.JobQueue, stack.DeadQueue} {
+			if _, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		limited := strings.TrimSuffix(want, "}") + `,"delivery-limit":1}`
+		if out, err := s.Rabbitmqctl(ctx, "set_policy", "-p", stack.VHost, "--apply-to", "queues", "--priority", "1", "fpmq-commands", "^commands$", limited); err != nil {
+			t.Fatalf("set policy: %v\n%s", err, out)
 		}
 		s.publishMessages(t, stack.JobQueue, stack.Job("dropped-1", []byte(`{"number":1}`)))
 		// basic.reject with requeue counts a delivery on every version
@@ -84,9 +104,45 @@ func TestBrokerLimits(t *testing.T) {
 			}
 		}
 		eventually(t, settleTimeout, "the dropped job in commands.dead", func() bool { return s.queue(t, stack.DeadQueue).Ready == 1 })
+		if out, err := s.Rabbitmqctl(ctx, "set_policy", "-p", stack.VHost, "--apply-to", "queues", "--priority", "1", "fpmq-commands", "^commands$", want); err != nil {
+			t.Fatalf("restore policy: %v\n%s", err, out)
+		}
 		list := s.deadList(t)
 		if len(list) != 1 || list[0].ID != "dropped-1" || list[0].Reason != "broker: delivery_limit" || list[0].Queue != stack.JobQueue {
 			t.Errorf("dead list: %+v, want dropped-1 with reason %q from %s", list, "broker: delivery_limit", stack.JobQueue)
+		}
+	})
+
+	// A channel that closes under a running job (a consumer acknowledgement
+	// timeout does that, as does a lost connection) takes the job's ack
+	// with it; the broker delivers the job again, and the daemon acks that
+	// redelivery without running the job a second time.
+	t.Run("an ack lost with its channel does not run the job again", func(t *testing.T) {
+		d := s.startDaemon(t, map[string]string{"SCRIPT_FILENAME": misbehave, "AMQP_QUEUE_TYPE": "quorum"})
+		s.publishMessages(t, stack.JobQueue, stack.Job("lost-ack-1", []byte(`{"do":"sleep","seconds":"4"}`)))
+		eventually(t, settleTimeout, "the job running", func() bool { return s.misbehaveRuns(t)["lost-ack-1"] == 1 })
+		rows, err := s.Table(ctx, "list_connections", "user", "pid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := 0
+		for _, r := range rows {
+			if r[0] == stack.DaemonUser {
+				if out, err := s.Rabbitmqctl(ctx, "close_connection", r[1], "closed by the test"); err != nil {
+					t.Fatalf("close connection: %v\n%s", err, out)
+				}
+				closed++
+			}
+		}
+		if closed == 0 {
+			t.Fatalf("no connection of %s among %v", stack.DaemonUser, rows)
+		}
+		eventually(t, 2*settleTimeout, "the redelivery acked without a run", func() bool {
+			q := s.queue(t, stack.JobQueue)
+			return q.Ready == 0 && q.Unacked == 0 && scrape(t, d)[series("fpmq_jobs_redelivered_done_total", stack.JobQueue)] == 1
+		})
+		if n := s.misbehaveRuns(t)["lost-ack-1"]; n != 1 {
+			t.Errorf("the job ran %d times, want once", n)
 		}
 	})
 
@@ -131,7 +187,9 @@ func TestBrokerLimits(t *testing.T) {
 			}
 			return s.queue(t, queue).Unacked == 5 // the failed ones, waiting for their copies
 		})
-		time.Sleep(10 * time.Second) // long enough for a publish to time out and be tried again
+		// Longer than a publish's confirm used to be waited for (30 s),
+		// after which the copy was sent again and each attempt ran twice.
+		time.Sleep(35 * time.Second)
 		clear()
 		awaitDeadN := func() bool { return s.queue(t, queue+".dead").Ready == 5 }
 		eventually(t, 2*settleTimeout, "the five failing jobs dead after their attempts", awaitDeadN)
