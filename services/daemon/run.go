@@ -76,7 +76,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "daemon: configuration: %v\n(see daemon -h)\n", err)
 		return 2
 	}
-	log, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	logOut := stderr
+	// On a terminal, people read the lines as they come.
+	if cfg.LogFlushInterval > 0 && !logging.IsTerminal(stderr) {
+		batch := logging.NewBatch(stderr, cfg.LogFlushInterval)
+		defer batch.Close()
+		logOut = batch
+	}
+	log, err := logging.New(logOut, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemon: configuration: LOG_LEVEL/LOG_FORMAT: %v\n", err)
 		return 2
