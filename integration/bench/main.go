@@ -27,6 +27,8 @@ import (
 
 	"github.com/moby/moby/client"
 	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/fpmq/fpmq/integration/stack"
 )
 
 // options are the sizes of a run.
@@ -102,17 +104,31 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		fmt.Fprintf(stderr, "bench: %5s  %s\n", time.Since(begin).Round(time.Second), fmt.Sprintf(format, args...))
 	}
 
-	progress("starting rabbitmq and php-fpm (%d children)", poolSize)
-	s, err := startSystem(ctx)
+	root, err := stack.RepoRoot()
 	if err != nil {
 		return err
 	}
-	defer func() {
+	dep, err := readDeployment(ctx, root)
+	if err != nil {
+		return err
+	}
+	progress("starting rabbitmq and php-fpm (%d children) as compose deploys them", dep.children)
+	s, err := startSystem(ctx, dep, 0)
+	if err != nil {
+		return err
+	}
+	closeSystem := func(s *system) error {
 		progress("removing %s: the containers, volumes, network and %s", s.Name, s.tmp)
 		// Cleaning up must not be cut short by the Ctrl-C that ended the run.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		err = errors.Join(err, s.close(ctx))
+		return s.close(ctx)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			err = errors.Join(err, closeSystem(s))
+		}
 	}()
 
 	rep := &report{
@@ -122,12 +138,25 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 	b := &bench{opts: o, sys: s, rep: rep, progress: progress}
 	runErr := b.runAll(ctx)
+	end := loadAndNeighbours(context.WithoutCancel(ctx), s)
+	closed = true
+	runErr = errors.Join(runErr, closeSystem(s))
+	if runErr == nil {
+		progress("starting rabbitmq and php-fpm with %d children", bigChildren)
+		var big *system
+		big, runErr = startSystem(ctx, dep, bigChildren)
+		if runErr == nil {
+			bb := &bench{opts: o, sys: big, rep: rep, progress: progress}
+			runErr = errors.Join(bb.runBig(ctx), closeSystem(big))
+			end = loadAndNeighbours(context.WithoutCancel(ctx), big)
+		}
+	}
 	if runErr != nil {
 		rep.notes = append(rep.notes, "run aborted, figures incomplete: "+runErr.Error())
 	}
 	rep.header = append(rep.header,
 		field{"duration", time.Since(begin).Round(time.Second).String()},
-		field{"at end", loadAndNeighbours(context.WithoutCancel(ctx), s)},
+		field{"at end", end},
 	)
 	b.addTargets()
 
@@ -153,7 +182,8 @@ func describe(ctx context.Context, s *system) []field {
 	}
 	h = append(h,
 		field{"images", strings.Join(imgs, ", ")},
-		field{"setup", fmt.Sprintf("php-fpm pm.max_children %d running bench.php; daemon CONCURRENCY %d, prefetch %d, LOG_LEVEL info; caller binary copied out of its image, run on the host", poolSize, poolSize, poolSize)},
+		field{"deployment", "compose.yaml's settings with no .env (docker compose config): " + s.dep.describe()},
+		field{"setup", fmt.Sprintf("the pool runs bench.php (no work), the daemon's SCRIPT_FILENAME; php-fpm pm.max_children %d; daemon CONCURRENCY %d; caller binary copied out of its image, run on the host", s.children, s.concurrency)},
 		field{"cpu", s.cpuSourceText()},
 		field{"network", "the bench reaches rabbitmq at " + s.route + "; php-fpm through the same socket as the daemon"},
 		field{"at start", loadAndNeighbours(ctx, s)},
@@ -226,6 +256,15 @@ func writeFiles(o options, rep *report, begin time.Time, stdout io.Writer) error
 			return fmt.Errorf("write results: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "\nwritten: %s.csv, %s.md\n", base, base)
+	written := base + ".csv, " + base + ".md"
+	var png bytes.Buffer
+	title := "fpmq: jobs/s against the daemon's CONCURRENCY, " + begin.UTC().Format("2006-01-02 15:04 UTC")
+	if err := writePlot(&png, title, sweepPoints(rep)); err == nil {
+		if err := os.WriteFile(base+"-concurrency.png", png.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+		written += ", " + base + "-concurrency.png"
+	}
+	fmt.Fprintf(stdout, "\nwritten: %s\n", written)
 	return nil
 }
