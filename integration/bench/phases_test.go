@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"image/png"
 	"encoding/json"
+	"image/png"
 	"net/url"
 	"strconv"
 	"strings"

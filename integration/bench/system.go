@@ -44,14 +44,14 @@ type system struct {
 	// concurrency is the daemon's CONCURRENCY (hence its prefetch) in the
 	// deployment, and how many requests the bench's own clients keep going.
 	concurrency int
-	children    int // php-fpm's pm.max_children
-	refs      stack.Images // the images' references; Images holds their IDs
-	tmp       string       // host directory holding the two below
-	sockHost  string       // mounted at stack.SocketDir
-	filesDir  string       // mounted at scriptDir
-	endpoint  string       // host:port of AMQP from the host
-	route     string       // how the host reaches it, for the report
-	callerBin string       // the caller, copied out of its image
+	children    int          // php-fpm's pm.max_children
+	refs        stack.Images // the images' references; Images holds their IDs
+	tmp         string       // host directory holding the two below
+	sockHost    string       // mounted at stack.SocketDir
+	filesDir    string       // mounted at scriptDir
+	endpoint    string       // host:port of AMQP from the host
+	route       string       // how the host reaches it, for the report
+	callerBin   string       // the caller, copied out of its image
 
 	// cpuSource says how container CPU time is read: "cgroup" or "stats".
 	cpuSource string
