@@ -259,7 +259,8 @@ func writeFiles(o options, rep *report, begin time.Time, stdout io.Writer) error
 	written := base + ".csv, " + base + ".md"
 	var png bytes.Buffer
 	title := "fpmq: jobs/s against the daemon's CONCURRENCY, " + begin.UTC().Format("2006-01-02 15:04 UTC")
-	if err := writePlot(&png, title, sweepPoints(rep)); err == nil {
+	limit, _ := summarize(rep.values(secDerived, limitName()))
+	if err := writePlot(&png, title, sweepPoints(rep), limit.median, fmt.Sprintf("CPU limit from the baselines: %.0f jobs/s", limit.median)); err == nil {
 		if err := os.WriteFile(base+"-concurrency.png", png.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("write results: %w", err)
 		}

@@ -981,11 +981,16 @@ func (b *bench) addDerived() {
 	cores := float64(runtime.NumCPU())
 	for i := range baselines {
 		r.add(secDerived, "baselines' CPU per item: rabbitmq and consumer (b), php-fpm and client (a)", "µs", baselines[i])
-		r.add(secDerived, fmt.Sprintf("CPU limit: %d cores / the baselines' CPU per item", runtime.NumCPU()), "1/s", cores*1e6/baselines[i])
+		r.add(secDerived, limitName(), "1/s", cores*1e6/baselines[i])
 	}
 	for i := range whole {
 		r.add(secDerived, "pipeline CPU per job: daemon, php-fpm, rabbitmq, docker engine", "µs", whole[i])
 	}
+}
+
+// limitName names the CPU limit figure.
+func limitName() string {
+	return fmt.Sprintf("CPU limit: %d cores / the baselines' CPU per item", runtime.NumCPU())
 }
 
 // addTargets computes the benchmark's targets from the figures, repetition
@@ -997,7 +1002,7 @@ func (b *bench) addTargets() {
 		r.values(secDirect, "bench (FastCGI client) CPU per request"),
 		func(x, y float64) float64 { return x + y })
 	baselines := r.values(secDerived, "baselines' CPU per item: rabbitmq and consumer (b), php-fpm and client (a)")
-	limit := r.values(secDerived, fmt.Sprintf("CPU limit: %d cores / the baselines' CPU per item", runtime.NumCPU()))
+	limit := r.values(secDerived, limitName())
 	abs := func(v []float64) []float64 {
 		out := make([]float64, len(v))
 		for i, x := range v {

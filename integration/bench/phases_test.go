@@ -144,7 +144,7 @@ func TestFormsMatchTheirJobs(t *testing.T) {
 func TestWritePlot(t *testing.T) {
 	var buf bytes.Buffer
 	pts := []point{{1, 900, 850, 950, true}, {2, 1700, 1600, 1800, true}, {5, 3500, 3400, 3600, true}, {10, 3600, 3500, 3700, true}, {20, 3550, 3400, 3700, true}, {50, 3400, 3300, 3500, true}}
-	if err := writePlot(&buf, "throughput", pts); err != nil {
+	if err := writePlot(&buf, "throughput", pts, 7800, "CPU limit"); err != nil {
 		t.Fatal(err)
 	}
 	img, err := png.Decode(&buf)
@@ -154,7 +154,7 @@ func TestWritePlot(t *testing.T) {
 	if b := img.Bounds(); b.Dx() != plotW || b.Dy() != plotH {
 		t.Errorf("size %v", b)
 	}
-	if err := writePlot(&bytes.Buffer{}, "empty", []point{{1, 0, 0, 0, false}}); err == nil {
+	if err := writePlot(&bytes.Buffer{}, "empty", []point{{1, 0, 0, 0, false}}, 0, ""); err == nil {
 		t.Error("a plot without figures did not fail")
 	}
 }

@@ -34,6 +34,7 @@ var (
 	black = color.RGBA{0, 0, 0, 255}
 	grey  = color.RGBA{210, 210, 210, 255}
 	blue  = color.RGBA{31, 90, 180, 255}
+	red   = color.RGBA{200, 40, 40, 255}
 )
 
 // sweepPoints returns the sweep's figures as points, in sweep order.
@@ -48,8 +49,9 @@ func sweepPoints(r *report) []point {
 
 // writePlot draws throughput against concurrency as a PNG: the median of
 // each concurrency joined by a line, its min and max as a bar, the x axis
-// logarithmic.
-func writePlot(w io.Writer, title string, pts []point) error {
+// logarithmic; and, if limit is positive, a dashed line at limit jobs/s
+// named limitName.
+func writePlot(w io.Writer, title string, pts []point, limit float64, limitName string) error {
 	img := image.NewRGBA(image.Rect(0, 0, plotW, plotH))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
 
@@ -61,6 +63,9 @@ func writePlot(w io.Writer, title string, pts []point) error {
 	}
 	if top == 0 {
 		return fmt.Errorf("plot: no figure to draw")
+	}
+	if limit > 0 && !math.IsNaN(limit) {
+		top = math.Max(top, limit)
 	}
 	step := niceStep(top / 5)
 	top = math.Ceil(top/step) * step
@@ -86,6 +91,13 @@ func writePlot(w io.Writer, title string, pts []point) error {
 		vline(img, x, int(y0), int(y0)+tickLen, black)
 		label := strconv.Itoa(p.x)
 		text(img, x-width(label)/2, int(y0)+tickLen+14, label)
+	}
+	if limit > 0 && !math.IsNaN(limit) {
+		y := py(limit)
+		for x := int(x0); x <= int(x1); x += 8 {
+			hline(img, x, min(x+4, int(x1)), y, red)
+		}
+		text(img, int(x1)-width(limitName), y-6, limitName)
 	}
 	// Min-max bars, then the medians joined.
 	var prev *image.Point
