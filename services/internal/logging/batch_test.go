@@ -37,6 +37,7 @@ func (r *recorder) get() []string {
 func TestBatchWritesLinesTogetherAfterTheInterval(t *testing.T) {
 	var rec recorder
 	b := NewBatch(&rec, 50*time.Millisecond)
+	defer b.Close()
 	log := zerolog.New(b)
 	for i := range 100 {
 		log.Info().Int("n", i).Msg("job succeeded")
@@ -60,6 +61,7 @@ func TestBatchWritesLinesTogetherAfterTheInterval(t *testing.T) {
 func TestBatchWritesErrorsAtOnce(t *testing.T) {
 	var rec recorder
 	b := NewBatch(&rec, time.Hour)
+	defer b.Close()
 	log := zerolog.New(b)
 	log.Info().Msg("first")
 	log.Error().Msg("failed")
@@ -72,10 +74,15 @@ func TestBatchWritesErrorsAtOnce(t *testing.T) {
 func TestBatchWritesAFullBatchAtOnce(t *testing.T) {
 	var rec recorder
 	b := NewBatch(&rec, time.Hour)
+	defer b.Close()
 	line := bytes.Repeat([]byte("x"), 1023)
 	line = append(line, '\n')
 	for range batchLimit / len(line) {
 		b.Write(line)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.get()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 	if got := rec.get(); len(got) != 1 || len(got[0]) != batchLimit {
 		t.Fatalf("got %d writes, want one of %d bytes", len(got), batchLimit)
@@ -98,6 +105,7 @@ func TestBatchCloseFlushesAndPassesLaterWritesThrough(t *testing.T) {
 func TestBatchReportsAWriteError(t *testing.T) {
 	rec := recorder{err: errors.New("disk full")}
 	b := NewBatch(&rec, time.Hour)
+	defer b.Close()
 	b.Write([]byte("a\n"))
 	if err := b.Flush(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Flush = %v, want the writer's error", err)
@@ -113,5 +121,44 @@ func TestBatchReportsAWriteError(t *testing.T) {
 	}
 	if got := rec.get(); len(got) != 1 || got[0] != "b\n" {
 		t.Fatalf("got %q, want only the line after the failure", got)
+	}
+}
+
+// blocked is a writer whose writes wait until it is released.
+type blocked struct {
+	release chan struct{}
+	recorder
+}
+
+func (w *blocked) Write(p []byte) (int, error) {
+	<-w.release
+	return w.recorder.Write(p)
+}
+
+func TestBatchASlowWriterDoesNotHoldUpLogging(t *testing.T) {
+	w := &blocked{release: make(chan struct{})}
+	b := NewBatch(w, time.Millisecond)
+	log := zerolog.New(b)
+	log.Info().Msg("first")
+	time.Sleep(20 * time.Millisecond) // handed over; its write now waits
+	logged := make(chan struct{})
+	go func() {
+		for range 1000 {
+			log.Info().Msg("later")
+		}
+		close(logged)
+	}()
+	select {
+	case <-logged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("logging waited for a blocked write")
+	}
+	close(w.release)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(w.get(), "")
+	if !strings.HasPrefix(all, `{"level":"info","message":"first"}`) || strings.Count(all, "later") != 1000 {
+		t.Errorf("after the release: %d bytes, want the first line, then the 1000 others", len(all))
 	}
 }
