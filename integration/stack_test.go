@@ -88,6 +88,7 @@ type stackOptions struct {
 	daemonEnv       map[string]string
 	rabbitFiles     []testcontainers.ContainerFile // copied into rabbitmq before it starts
 	phpBinds        []string                       // bind mounts of php-fpm, "HOST:CONTAINER[:ro]"
+	phpEnv          map[string]string              // added to php-fpm's environment
 	noDaemon        bool                           // start no daemon: s.daemon is nil
 }
 
@@ -108,6 +109,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 		ReportSleep:     opts.reportSleep,
 		RabbitMQFiles:   opts.rabbitFiles,
 		PHPBinds:        opts.phpBinds,
+		PHPEnv:          opts.phpEnv,
 	})
 	if err != nil {
 		t.Fatal(err)
