@@ -26,6 +26,7 @@ type deployment struct {
 	logging                        map[string]container.LogConfig // by service
 	concurrency                    int                            // the daemon's CONCURRENCY
 	children                       int                            // php-fpm's FPM_MAX_CHILDREN
+	overrides                      []string                       // -set values applied, SERVICE:KEY=VALUE
 }
 
 // The compose services the bench runs, by their names in compose.yaml.
@@ -116,6 +117,36 @@ func positive(env map[string]string, name, service string) (int, error) {
 	return n, nil
 }
 
+// parseSet splits a -set value, SERVICE:KEY=VALUE.
+func parseSet(v string) (service, key, value string, err error) {
+	service, kv, ok := strings.Cut(v, ":")
+	key, value, ok2 := strings.Cut(kv, "=")
+	if !ok || !ok2 || key == "" || !slices.Contains(deployedServices, service) {
+		return "", "", "", fmt.Errorf("want SERVICE:KEY=VALUE with SERVICE one of %s, got %q", strings.Join(deployedServices, ", "), v)
+	}
+	return service, key, value, nil
+}
+
+// override sets each SERVICE:KEY=VALUE of set over compose's settings and
+// notes it for the report.
+func (d *deployment) override(set []string) error {
+	for _, v := range set {
+		service, key, value, err := parseSet(v)
+		if err != nil {
+			return err
+		}
+		env := map[string]map[string]string{"rabbitmq": d.rabbitmqEnv, "php-fpm": d.phpEnv, "daemon": d.daemonEnv}[service]
+		env[key] = value
+		d.overrides = append(d.overrides, v)
+	}
+	var err error
+	if d.concurrency, err = positive(d.daemonEnv, "CONCURRENCY", "daemon"); err != nil {
+		return err
+	}
+	d.children, err = positive(d.phpEnv, "FPM_MAX_CHILDREN", "php-fpm")
+	return err
+}
+
 // stackOptions returns the stack's options for this deployment, with
 // children php-fpm children (0: the deployment's).
 func (d deployment) stackOptions(ids stack.Images, children int, sockHost, filesDir string) stack.Options {
@@ -154,5 +185,9 @@ func (d deployment) describe() string {
 		}
 		parts = append(parts, text)
 	}
-	return strings.Join(parts, "; ")
+	text := strings.Join(parts, "; ")
+	if len(d.overrides) > 0 {
+		text += "; NOT THE DEFAULTS: -set " + strings.Join(d.overrides, " -set ")
+	}
+	return text
 }

@@ -49,3 +49,21 @@ func TestParseDeploymentRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestOverride(t *testing.T) {
+	d := deployment{rabbitmqEnv: map[string]string{}, phpEnv: map[string]string{"FPM_MAX_CHILDREN": "6"}, daemonEnv: map[string]string{"CONCURRENCY": "5"}}
+	if err := d.override([]string{"rabbitmq:RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=", "daemon:CONCURRENCY=10", "php-fpm:FPM_MAX_CHILDREN=11"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := d.rabbitmqEnv["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]; !ok || v != "" || d.concurrency != 10 || d.children != 11 {
+		t.Errorf("after override: %+v", d)
+	}
+	if !strings.Contains(d.describe(), "NOT THE DEFAULTS: -set rabbitmq:RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS= -set daemon:CONCURRENCY=10") {
+		t.Errorf("describe does not say what was overridden: %s", d.describe())
+	}
+	for _, bad := range []string{"daemon", "daemon:=1", "caller:X=1", "CONCURRENCY=5"} {
+		if _, _, _, err := parseSet(bad); err == nil {
+			t.Errorf("parseSet(%q) did not fail", bad)
+		}
+	}
+}

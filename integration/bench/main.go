@@ -40,6 +40,7 @@ type options struct {
 	articleJobs  int           // jobs of the article test
 	articleSleep time.Duration // how long each of them sleeps
 	out          string        // directory for the CSV and Markdown files
+	set          []string      // SERVICE:KEY=VALUE over compose's settings
 }
 
 func main() {
@@ -47,6 +48,13 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; figures are their median")
 	flag.IntVar(&o.jobs, "jobs", 20000, "jobs per throughput measurement; latency (per path) and publishers use half as many")
 	flag.StringVar(&o.out, "out", "bench-results", "directory for the CSV and Markdown results")
+	flag.Func("set", "SERVICE:KEY=VALUE (repeatable): run SERVICE (rabbitmq, php-fpm or daemon) with KEY=VALUE over compose's default, to measure another setting; the report's header says so", func(v string) error {
+		if _, _, _, err := parseSet(v); err != nil {
+			return err
+		}
+		o.set = append(o.set, v)
+		return nil
+	})
 	quick := flag.Bool("quick", false, "smoke run: 1 repetition of 1000 jobs, and 10 article jobs of 0.5 s, unless -reps or -jobs say otherwise")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -110,6 +118,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 	dep, err := readDeployment(ctx, root)
 	if err != nil {
+		return err
+	}
+	if err := dep.override(o.set); err != nil {
 		return err
 	}
 	progress("starting rabbitmq and php-fpm (%d children) as compose deploys them", dep.children)
