@@ -539,6 +539,13 @@ func (b *bench) latency(ctx context.Context, rate float64, daemon string) error 
 		return err
 	}
 	b.rep.add(secLatency, "added p99 (pipeline p99 - direct p99)", "ms", piped-direct)
+	// A diagnostic: the same with messages RabbitMQ keeps in memory only,
+	// which tells the broker's disk writes apart from the rest.
+	transient, err := b.pass(ctx, "transient", rate, b.transientSender, daemon, php, rabbit)
+	if err != nil {
+		return err
+	}
+	b.rep.add(secLatency, "diagnostic: added p99 with transient messages (transient p99 - direct p99)", "ms", transient-direct)
 	return nil
 }
 
@@ -627,6 +634,18 @@ func (b *bench) directSender(ctx context.Context) (func(int) error, func() error
 // pipelineSender publishes each job to the queue, as the caller would but
 // without waiting for confirms, which would pace the sender by the broker.
 func (b *bench) pipelineSender(ctx context.Context) (func(int) error, func() error, error) {
+	return b.brokerSender(ctx, "pipeline", amqp.Persistent)
+}
+
+// transientSender is pipelineSender with transient messages, which the
+// broker does not write to disk.
+func (b *bench) transientSender(ctx context.Context) (func(int) error, func() error, error) {
+	return b.brokerSender(ctx, "transient", amqp.Transient)
+}
+
+// brokerSender publishes each job to the queue tagged tag, with the
+// delivery mode mode, without waiting for confirms.
+func (b *bench) brokerSender(ctx context.Context, tag string, mode uint8) (func(int) error, func() error, error) {
 	conn, err := b.sys.dial(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -636,7 +655,11 @@ func (b *bench) pipelineSender(ctx context.Context) (func(int) error, func() err
 		conn.Close()
 		return nil, nil, fmt.Errorf("open channel: %w", err)
 	}
-	send := func(i int) error { return publish(ctx, ch, sampleJob(i, "pipeline", 0)) }
+	send := func(i int) error {
+		m := message(sampleJob(i, tag, 0))
+		m.DeliveryMode = mode
+		return publishMessage(ctx, ch, m)
+	}
 	return send, conn.Close, nil
 }
 
@@ -813,10 +836,15 @@ func (b *bench) publishConfirmed(ctx context.Context, n int, body func(i int) []
 
 // publish publishes one job without waiting for a confirm.
 func publish(ctx context.Context, ch *amqp.Channel, body []byte) error {
+	return publishMessage(ctx, ch, message(body))
+}
+
+// publishMessage publishes m to the job queue without waiting for a confirm.
+func publishMessage(ctx context.Context, ch *amqp.Channel, m amqp.Publishing) error {
 	err := ch.PublishWithContext(ctx, "", jobQueue,
 		true,  // mandatory
 		false, // immediate
-		message(body))
+		m)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
