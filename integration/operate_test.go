@@ -156,10 +156,12 @@ func TestOperate(t *testing.T) {
 		if got := adminRequest(t, http.MethodPost, endpoint(t, d)+"/admin/resume", ""); got != http.StatusUnauthorized {
 			t.Errorf("POST /admin/resume from the host without the token: %d, want 401", got)
 		}
-		from := refusedFrom(t, d)
-		if len(from) == 0 {
-			t.Fatal("no refused request logged")
-		}
+		// The daemon writes its log lines in batches (LOG_FLUSH_INTERVAL).
+		var from []netip.AddrPort
+		eventually(t, 10*time.Second, "the refused requests in the daemon's log", func() bool {
+			from = refusedFrom(t, d)
+			return len(from) > 0
+		})
 		for _, a := range from {
 			if a.Addr().IsLoopback() {
 				t.Errorf("a request from the host arrived from %s: loopback, which needs no token", a)

@@ -110,6 +110,7 @@ type stackOptions struct {
 	daemonEnv       map[string]string
 	rabbitFiles     []testcontainers.ContainerFile // copied into rabbitmq before it starts
 	phpBinds        []string                       // bind mounts of php-fpm, "HOST:CONTAINER[:ro]"
+	phpEnv          map[string]string              // added to php-fpm's environment
 	noDaemon        bool                           // start no daemon: s.daemon is nil
 	clusterNodes    int                            // above 0: a RabbitMQ cluster of that many nodes (stack.Options.ClusterNodes)
 	noPHP           bool                           // start no php-fpm on the socket (stack.Options.NoPHP)
@@ -134,6 +135,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 		PHPBinds:        opts.phpBinds,
 		ClusterNodes:    opts.clusterNodes,
 		NoPHP:           opts.noPHP,
+		PHPEnv:          opts.phpEnv,
 	})
 	if err != nil {
 		t.Fatal(err)

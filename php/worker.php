@@ -27,9 +27,9 @@ if (file_put_contents($log, $line . "\n", FILE_APPEND | LOCK_EX) === false) {
     error_log("worker: cannot write to {$log}");
     exit;
 }
-// error_log() without an error_log setting goes to the FastCGI stderr stream,
-// which the daemon forwards to its own log.
-error_log($line);
+// No error_log($line): it would go to the FastCGI stderr stream, which the
+// daemon logs as a warning of its own, a second log line per job next to the
+// daemon's outcome line. Use error_log() for what needs a look.
 
 $sleep = getenv('WORKER_SLEEP');
 $seconds = ($sleep === false || $sleep === '') ? 1.0 : (float) $sleep;

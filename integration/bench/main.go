@@ -27,6 +27,8 @@ import (
 
 	"github.com/moby/moby/client"
 	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/fpmq/fpmq/integration/stack"
 )
 
 // options are the sizes of a run.
@@ -38,6 +40,7 @@ type options struct {
 	articleJobs  int           // jobs of the article test
 	articleSleep time.Duration // how long each of them sleeps
 	out          string        // directory for the CSV and Markdown files
+	set          []string      // SERVICE:KEY=VALUE over compose's settings
 }
 
 func main() {
@@ -45,6 +48,13 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; figures are their median")
 	flag.IntVar(&o.jobs, "jobs", 20000, "jobs per throughput measurement; latency (per path) and publishers use half as many")
 	flag.StringVar(&o.out, "out", "bench-results", "directory for the CSV and Markdown results")
+	flag.Func("set", "SERVICE:KEY=VALUE (repeatable): run SERVICE (rabbitmq, php-fpm or daemon) with KEY=VALUE over compose's default, to measure another setting; the report's header says so", func(v string) error {
+		if _, _, _, err := parseSet(v); err != nil {
+			return err
+		}
+		o.set = append(o.set, v)
+		return nil
+	})
 	quick := flag.Bool("quick", false, "smoke run: 1 repetition of 1000 jobs, and 10 article jobs of 0.5 s, unless -reps or -jobs say otherwise")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -102,17 +112,34 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		fmt.Fprintf(stderr, "bench: %5s  %s\n", time.Since(begin).Round(time.Second), fmt.Sprintf(format, args...))
 	}
 
-	progress("starting rabbitmq and php-fpm (%d children)", poolSize)
-	s, err := startSystem(ctx)
+	root, err := stack.RepoRoot()
 	if err != nil {
 		return err
 	}
-	defer func() {
+	dep, err := readDeployment(ctx, root)
+	if err != nil {
+		return err
+	}
+	if err := dep.override(o.set); err != nil {
+		return err
+	}
+	progress("starting rabbitmq and php-fpm (%d children) as compose deploys them", dep.children)
+	s, err := startSystem(ctx, dep, 0)
+	if err != nil {
+		return err
+	}
+	closeSystem := func(s *system) error {
 		progress("removing %s: the containers, volumes, network and %s", s.Name, s.tmp)
 		// Cleaning up must not be cut short by the Ctrl-C that ended the run.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		err = errors.Join(err, s.close(ctx))
+		return s.close(ctx)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			err = errors.Join(err, closeSystem(s))
+		}
 	}()
 
 	rep := &report{
@@ -122,12 +149,25 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 	b := &bench{opts: o, sys: s, rep: rep, progress: progress}
 	runErr := b.runAll(ctx)
+	end := loadAndNeighbours(context.WithoutCancel(ctx), s)
+	closed = true
+	runErr = errors.Join(runErr, closeSystem(s))
+	if runErr == nil {
+		progress("starting rabbitmq and php-fpm with %d children", bigChildren)
+		var big *system
+		big, runErr = startSystem(ctx, dep, bigChildren)
+		if runErr == nil {
+			bb := &bench{opts: o, sys: big, rep: rep, progress: progress}
+			runErr = errors.Join(bb.runBig(ctx), closeSystem(big))
+			end = loadAndNeighbours(context.WithoutCancel(ctx), big)
+		}
+	}
 	if runErr != nil {
 		rep.notes = append(rep.notes, "run aborted, figures incomplete: "+runErr.Error())
 	}
 	rep.header = append(rep.header,
 		field{"duration", time.Since(begin).Round(time.Second).String()},
-		field{"at end", loadAndNeighbours(context.WithoutCancel(ctx), s)},
+		field{"at end", end},
 	)
 	b.addTargets()
 
@@ -153,7 +193,8 @@ func describe(ctx context.Context, s *system) []field {
 	}
 	h = append(h,
 		field{"images", strings.Join(imgs, ", ")},
-		field{"setup", fmt.Sprintf("php-fpm pm.max_children %d running bench.php; daemon CONCURRENCY %d, prefetch %d, LOG_LEVEL info; caller binary copied out of its image, run on the host", poolSize, poolSize, poolSize)},
+		field{"deployment", "compose.yaml's settings with no .env (docker compose config): " + s.dep.describe()},
+		field{"setup", fmt.Sprintf("the pool runs bench.php (no work), the daemon's SCRIPT_FILENAME; php-fpm pm.max_children %d; daemon CONCURRENCY %d; caller binary copied out of its image, run on the host", s.children, s.concurrency)},
 		field{"cpu", s.cpuSourceText()},
 		field{"network", "the bench reaches rabbitmq at " + s.route + "; php-fpm through the same socket as the daemon"},
 		field{"at start", loadAndNeighbours(ctx, s)},
@@ -226,6 +267,16 @@ func writeFiles(o options, rep *report, begin time.Time, stdout io.Writer) error
 			return fmt.Errorf("write results: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "\nwritten: %s.csv, %s.md\n", base, base)
+	written := base + ".csv, " + base + ".md"
+	var png bytes.Buffer
+	title := "fpmq: jobs/s against the daemon's CONCURRENCY, " + begin.UTC().Format("2006-01-02 15:04 UTC")
+	limit, _ := summarize(rep.values(secDerived, limitName()))
+	if err := writePlot(&png, title, sweepPoints(rep), limit.median, fmt.Sprintf("CPU limit from the baselines: %.0f jobs/s", limit.median)); err == nil {
+		if err := os.WriteFile(base+"-concurrency.png", png.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+		written += ", " + base + "-concurrency.png"
+	}
+	fmt.Fprintf(stdout, "\nwritten: %s\n", written)
 	return nil
 }

@@ -22,9 +22,6 @@ const (
 	// so that nobody mistakes it for theirs.
 	namePrefix = "fpmq-bench-"
 	jobQueue   = stack.JobQueue
-	// poolSize is php-fpm's pm.max_children and the daemon's CONCURRENCY
-	// (hence its prefetch), as compose runs them.
-	poolSize = 5
 	// scriptDir holds bench.php and its samples.log in the php-fpm container.
 	scriptDir = "/bench"
 	script    = scriptDir + "/bench.php"
@@ -43,22 +40,31 @@ var benchPHP string
 // samples the script writes.
 type system struct {
 	*stack.Stack
-	refs      stack.Images // the images' references; Images holds their IDs
-	tmp       string       // host directory holding the two below
-	sockHost  string       // mounted at stack.SocketDir
-	filesDir  string       // mounted at scriptDir
-	endpoint  string       // host:port of AMQP from the host
-	route     string       // how the host reaches it, for the report
-	callerBin string       // the caller, copied out of its image
+	dep deployment // what compose runs: the daemon's settings come from it
+	// concurrency is the daemon's CONCURRENCY (hence its prefetch) in the
+	// deployment, and how many requests the bench's own clients keep going.
+	concurrency int
+	children    int          // php-fpm's pm.max_children
+	refs        stack.Images // the images' references; Images holds their IDs
+	tmp         string       // host directory holding the two below
+	sockHost    string       // mounted at stack.SocketDir
+	filesDir    string       // mounted at scriptDir
+	endpoint    string       // host:port of AMQP from the host
+	route       string       // how the host reaches it, for the report
+	callerBin   string       // the caller, copied out of its image
 
 	// cpuSource says how container CPU time is read: "cgroup" or "stats".
 	cpuSource string
 }
 
-// startSystem starts the stack and prepares what the bench needs of it.
-// On failure it removes what it created.
-func startSystem(ctx context.Context) (s *system, err error) {
-	s = &system{refs: stack.ComposeImages}
+// startSystem starts the stack as dep deploys it, with children php-fpm
+// children if positive, and prepares what the bench needs of it. On failure
+// it removes what it created.
+func startSystem(ctx context.Context, dep deployment, children int) (s *system, err error) {
+	s = &system{refs: stack.ComposeImages, dep: dep, concurrency: dep.concurrency, children: dep.children}
+	if children > 0 {
+		s.children = children
+	}
 	// Containers run from the image IDs, so that a make images during the
 	// run cannot change what is measured.
 	ids, err := stack.Pin(ctx, s.refs)
@@ -68,13 +74,7 @@ func startSystem(ctx context.Context) (s *system, err error) {
 	if err := s.makeDirs(); err != nil {
 		return nil, err
 	}
-	s.Stack, err = stack.Start(ctx, stack.Options{
-		Images:    ids,
-		Name:      namePrefix,
-		Children:  poolSize,
-		SocketDir: s.sockHost,
-		PHPBinds:  []string{s.filesDir + ":" + scriptDir},
-	})
+	s.Stack, err = stack.Start(ctx, dep.stackOptions(ids, children, s.sockHost, s.filesDir))
 	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(s.tmp))
 	}
@@ -199,21 +199,20 @@ func (s *system) containerIDs() []string {
 }
 
 // createDaemon creates a daemon container as compose runs it, with
-// CONCURRENCY = poolSize and bench.php as its script, and env on top,
-// without starting it: the caller starts it when it is ready to measure.
-// The stack removes it on close unless the caller removes it first.
+// compose's settings, bench.php as its script, and env on top, without
+// starting it: the caller starts it when it is ready to measure. The stack
+// removes it on close unless the caller removes it first.
 func (s *system) createDaemon(ctx context.Context, env map[string]string) (*testcontainers.DockerContainer, error) {
-	e := map[string]string{
-		"AMQP_QUEUE":      jobQueue,
-		"SCRIPT_FILENAME": script,
-	}
+	e := maps.Clone(s.dep.daemonEnv)
+	e["AMQP_QUEUE"], e["SCRIPT_FILENAME"] = jobQueue, script
 	maps.Copy(e, env)
 	return s.Daemon(ctx, stack.Run{Env: e, NoStart: true})
 }
 
-// startDaemon starts a daemon and waits until it consumes the job queue.
-func (s *system) startDaemon(ctx context.Context) (*testcontainers.DockerContainer, error) {
-	d, err := s.createDaemon(ctx, nil)
+// startDaemon starts a daemon with env over compose's settings and waits
+// until it consumes the job queue.
+func (s *system) startDaemon(ctx context.Context, env map[string]string) (*testcontainers.DockerContainer, error) {
+	d, err := s.createDaemon(ctx, env)
 	if err != nil {
 		return nil, err
 	}

@@ -107,6 +107,14 @@ type Options struct {
 	// NoPHP starts no php-fpm on the shared socket: PHP stays nil, for a
 	// stack whose pools listen on TCP (see StartFastCGINetwork).
 	NoPHP bool
+	// RabbitMQEnv and PHPEnv are added to RabbitMQ's and php-fpm's
+	// environment, over what the stack sets (the benchmark passes compose's
+	// settings this way).
+	RabbitMQEnv, PHPEnv map[string]string
+	// Logging is the log driver and its options of each kind of container,
+	// by compose service name: "rabbitmq", "php-fpm" and "daemon" (every
+	// daemon); the engine's default for the others.
+	Logging map[string]container.LogConfig
 }
 
 // Stack is one running system.
@@ -214,12 +222,15 @@ func (s *Stack) volume(purpose, target string) testcontainers.ContainerMount {
 }
 
 func (s *Stack) startRabbitMQ(ctx context.Context) error {
+	env := s.rabbitEnv()
+	maps.Copy(env, s.opts.RabbitMQEnv)
 	c, err := testcontainers.Run(ctx, s.Images.RabbitMQ,
 		testcontainers.WithName(s.Name+"-rabbitmq"),
+		s.logging("rabbitmq"),
 		network.WithNetworkName([]string{"rabbitmq"}, s.Network),
 		// The node name follows the host name, as in compose.
 		testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = "rabbitmq" }),
-		testcontainers.WithEnv(s.rabbitEnv()),
+		testcontainers.WithEnv(env),
 		loopback(AMQPPort),
 		testcontainers.WithFiles(s.opts.RabbitMQFiles...),
 		// Debian's RabbitMQ never logs "Server startup complete" to stdout.
@@ -254,18 +265,21 @@ func (s *Stack) rabbitEnv() map[string]string {
 }
 
 func (s *Stack) startPHP(ctx context.Context) error {
+	env := map[string]string{
+		"FPM_MAX_CHILDREN":         strconv.Itoa(s.opts.Children),
+		"WORKER_SLEEP":             strconv.FormatFloat(s.opts.WorkerSleep, 'f', -1, 64),
+		"FPM_REPORTS_MAX_CHILDREN": strconv.Itoa(s.opts.ReportsChildren),
+		"REPORT_SLEEP":             strconv.FormatFloat(s.opts.ReportSleep, 'f', -1, 64),
+	}
+	maps.Copy(env, s.opts.PHPEnv)
 	c, err := testcontainers.Run(ctx, s.Images.PHPFPM,
 		testcontainers.WithName(s.Name+"-php-fpm"),
+		s.logging("php-fpm"),
 		network.WithNetworkName([]string{"php-fpm"}, s.Network),
 		// The image exposes php-fpm's default port 9000, on which the pool
 		// does not listen: published nowhere but on the loopback.
 		loopback("9000/tcp"),
-		testcontainers.WithEnv(map[string]string{
-			"FPM_MAX_CHILDREN":         strconv.Itoa(s.opts.Children),
-			"WORKER_SLEEP":             strconv.FormatFloat(s.opts.WorkerSleep, 'f', -1, 64),
-			"FPM_REPORTS_MAX_CHILDREN": strconv.Itoa(s.opts.ReportsChildren),
-			"REPORT_SLEEP":             strconv.FormatFloat(s.opts.ReportSleep, 'f', -1, 64),
-		}),
+		testcontainers.WithEnv(env),
 		s.socket,
 		testcontainers.WithMounts(s.volume("logs", WorkerLogDir)),
 		// PHP may write temporary files to /tmp only, as in compose.
@@ -338,6 +352,7 @@ func (s *Stack) Daemon(ctx context.Context, r Run) (*testcontainers.DockerContai
 	return s.run(ctx, "daemon", s.Images.Daemon, env, r,
 		s.socket,
 		loopback(MetricsPort),
+		s.logging("daemon"),
 	)
 }
 
@@ -419,6 +434,15 @@ func (s *Stack) run(ctx context.Context, program, image string, env map[string]s
 		return c, fmt.Errorf("run %s: %w", program, err)
 	}
 	return c, nil
+}
+
+// logging sets the log driver Options.Logging gives service, if any.
+func (s *Stack) logging(service string) testcontainers.CustomizeRequestOption {
+	return testcontainers.WithHostConfigModifier(func(h *container.HostConfig) {
+		if lc, ok := s.opts.Logging[service]; ok {
+			h.LogConfig = lc
+		}
+	})
 }
 
 // bind adds bind mounts, "HOST:CONTAINER[:ro]", to a container.

@@ -59,6 +59,8 @@ func TestPauseResumeStatus(t *testing.T) {
 	t.Setenv("LOG_FORMAT", "json")
 	t.Setenv("FASTCGI_ADDR", "tcp://127.0.0.1:1")
 	t.Setenv("MAX_ATTEMPTS", "3")
+	// The test reads the log as soon as the daemon acted.
+	t.Setenv("LOG_FLUSH_INTERVAL", "0")
 	ctx, cancel := context.WithCancel(context.Background())
 	var daemonLog syncBuffer
 	done := make(chan int, 1)

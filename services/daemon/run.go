@@ -76,7 +76,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "daemon: configuration: %v\n(see daemon -h)\n", err)
 		return 2
 	}
-	log, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	logOut := stderr
+	// On a terminal, people read the lines as they come.
+	if cfg.LogFlushInterval > 0 && !logging.IsTerminal(stderr) {
+		batch := logging.NewBatch(stderr, cfg.LogFlushInterval)
+		defer batch.Close()
+		logOut = batch
+	}
+	log, err := logging.New(logOut, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemon: configuration: LOG_LEVEL/LOG_FORMAT: %v\n", err)
 		return 2
@@ -125,7 +132,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			Msg("REQUEST_TIMEOUT and PREFETCH let a delivery wait longer than the broker's consumer timeout: asking for a longer one on the subscription (x-consumer-timeout, honoured by RabbitMQ 3.12 and later; on older brokers raise consumer_timeout, or the broker closes the channel and delivers the job again)")
 	}
 	d := assemble(cfg, client, log)
-	checkPool(ctx, d.pool, cfg.ScriptFilename, log)
+	checkPool(ctx, d.pool, cfg, log)
 	var served chan error
 	if ln != nil {
 		ops := d.operations()
@@ -299,15 +306,26 @@ func clusterDial(cfg config, log zerolog.Logger) func(context.Context) (*amqp.Co
 // checkPool pings the pool once at start-up and says what it found. php-fpm
 // offers no way to check a script without running it, so the script itself
 // is checked by the first job: if php-fpm cannot run it, that job goes back
-// to the queue untouched, the daemon pauses and says so.
-func checkPool(ctx context.Context, pool *phpfpm.Pool, script string, log zerolog.Logger) {
+// to the queue untouched, the daemon pauses and says so. With kept-alive
+// connections it also warns when the pool has no child to spare beyond
+// CONCURRENCY, from the status page's process count before any job.
+func checkPool(ctx context.Context, pool *phpfpm.Pool, cfg config, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, startPingTimeout)
 	defer cancel()
 	if err := pool.Ping(ctx); err != nil {
 		log.Warn().Err(err).Msg("php-fpm pool does not answer yet; jobs wait in the queue until it does")
 		return
 	}
-	log.Info().Str("script", script).Msg("php-fpm pool answers")
+	log.Info().Str("script", cfg.ScriptFilename).Msg("php-fpm pool answers")
+	if !cfg.KeepAlive {
+		return
+	}
+	// Before any job, php-fpm's count of processes is the pool's size.
+	st, err := pool.Status(ctx)
+	if err == nil && st.TotalProcesses <= float64(cfg.Concurrency) {
+		log.Warn().Int("concurrency", cfg.Concurrency).Float64("pool_children", st.TotalProcesses).
+			Msg("FASTCGI_KEEPALIVE: each worker's kept connection pins a php-fpm child, and this pool has none to spare: under full load its ping and status (the pool metrics, php-fpm's healthcheck) wait for a child; give it CONCURRENCY + 1 children (FPM_MAX_CHILDREN)")
+	}
 }
 
 // health says the daemon is live while its consumer runs, and ready when it

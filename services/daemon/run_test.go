@@ -35,7 +35,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		"MAX_ATTEMPTS", "RETRY_INITIAL_DELAY", "RETRY_FACTOR", "RETRY_MAX_DELAY", "MAX_MESSAGE_SIZE",
 		"FASTCGI_PING_PATH", "METRICS_ADDR", "PPROF", "FASTCGI_KEEPALIVE", "AMQP_CA_FILE", "AMQP_CERT_FILE", "AMQP_KEY_FILE",
 		"REQUEST_BODY", "FORM_MAX_INPUT_VARS", "FORM_MAX_INPUT_NESTING_LEVEL", "FASTCGI_STATUS_PATH", "QUEUE_STATS_INTERVAL",
-		"ADMIN_TOKEN", "DELAY_MAX", "AMQP_MAX_PRIORITY", "AMQP_ADDRESSES",
+		"ADMIN_TOKEN", "DELAY_MAX", "AMQP_MAX_PRIORITY", "AMQP_ADDRESSES", "LOG_FLUSH_INTERVAL",
 	} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("-h does not mention %s:\n%s", name, stdout.String())
@@ -77,6 +77,7 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		{"input vars", map[string]string{"FORM_MAX_INPUT_VARS": "0"}, "FORM_MAX_INPUT_VARS"},
 		{"nesting", map[string]string{"FORM_MAX_INPUT_NESTING_LEVEL": "-1"}, "FORM_MAX_INPUT_NESTING_LEVEL"},
 		{"queue stats", map[string]string{"QUEUE_STATS_INTERVAL": "-1s"}, "QUEUE_STATS_INTERVAL"},
+		{"log flush interval", map[string]string{"LOG_FLUSH_INTERVAL": "-1s"}, "LOG_FLUSH_INTERVAL"},
 		{"short admin token", map[string]string{"ADMIN_TOKEN": "secret"}, "ADMIN_TOKEN: at least 16 characters"},
 		{"unreadable CA file", map[string]string{"AMQP_URL": "amqps://u:secret@127.0.0.1:1/", "AMQP_CA_FILE": "/nonexistent/ca.pem"}, "AMQP_CA_FILE: CA file /nonexistent/ca.pem: no such file"},
 		{"CA file without amqps", map[string]string{"AMQP_CA_FILE": "/nonexistent/ca.pem"}, "AMQP_CA_FILE is set, but AMQP_URL is not amqps://"},

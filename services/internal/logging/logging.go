@@ -28,7 +28,7 @@ func New(w io.Writer, level, format string) (zerolog.Logger, error) {
 	}
 	switch format {
 	case FormatAuto:
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		if IsTerminal(w) {
 			w = console(w)
 		}
 	case FormatJSON:
@@ -42,4 +42,11 @@ func New(w io.Writer, level, format string) (zerolog.Logger, error) {
 
 func console(w io.Writer) io.Writer {
 	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+}
+
+// IsTerminal reports whether w is a terminal, where people read lines as
+// they come.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
 }
