@@ -19,8 +19,8 @@
 # the host names of every node, this one's included, separated by spaces
 # ("rabbitmq-1 rabbitmq-2 rabbitmq-3"). Each node's name is rabbit@ its
 # host name, so the host names must be fixed and resolvable by the others.
-# The node then finds its peers by classic-config peer discovery (it joins
-# the first listed node that runs; the first to start forms the cluster), a
+# The first listed node forms the cluster; every other node joins it by
+# classic-config peer discovery (start the first one first), a
 # network partition pauses the minority side (pause_minority), and the
 # nodes authenticate each other with the Erlang cookie
 # RABBITMQ_ERLANG_COOKIE, required then and the same on every node.
@@ -133,14 +133,19 @@ if [ -n "${RABBITMQ_CLUSTER_NODES:-}" ]; then
   rm -f "$cookie"
   printf '%s' "$RABBITMQ_ERLANG_COOKIE" >"$cookie"
   chmod 0400 "$cookie"
+  # The first listed node is the seed: it starts as a cluster of its own,
+  # and every other node joins it. (Were every node to list all, RabbitMQ 4's
+  # peer discovery would keep a node waiting until the others run, and
+  # RabbitMQ 3's could form two clusters when they start together.)
+  seed=${RABBITMQ_CLUSTER_NODES%% *}
+  me=${HOSTNAME:-$(hostname)}
   {
     echo "# Written by fpmq-definitions.sh from RABBITMQ_CLUSTER_NODES."
-    echo "cluster_formation.peer_discovery_backend = classic_config"
-    i=0
-    for node in $RABBITMQ_CLUSTER_NODES; do
-      i=$((i + 1))
-      echo "cluster_formation.classic_config.nodes.$i = rabbit@$node"
-    done
+    if [ "$me" != "$seed" ]; then
+      echo "cluster_formation.peer_discovery_backend = classic_config"
+      echo "cluster_formation.classic_config.nodes.1 = rabbit@$seed"
+      echo "cluster_formation.classic_config.nodes.2 = rabbit@$me"
+    fi
     echo "cluster_partition_handling = pause_minority"
   } >/etc/rabbitmq/conf.d/20-fpmq-cluster.conf
 fi
