@@ -418,7 +418,7 @@ func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher
 		d.copyError.Store(&err)
 		switch {
 		case hold.Err() != nil:
-			return giveUp(err, fmt.Sprintf("the broker took no copy within COPY_HOLD (%s)", d.cfg.CopyHold))
+			return giveUp(err, fmt.Sprintf("the broker took no copy within %s, the longest a job may wait for it under AMQP_CONSUMER_TIMEOUT", d.cfg.CopyHold))
 		case !errors.Is(err, broker.ErrNotConfirmed):
 			// The channel is gone, and the broker may hold the copy or
 			// not: sending it again might duplicate it.
