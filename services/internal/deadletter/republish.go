@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/broker"
 )
 
 // daemonHeaderPrefix starts the name of every header the daemon writes
@@ -40,18 +42,7 @@ func CleanHeaders(h amqp.Table) amqp.Table {
 // the replayed job, and the user id, which RabbitMQ accepts only from the
 // user it names.
 func Republish(d amqp.Delivery) amqp.Publishing {
-	return amqp.Publishing{
-		Headers:         CleanHeaders(d.Headers),
-		ContentType:     d.ContentType,
-		ContentEncoding: d.ContentEncoding,
-		DeliveryMode:    amqp.Persistent,
-		Priority:        d.Priority,
-		CorrelationId:   d.CorrelationId,
-		ReplyTo:         d.ReplyTo,
-		MessageId:       d.MessageId,
-		Timestamp:       d.Timestamp,
-		Type:            d.Type,
-		AppId:           d.AppId,
-		Body:            d.Body,
-	}
+	msg := broker.CopyOf(d)
+	msg.Headers = CleanHeaders(d.Headers)
+	return msg
 }
