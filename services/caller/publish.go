@@ -75,6 +75,9 @@ func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog *
 	if progress.IsTerminal(stdout) {
 		// The same screen: a job's line must not land after the progress.
 		s.out.before = prog.Clear
+	} else {
+		// A pipe or a file: one write per 64 KiB of lines, not per job.
+		s.out.buffer(64 << 10)
 	}
 	err = s.run(ctx)
 	prog.Clear()
@@ -205,6 +208,7 @@ func explain(ctx context.Context, timeout time.Duration, err error) error {
 func (s *sender) reconnect(ctx context.Context, cause error, attempt *int) (*link, error) {
 	for {
 		s.prog.Update("connection lost, reconnecting: %d of %d jobs confirmed", s.out.confirmed, len(s.jobs))
+		s.out.flush()
 		if !backoff.Sleep(ctx, reconnectBackoff.Delay(*attempt)) {
 			return nil, cause
 		}
@@ -308,6 +312,11 @@ func (s *sender) take() message {
 // the job stays in flight.
 func (s *sender) awaitOldest(ctx context.Context, p *publisher) error {
 	m := p.inflight[0]
+	select {
+	case <-m.dc.Done():
+	default:
+		s.out.flush() // what is confirmed is shown before the caller waits
+	}
 	lost, err := p.await(ctx, m)
 	if lost {
 		return err

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -479,5 +481,72 @@ func TestRunNoNodeAnswers(t *testing.T) {
 	t.Setenv("AMQP_ADDRESSES", "127.0.0.1")
 	if code, _, stderr := callCaller(t.Context(), []string{"1"}, ""); code != exitUsage || !strings.Contains(stderr, `AMQP_ADDRESSES: entry 1 "127.0.0.1": want HOST:PORT`) {
 		t.Errorf("exit status %d, stderr %q; want %d naming AMQP_ADDRESSES", code, stderr, exitUsage)
+	}
+}
+
+// writeCounter is an io.Writer, safe for concurrent use, that keeps what is
+// written to it and counts the writes.
+type writeCounter struct {
+	mu     sync.Mutex
+	b      strings.Builder
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.b.Write(p)
+}
+
+func (w *writeCounter) get() (string, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String(), w.writes
+}
+
+// TestRunBuffersItsLines: to a pipe or a file, the lines of many jobs go
+// out in a few writes rather than one per job, and all of them arrive.
+func TestRunBuffersItsLines(t *testing.T) {
+	useBroker(t, &amqptest.Server{})
+	args, numbers := jobs(500)
+	want := sentLines(numbers...)
+	var out writeCounter
+	if code := run(t.Context(), args, strings.NewReader(""), &out, io.Discard); code != exitOK {
+		t.Fatalf("exit status %d, want %d", code, exitOK)
+	}
+	if got, writes := out.get(); got != want || writes > 10 {
+		t.Errorf("stdout: %d bytes in %d writes; want the %d bytes of 500 lines in at most 10", len(got), writes, len(want))
+	}
+}
+
+// TestRunShowsConfirmedJobsWhileItWaits: a buffered line is written out
+// before the caller waits for a confirm, so that a job confirmed long before
+// the run ends is not reported only at its end.
+func TestRunShowsConfirmedJobsWhileItWaits(t *testing.T) {
+	b := &amqptest.Server{OnPublish: from(2, amqptest.Ignore)} // job 2 is never confirmed
+	useBroker(t, b)
+	t.Setenv("CALLER_TIMEOUT", "5s")
+	var out writeCounter
+	done := make(chan int, 1)
+	go func() { done <- run(t.Context(), []string{"1", "2"}, strings.NewReader(""), &out, io.Discard) }()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if got, _ := out.get(); got == sentLines(1) {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("run ended (exit status %d) before job 1 was reported on its own; stdout %q", code, func() string { s, _ := out.get(); return s }())
+		default:
+		}
+		if time.Now().After(deadline) {
+			got, _ := out.get()
+			t.Fatalf("stdout %q after 3 s of waiting for job 2's confirm, want %q", got, sentLines(1))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := <-done; code != exitFailure {
+		t.Errorf("exit status %d, want %d (job 2 never confirmed)", code, exitFailure)
 	}
 }

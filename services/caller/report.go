@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"maps"
@@ -10,13 +11,19 @@ import (
 // reporter prints " [x] Message sent: LABEL" for each confirmed job, in
 // input order: a job settled before an earlier one that is still unsettled
 // (to be published again) is held until that one is settled.
+//
+// Lines to anything but a terminal are buffered, one write per buffer
+// rather than per job, and flushed whenever the caller is about to wait
+// (flush) and at the end (finish): a line is late by at most the time the
+// caller keeps publishing without waiting.
 type reporter struct {
 	w         io.Writer
-	before    func()       // if set, called before each line is printed
-	labels    []string     // how each job is named, in input order
-	confirmed int          // jobs settled as confirmed, printed or held
-	next      int          // index of the first job neither printed nor settled as failed
-	held      map[int]bool // jobs settled after next, by index: true if confirmed
+	buf       *bufio.Writer // w's buffer; nil when w is written directly
+	before    func()        // if set, called before each line is printed
+	labels    []string      // how each job is named, in input order
+	confirmed int           // jobs settled as confirmed, printed or held
+	next      int           // index of the first job neither printed nor settled as failed
+	held      map[int]bool  // jobs settled after next, by index: true if confirmed
 }
 
 // settle records that the broker confirmed the job at index i (ok) or that
@@ -42,8 +49,22 @@ func (r *reporter) settle(i int, ok bool) {
 	}
 }
 
+// buffer makes r write through a buffer of size bytes.
+func (r *reporter) buffer(size int) {
+	r.buf = bufio.NewWriterSize(r.w, size)
+	r.w = r.buf
+}
+
+// flush writes out the buffered lines. A failed write is not the run's
+// failure: the jobs were confirmed all the same.
+func (r *reporter) flush() {
+	if r.buf != nil {
+		r.buf.Flush()
+	}
+}
+
 // finish prints the confirmed jobs still held: the jobs before them will
-// not be confirmed now.
+// not be confirmed now. It flushes what is buffered.
 func (r *reporter) finish() {
 	for _, i := range slices.Sorted(maps.Keys(r.held)) {
 		if r.held[i] {
@@ -51,6 +72,7 @@ func (r *reporter) finish() {
 		}
 	}
 	clear(r.held)
+	r.flush()
 }
 
 func (r *reporter) print(label string) {

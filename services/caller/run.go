@@ -108,7 +108,8 @@ Flags, for every job of the run:
 Every NUMBER must be a base-10 integer within int64, every OBJECT a JSON
 object, and all of them are checked before anything is published.
 " [x] Message sent: NUMBER" (or OBJECT) is printed, in input order, once the
-broker has confirmed that job. If the connection is lost, the caller reconnects
+broker has confirmed that job (to a pipe or a file: in batches, written whenever
+the caller waits for the broker and at the end). If the connection is lost, the caller reconnects
 within CALLER_TIMEOUT (to the next node of AMQP_ADDRESSES, if set) and publishes
 the unconfirmed jobs again with the same message ID: a job may then be queued
 twice, never lost. On a terminal, a line on standard error shows the progress of a run
