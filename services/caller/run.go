@@ -8,13 +8,13 @@ import (
 	"io"
 	"net/url"
 	"slices"
-	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/broker"
+	"github.com/fpmq/fpmq/services/internal/envhelp"
 	"github.com/fpmq/fpmq/services/internal/progress"
 )
 
@@ -27,7 +27,7 @@ const (
 
 // config is the caller's configuration, read from the environment only.
 type config struct {
-	URL         string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, e.g. amqp://user:pass@rabbitmq:5672/"`
+	URL         string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST of a user that may publish to the job queue (compose: RABBITMQ_CALLER_USER, vhost fpmq; percent-encode special characters)"`
 	Addresses   string        `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,...: each replaces AMQP_URL's host and port in turn, keeping the rest; the caller publishes through one and, when it fails, through another (default: AMQP_URL's host alone)"`
 	CAFile      string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
 	CertFile    string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
@@ -70,8 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cfg, err = loadConfig()
 	}
 	if ue := (*usageError)(nil); errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "caller: %v\n\n", err)
-		printUsage(stderr)
+		fmt.Fprintf(stderr, "caller: %v\n%s", err, synopsis)
 		return exitUsage
 	}
 	confirmed := 0
@@ -90,6 +89,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func isHelp(arg string) bool {
 	return arg == "-h" || arg == "-help" || arg == "--help"
 }
+
+// synopsis follows a usage error: the forms of the command, and where the
+// rest is.
+const synopsis = "usage: caller [FLAGS] NUMBER... | caller [FLAGS] --json OBJECT | caller [FLAGS] -\n" +
+	"       (caller -h: the flags and the environment variables)\n"
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
@@ -117,11 +121,9 @@ that lasts. Exit status: 0 when every job was confirmed, 1 when some job was not
 (the error ends with "(k of n jobs confirmed)"), 2 for a usage error.
 
 `)
-	tw := tabwriter.NewWriter(w, 1, 0, 4, ' ', 0)
-	if err := envconfig.Usagef("", &config{}, tw, envconfig.DefaultTableFormat); err != nil {
-		fmt.Fprintf(tw, "(cannot list the environment variables: %v)\n", err)
+	if err := envhelp.Print(w, &config{}); err != nil {
+		fmt.Fprintf(w, "(%v)\n", err)
 	}
-	tw.Flush()
 }
 
 // loadConfig reads the configuration from the environment. Every mistake in

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/deadletter"
+	"github.com/fpmq/fpmq/services/internal/envhelp"
 	"github.com/fpmq/fpmq/services/internal/progress"
 )
 
@@ -397,7 +398,7 @@ func accessHint(err error) string {
 
 func printDeadUsage(w io.Writer) {
 	fmt.Fprint(w, deadUsage)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	envconfig.Usagef("", &deadConfig{}, tw, envTable)
-	tw.Flush()
+	if err := envhelp.Print(w, &deadConfig{}); err != nil {
+		fmt.Fprintf(w, "(%v)\n", err)
+	}
 }

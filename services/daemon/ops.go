@@ -16,6 +16,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/fpmq/fpmq/services/internal/admin"
+	"github.com/fpmq/fpmq/services/internal/envhelp"
 )
 
 // opsSynopsis is printed after a usage error; opsUsage, for -h, says more.
@@ -344,7 +345,7 @@ func figure(n *int) string {
 
 func printOpsUsage(w io.Writer) {
 	fmt.Fprint(w, opsUsage)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	envconfig.Usagef("", &opsConfig{}, tw, envTable)
-	tw.Flush()
+	if err := envhelp.Print(w, &opsConfig{}); err != nil {
+		fmt.Fprintf(w, "(%v)\n", err)
+	}
 }

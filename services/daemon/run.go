@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -19,6 +18,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/consume"
 	"github.com/fpmq/fpmq/services/internal/dispatch"
+	"github.com/fpmq/fpmq/services/internal/envhelp"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/job"
 	"github.com/fpmq/fpmq/services/internal/jobrate"
@@ -438,12 +438,7 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, usage)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	envconfig.Usagef("", &config{}, tw, envTable)
-	tw.Flush()
+	if err := envhelp.Print(w, &config{}); err != nil {
+		fmt.Fprintf(w, "(%v)\n", err)
+	}
 }
-
-// envTable lists each variable with its default and description.
-const envTable = `  VARIABLE	DEFAULT	DESCRIPTION
-{{range .}}  {{usage_key .}}	{{usage_default .}}	{{usage_description .}}
-{{end}}`

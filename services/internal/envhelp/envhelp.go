@@ -1,0 +1,29 @@
+// Package envhelp prints the environment variables a command reads, for its
+// -h text: one line each, with the variable's default and description.
+package envhelp
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// table is the template of Print's lines; usage_key and the others are
+// envconfig's template functions.
+const table = `  VARIABLE	DEFAULT	DESCRIPTION
+{{range .}}  {{usage_key .}}	{{usage_default .}}	{{usage_description .}}
+{{end}}`
+
+// Print writes to w a table of the variables that envconfig reads into spec,
+// a pointer to a struct with envconfig tags: name, default (empty if none)
+// and description, in the struct's order, columns aligned. It returns
+// envconfig's error for a spec that is not such a pointer, or w's.
+func Print(w io.Writer, spec any) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if err := envconfig.Usagef("", spec, tw, table); err != nil {
+		return fmt.Errorf("list environment variables: %w", err)
+	}
+	return tw.Flush()
+}
