@@ -51,6 +51,7 @@ func composeDefaults(t *testing.T, service string) map[string]string {
 // pool's spare child keeps the daemon ready, php-fpm's status page (the
 // pool metrics) and php-fpm's healthcheck answering under full load; every job's outcome
 // reaches the daemon's log, batched, and the worker adds no stderr line.
+// RabbitMQ's healthcheck passes, and fails naming a port that is closed.
 func TestDeployedDefaults(t *testing.T) {
 	php, daemon := composeDefaults(t, "php-fpm"), composeDefaults(t, "daemon")
 	children, err := strconv.Atoi(php["FPM_MAX_CHILDREN"])
@@ -72,6 +73,15 @@ func TestDeployedDefaults(t *testing.T) {
 		phpEnv:      map[string]string{"FPM_MAX_CHILDREN": php["FPM_MAX_CHILDREN"]},
 		daemonEnv:   map[string]string{"FASTCGI_KEEPALIVE": daemon["FASTCGI_KEEPALIVE"], "CONCURRENCY": daemon["CONCURRENCY"]},
 	})
+	// The broker's healthcheck (the image's and compose's): every listener
+	// accepts, and a port nothing listens on is named.
+	if code, out := execIn(t, s.RabbitMQ, "/usr/local/bin/fpmq-healthcheck"); code != 0 {
+		t.Errorf("RabbitMQ's healthcheck: exit %d: %s", code, out)
+	}
+	if code, out := execIn(t, s.RabbitMQ, "env", "FPMQ_HEALTHCHECK_PORTS=15672 1", "/usr/local/bin/fpmq-healthcheck"); code != 1 || !strings.Contains(out, "127.0.0.1:1\n") {
+		t.Errorf("RabbitMQ's healthcheck with port 1 too: exit %d: %q; want 1 and the port named", code, out)
+	}
+
 	jobs := 6 * concurrency
 	numbers := make([]int64, jobs)
 	for i := range numbers {

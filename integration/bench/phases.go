@@ -38,7 +38,7 @@ const (
 	secNoKeep    = "diagnostic (no target): pipeline with FASTCGI_KEEPALIVE=false, a connection per job"
 	secPrefetch  = "diagnostic (no target): pipeline with PREFETCH=2 x CONCURRENCY"
 	secDerived   = "the machine's limit, from the baselines of the same repetition"
-	secLatency   = "latency at half the pipeline rate: send -> worker start"
+	secLatency   = "latency at half the sustained rate (jobs published and run at once): send -> worker start"
 	secArticle   = "article test: sleeping jobs on the deployment's CONCURRENCY, daemon running"
 	secPublish   = "publishing half as many jobs from the host"
 	secSweep     = "throughput against CONCURRENCY: a pool of 201 children, the deployment's daemon otherwise"
@@ -72,8 +72,8 @@ type bench struct {
 }
 
 // runAll runs every measurement on the deployment: the throughput ones side
-// by side in each repetition, then latency at half the median pipeline
-// rate, then the article test.
+// by side in each repetition, then the sustained rate (jobs published and
+// run at once), latency at half its median, then the article test.
 func (b *bench) runAll(ctx context.Context) error {
 	// The first requests of a fresh pool compile the script and fault its
 	// children's memory in; no measurement should pay for that.
@@ -115,16 +115,22 @@ func (b *bench) runAll(ctx context.Context) error {
 		}
 	}
 
-	s, ok := summarize(b.rep.values(secPipeline, "jobs/s"))
-	if !ok {
-		return errors.New("no pipeline rate to pace the latency test")
-	}
-	rate := s.median / 2
 	b.progress("starting a daemon for the latency and article tests")
 	d, err := b.sys.startDaemon(ctx, nil)
 	if err != nil {
 		return err
 	}
+	for i := range b.opts.reps {
+		b.progress("repetition %d/%d: sustained rate, %d jobs published while the daemon runs them", i+1, b.opts.reps, b.opts.latencyJobs)
+		if err := b.sustained(ctx, d.GetContainerID()); err != nil {
+			return fmt.Errorf("sustained rate: %w", err)
+		}
+	}
+	s, ok := summarize(b.rep.values(secLatency, sustainedName))
+	if !ok {
+		return errors.New("no sustained rate to pace the latency test")
+	}
+	rate := s.median / 2
 	for i := range b.opts.reps {
 		b.progress("repetition %d/%d: latency, %d jobs per path at %.0f/s", i+1, b.opts.reps, b.opts.latencyJobs, rate)
 		if err := b.latency(ctx, rate, d.GetContainerID()); err != nil {
@@ -522,6 +528,53 @@ func (b *bench) addPeakRSS(ctx context.Context, section string, d *testcontainer
 	}
 }
 
+// sustainedName names the rate at which the deployment stores and runs jobs
+// at once.
+const sustainedName = "sustained rate: jobs published from the host as fast as one channel takes them, and run"
+
+// sustained publishes the latency test's number of jobs, persistent and
+// unconfirmed, as fast as one channel takes them, while the running daemon
+// runs them, and records the jobs per second from the first send to the end
+// of the last job. A pre-filled queue's drain leaves out what storing each
+// job costs the broker; this rate includes it, and its half is the load at
+// which the latency test runs.
+func (b *bench) sustained(ctx context.Context, daemon string) error {
+	n := b.opts.latencyJobs
+	ids := []string{daemon, b.sys.PHP.GetContainerID(), b.sys.RabbitMQ.GetContainerID()}
+	if err := b.clearSamples(); err != nil {
+		return err
+	}
+	send, finish, err := b.brokerSender(ctx, "sustained", amqp.Persistent)
+	if err != nil {
+		return err
+	}
+	before, err := b.snapshot(ctx, ids...)
+	if err != nil {
+		return errors.Join(err, finish())
+	}
+	start := time.Now()
+	for i := range n {
+		if err := send(i); err != nil {
+			return errors.Join(err, finish())
+		}
+	}
+	if err := finish(); err != nil {
+		return err
+	}
+	samples, err := b.waitSamples(ctx, "sustained", n)
+	if err != nil {
+		return err
+	}
+	after, err := b.snapshot(ctx, ids...)
+	if err != nil {
+		return err
+	}
+	end := slices.MaxFunc(samples, func(x, y sample) int { return int(x.end - y.end) }).end
+	b.rep.add(secLatency, sustainedName, "jobs/s", float64(n)/time.UnixMicro(end).Sub(start).Seconds())
+	b.addBusy(secLatency, ", sustained pass", before, after, true, ids...)
+	return nil
+}
+
 // latency offers jobs at rate per second, first straight to the pool and
 // then through the broker and the running daemon, each job carrying the time
 // it was sent; bench.php notes when it starts, so both paths give the time
@@ -546,7 +599,117 @@ func (b *bench) latency(ctx context.Context, rate float64, daemon string) error 
 		return err
 	}
 	b.rep.add(secLatency, "diagnostic: added p99 with transient messages (transient p99 - direct p99)", "ms", transient-direct)
+	// A baseline: RabbitMQ alone, send -> delivery to a bare consumer, the
+	// share of the added latency that no daemon can remove.
+	broker, err := b.brokerPass(ctx, rate, rabbit)
+	if err != nil {
+		return err
+	}
+	b.rep.add(secLatency, brokerOnlyName, "ms", broker)
 	return nil
+}
+
+// brokerOnlyName names the broker's own p99 in the latency section.
+const brokerOnlyName = "diagnostic: RabbitMQ alone, p99 send -> delivery to a bare consumer"
+
+// latencyQueue is the queue of brokerPass, which no daemon consumes.
+const latencyQueue = "bench.latency"
+
+// brokerPass offers the latency jobs at rate, persistent as the caller
+// sends them, to a durable queue of their own, which a bare amqp091-go
+// consumer in the bench takes as the daemon takes jobs (prefetch
+// CONCURRENCY, one ack per message). It records the time from send to
+// delivery, RabbitMQ's share of the pipeline's latency, and returns its
+// p99 in ms.
+func (b *bench) brokerPass(ctx context.Context, rate float64, rabbit string) (float64, error) {
+	n := b.opts.latencyJobs
+	conn, err := b.sys.dial(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return 0, fmt.Errorf("open channel: %w", err)
+	}
+	if _, err := ch.QueueDeclare(latencyQueue, true, false, false, false, nil); err != nil { // durable, not auto-delete, not exclusive, wait
+		return 0, fmt.Errorf("declare %s: %w", latencyQueue, err)
+	}
+	defer func() {
+		if c, err := conn.Channel(); err == nil {
+			c.QueueDelete(latencyQueue, false, false, false) // even if used or not empty; wait
+		}
+	}()
+	if err := ch.Qos(b.sys.concurrency, 0, false); err != nil { // false: per consumer, as the daemon
+		return 0, fmt.Errorf("set prefetch: %w", err)
+	}
+	deliveries, err := ch.Consume(latencyQueue, "fpmq-bench-latency",
+		false, // auto-ack: no, as the daemon
+		false, // exclusive
+		false, // no-local
+		false, // no-wait
+		nil,
+	)
+	if err != nil {
+		return 0, fmt.Errorf("consume: %w", err)
+	}
+	lat := make([]float64, 0, n)
+	consumed := make(chan error, 1)
+	go func() {
+		for len(lat) < n {
+			d, ok := <-deliveries
+			if !ok {
+				consumed <- fmt.Errorf("deliveries ended after %d of %d", len(lat), n)
+				return
+			}
+			at := time.Now().UnixMicro()
+			sent, err := strconv.ParseInt(string(d.Body), 10, 64)
+			if err != nil {
+				consumed <- fmt.Errorf("message %q: %w", d.Body, err)
+				return
+			}
+			lat = append(lat, float64(at-sent)/1000)
+			if err := d.Ack(false); err != nil { // false: this delivery only
+				consumed <- fmt.Errorf("ack: %w", err)
+				return
+			}
+		}
+		consumed <- nil
+	}()
+
+	pub, err := conn.Channel()
+	if err != nil {
+		return 0, fmt.Errorf("open channel: %w", err)
+	}
+	before, err := b.snapshot(ctx, rabbit)
+	if err != nil {
+		return 0, err
+	}
+	send := func(int) error {
+		m := message(strconv.AppendInt(nil, time.Now().UnixMicro(), 10))
+		return pub.PublishWithContext(ctx, "", latencyQueue, true, false, m) // mandatory, not immediate
+	}
+	if err := pace(ctx, n, rate, send); err != nil {
+		return 0, fmt.Errorf("broker: %w", err)
+	}
+	select {
+	case err = <-consumed:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("broker: %w", err)
+	}
+	after, err := b.snapshot(ctx, rabbit)
+	if err != nil {
+		return 0, err
+	}
+	slices.Sort(lat)
+	b.rep.add(secLatency, "broker p50", "ms", percentile(lat, 50))
+	b.rep.add(secLatency, "broker p99", "ms", percentile(lat, 99))
+	b.rep.add(secLatency, "broker max", "ms", lat[len(lat)-1])
+	b.addBusy(secLatency, ", broker pass", before, after, true, rabbit)
+	return percentile(lat, 99), nil
 }
 
 // sender returns a function that sends job i of a latency pass, and one
@@ -719,8 +882,9 @@ const deviationName = "deviation from the ideal"
 
 // The publishers' figures.
 const (
-	callerRate = "caller - (with confirms)"
-	plainRate  = "plain amqp091-go publisher (no confirms)"
+	callerRate    = "caller - (with confirms)"
+	plainRate     = "plain amqp091-go publisher (no confirms)"
+	confirmedRate = "diagnostic: plain amqp091-go publisher with confirms, all in flight at once"
 )
 
 // publishers compares the caller, publishing with confirms, with a plain
@@ -776,6 +940,40 @@ func (b *bench) publishers(ctx context.Context) error {
 	}
 	elapsed = time.Since(start)
 	b.rep.add(secPublish, plainRate, "jobs/s", float64(n)/elapsed.Seconds())
+
+	// The least a publisher with confirms can do: publish everything, then
+	// wait for the confirms. What it loses against the plain publisher is
+	// the broker's price of confirms, which no confirming publisher avoids.
+	if err := b.purge(ctx); err != nil {
+		return err
+	}
+	start = time.Now()
+	cch, closeConfirming, err := b.sys.channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeConfirming()
+	if err := cch.Confirm(false); err != nil { // false: wait for confirm.select-ok
+		return fmt.Errorf("enable publisher confirms: %w", err)
+	}
+	confirms := make([]*amqp.DeferredConfirmation, 0, n)
+	for i := range n {
+		dc, err := cch.PublishWithDeferredConfirmWithContext(ctx, "", jobQueue, true, false, message(jobJSON(int64(i+1)))) // mandatory, not immediate
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		confirms = append(confirms, dc)
+	}
+	for _, dc := range confirms {
+		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+			return fmt.Errorf("confirming publisher: job %d not confirmed (%v)", dc.DeliveryTag, err)
+		}
+	}
+	elapsed = time.Since(start)
+	if err := waitReady(ctx, poll, n); err != nil {
+		return fmt.Errorf("after the confirming publisher: %w", err)
+	}
+	b.rep.add(secPublish, confirmedRate, "jobs/s", float64(n)/elapsed.Seconds())
 	return b.purge(ctx)
 }
 
@@ -1013,6 +1211,12 @@ func (b *bench) addDerived() {
 	}
 	for i := range whole {
 		r.add(secDerived, "pipeline CPU per job: daemon, php-fpm, rabbitmq, docker engine", "µs", whole[i])
+	}
+	confirmed := r.values(secPublish, confirmedRate)
+	brokers, callers := ratios(confirmed, r.values(secPublish, plainRate)), ratios(r.values(secPublish, callerRate), confirmed)
+	for i := range brokers {
+		r.add(secPublish, "diagnostic: confirming publisher / plain publisher, the broker's price of confirms", "ratio", brokers[i])
+		r.add(secPublish, "diagnostic: caller / confirming publisher, the caller's own price", "ratio", callers[i])
 	}
 }
 

@@ -49,7 +49,7 @@ func (s *Stack) startCluster(ctx context.Context) error {
 			loopback(AMQPPort),
 			testcontainers.WithFiles(s.opts.RabbitMQFiles...),
 			testcontainers.WithWaitStrategy(
-				wait.ForExec([]string{"rabbitmq-diagnostics", "-q", "check_port_connectivity"}).
+				wait.ForExec([]string{"/usr/local/bin/fpmq-healthcheck"}).
 					WithPollInterval(time.Second).WithStartupTimeout(BrokerStartTimeout),
 				wait.ForListeningPort(AMQPPort),
 			),

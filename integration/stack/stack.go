@@ -235,7 +235,7 @@ func (s *Stack) startRabbitMQ(ctx context.Context) error {
 		testcontainers.WithFiles(s.opts.RabbitMQFiles...),
 		// Debian's RabbitMQ never logs "Server startup complete" to stdout.
 		testcontainers.WithWaitStrategy(
-			wait.ForExec([]string{"rabbitmq-diagnostics", "-q", "check_port_connectivity"}).
+			wait.ForExec([]string{"/usr/local/bin/fpmq-healthcheck"}).
 				WithPollInterval(time.Second).WithStartupTimeout(BrokerStartTimeout),
 			wait.ForListeningPort(AMQPPort),
 		),
