@@ -100,6 +100,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	defer client.CloseIdleConnections()
+	// The pool's ping and status pages go through a client of their own: a
+	// connection each, so that they never pin a child, and room for the
+	// full status page of a big pool.
+	pageClient, err := fastcgi.NewClient(cfg.FastCGIAddr, fastcgi.Options{MaxBodyKept: statusPageMax})
+	if err != nil {
+		fmt.Fprintf(stderr, "daemon: configuration: FASTCGI_ADDR: %v\n", err)
+		return 2
+	}
 	var ln net.Listener
 	if cfg.MetricsAddr != "" {
 		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -131,7 +139,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		log.Warn().Dur("consumer_timeout", cfg.ConsumerTimeout).Dur("work", hold.Work).Dur("asked", hold.Ask).
 			Msg("REQUEST_TIMEOUT and PREFETCH let a delivery wait longer than the broker's consumer timeout: asking for a longer one on the subscription (x-consumer-timeout, honoured by RabbitMQ 3.12 and later; on older brokers raise consumer_timeout, or the broker closes the channel and delivers the job again)")
 	}
-	d := assemble(cfg, client, log)
+	d := assemble(cfg, client, pageClient, log)
 	checkPool(ctx, d.pool, cfg, log)
 	var served chan error
 	if ln != nil {
@@ -174,6 +182,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
+// statusPageMax bounds the full status page the daemon reads, in bytes:
+// about 400 per child, so room for some 2,500 children.
+const statusPageMax = 1 << 20
+
 // Timings of the daemon's own requests to php-fpm.
 const (
 	keptConnIdle     = 2 * time.Second // an idle kept connection is closed after this
@@ -200,12 +212,13 @@ type daemon struct {
 	inFlight, lastAnswer atomic.Int64
 }
 
-// assemble builds the daemon's parts from its configuration.
-func assemble(cfg config, client *fastcgi.Client, log zerolog.Logger) *daemon {
+// assemble builds the daemon's parts from its configuration: jobs go
+// through client, the pool's ping and status pages through pages.
+func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *daemon {
 	topology := cfg.topology()
 	hold := cfg.holding()
 	d := &daemon{
-		pool:     &phpfpm.Pool{Client: client, PingPath: cfg.PingPath, StatusPath: cfg.StatusPath},
+		pool:     &phpfpm.Pool{Client: pages, PingPath: cfg.PingPath, StatusPath: cfg.StatusPath},
 		rates:    jobrate.New(nil),
 		topology: topology,
 	}

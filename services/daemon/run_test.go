@@ -274,7 +274,7 @@ func TestMetricsOfAnAssembledDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := assemble(cfg, client, zerolog.Nop())
+	d := assemble(cfg, client, client, zerolog.Nop())
 	families, err := d.metrics.Registry.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
