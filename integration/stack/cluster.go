@@ -8,12 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	dockernet "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/network"
-	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // ClusterFormTimeout bounds how long the nodes of a cluster take to see
@@ -41,20 +38,7 @@ func (s *Stack) startCluster(ctx context.Context) error {
 	env["RABBITMQ_CLUSTER_NODES"] = strings.Join(hosts, " ")
 	env["RABBITMQ_ERLANG_COOKIE"] = randomHex(16)
 	for i, host := range hosts {
-		c, err := testcontainers.Run(ctx, s.Images.RabbitMQ,
-			testcontainers.WithName(s.Name+"-"+host),
-			network.WithNetworkName([]string{host}, s.Network),
-			testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = host }),
-			testcontainers.WithEnv(env),
-			loopback(AMQPPort),
-			testcontainers.WithFiles(s.opts.RabbitMQFiles...),
-			testcontainers.WithWaitStrategy(
-				wait.ForExec([]string{"/usr/local/bin/fpmq-healthcheck"}).
-					WithPollInterval(time.Second).WithStartupTimeout(BrokerStartTimeout),
-				wait.ForListeningPort(AMQPPort),
-			),
-		)
-		s.track(c)
+		c, err := s.runBroker(ctx, host, env)
 		if err != nil {
 			return fmt.Errorf("start rabbitmq node %d: %w", i+1, err)
 		}

@@ -224,28 +224,38 @@ func (s *Stack) volume(purpose, target string) testcontainers.ContainerMount {
 func (s *Stack) startRabbitMQ(ctx context.Context) error {
 	env := s.rabbitEnv()
 	maps.Copy(env, s.opts.RabbitMQEnv)
-	c, err := testcontainers.Run(ctx, s.Images.RabbitMQ,
-		testcontainers.WithName(s.Name+"-rabbitmq"),
-		s.logging("rabbitmq"),
-		network.WithNetworkName([]string{"rabbitmq"}, s.Network),
-		// The node name follows the host name, as in compose.
-		testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = "rabbitmq" }),
-		testcontainers.WithEnv(env),
-		loopback(AMQPPort),
-		testcontainers.WithFiles(s.opts.RabbitMQFiles...),
-		// Debian's RabbitMQ never logs "Server startup complete" to stdout.
-		testcontainers.WithWaitStrategy(
-			wait.ForExec([]string{"/usr/local/bin/fpmq-healthcheck"}).
-				WithPollInterval(time.Second).WithStartupTimeout(BrokerStartTimeout),
-			wait.ForListeningPort(AMQPPort),
-		),
-	)
-	s.track(c)
+	c, err := s.runBroker(ctx, "rabbitmq", env, s.logging("rabbitmq"))
 	if err != nil {
 		return fmt.Errorf("start rabbitmq: %w", err)
 	}
 	s.RabbitMQ = c
 	return nil
+}
+
+// runBroker runs a container of the rabbitmq image with host as its name
+// on the stack's network and its host name (the node's name follows it,
+// as in compose), env, the AMQP port published on loopback and the
+// stack's broker files, and waits until its listeners accept connections.
+// extra customizes the container further.
+func (s *Stack) runBroker(ctx context.Context, host string, env map[string]string, extra ...testcontainers.ContainerCustomizer) (*testcontainers.DockerContainer, error) {
+	opts := append([]testcontainers.ContainerCustomizer{
+		testcontainers.WithName(s.Name + "-" + host),
+		network.WithNetworkName([]string{host}, s.Network),
+		testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = host }),
+		testcontainers.WithEnv(env),
+		loopback(AMQPPort),
+		testcontainers.WithFiles(s.opts.RabbitMQFiles...),
+		// Debian's RabbitMQ never logs "Server startup complete" to
+		// stdout; the image's health check is quick enough to poll.
+		testcontainers.WithWaitStrategy(
+			wait.ForExec([]string{"/usr/local/bin/fpmq-healthcheck"}).
+				WithPollInterval(250*time.Millisecond).WithStartupTimeout(BrokerStartTimeout),
+			wait.ForListeningPort(AMQPPort),
+		),
+	}, extra...)
+	c, err := testcontainers.Run(ctx, s.Images.RabbitMQ, opts...)
+	s.track(c)
+	return c, err
 }
 
 // rabbitEnv is the broker's environment: its vhost, users and queues.

@@ -69,7 +69,7 @@ type config struct {
 	Pprof              bool          `envconfig:"PPROF" default:"false" desc:"also serve Go profiles under /debug/pprof/ on METRICS_ADDR"`
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
-	LogFlushInterval   time.Duration `envconfig:"LOG_FLUSH_INTERVAL" default:"100ms" desc:"log lines are written out together at most this long after they happen (errors at once), as each write costs the container engine about 100 µs; 0 writes each line at once"`
+	LogFlushInterval   time.Duration `envconfig:"LOG_FLUSH_INTERVAL" default:"10ms" desc:"log lines are written out together at most this long after they happen (errors at once), as each write costs the container engine about 100 µs; longer makes bigger bursts for the engine, which show in job latency; 0 writes each line at once"`
 
 	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES, set by loadConfig
