@@ -170,7 +170,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		polled := make(chan struct{})
 		go func() {
 			defer close(polled)
-			d.queues.Run(pollCtx)
+			// Not before the consumer declared the queues: a passive
+			// declare of one that does not exist yet is an error in
+			// RabbitMQ's log.
+			select {
+			case <-d.consumer.Declared():
+				d.queues.Run(pollCtx)
+			case <-pollCtx.Done():
+			}
 		}()
 		defer func() {
 			stopPolling()

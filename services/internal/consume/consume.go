@@ -129,6 +129,9 @@ type Consumer struct {
 	// resumed; one pending signal is enough, as the session reads the
 	// state itself.
 	operatorChanged chan struct{}
+	// declared is closed once a session has declared the topology.
+	declared     chan struct{}
+	declaredOnce sync.Once
 
 	mu          sync.Mutex
 	pauseReason error
@@ -159,8 +162,13 @@ func New(cfg Config, handle Handler, log zerolog.Logger) *Consumer {
 		url, tlsConfig := cfg.URL, cfg.TLS
 		cfg.Dial = func(ctx context.Context) (*amqp.Connection, error) { return broker.Dial(ctx, url, tlsConfig) }
 	}
-	return &Consumer{cfg: cfg, handle: handle, log: log, operatorChanged: make(chan struct{}, 1)}
+	return &Consumer{cfg: cfg, handle: handle, log: log, operatorChanged: make(chan struct{}, 1), declared: make(chan struct{})}
 }
+
+// Declared returns a channel that is closed once a session has declared
+// the topology (Config.Topology) on the broker: from then on every queue
+// of it exists, unless someone deletes one.
+func (c *Consumer) Declared() <-chan struct{} { return c.declared }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
@@ -363,6 +371,7 @@ func (c *Consumer) session(ctx, jobs context.Context, onConsuming func()) error 
 	if err := c.cfg.Topology.Declare(ch); err != nil {
 		return err
 	}
+	c.declaredOnce.Do(func() { close(c.declared) })
 	pub, err := broker.NewPublisher(pubConn)
 	if err != nil {
 		return err

@@ -837,3 +837,40 @@ func TestQuorumPauseRequeuesByCopy(t *testing.T) {
 		t.Errorf("ran %v, want a, b and c once each", ran)
 	}
 }
+
+// TestDeclared: Declared is closed once the topology is on the broker,
+// every queue of it there, and not while no session got that far (the
+// daemon's queue figures wait for it, so that they never ask for a queue
+// that does not exist yet).
+func TestDeclared(t *testing.T) {
+	unreachable := New(Config{
+		Topology: topology,
+		Dial: func(context.Context) (*amqp.Connection, error) {
+			return nil, errors.New("connection refused")
+		},
+		Reconnect: backoff.Policy{Initial: time.Millisecond, Max: 10 * time.Millisecond},
+	}, nil, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { unreachable.Run(ctx); close(ran) }()
+	select {
+	case <-unreachable.Declared():
+		t.Error("Declared closed without a broker")
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	<-ran
+
+	srv := amqptest.NewServer(t)
+	h := start(t, srv, func(ctx context.Context, d amqp.Delivery, pub *broker.Publisher) error { return d.Ack(false) }, nil)
+	select {
+	case <-h.c.Declared():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Declared not closed 5 s after start")
+	}
+	for _, q := range []string{topology.Queue, topology.DeadQueue, topology.RetryQueue(0)} {
+		if _, ok := srv.Queue(q); !ok {
+			t.Errorf("queue %q missing once Declared is closed", q)
+		}
+	}
+}
