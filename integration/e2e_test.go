@@ -34,8 +34,8 @@ func TestEndToEnd(t *testing.T) {
 			if len(args) > 0 && !strings.Contains(out, strconv.Quote(args[len(args)-1])) {
 				t.Errorf("caller %q: output does not name the bad value:\n%s", args, out)
 			}
-			if !strings.Contains(out, "Usage") {
-				t.Errorf("caller %q: no usage in output:\n%s", args, out)
+			if !strings.Contains(out, "usage: caller") || !strings.Contains(out, "caller -h") {
+				t.Errorf("caller %q: no synopsis and pointer to -h in output:\n%s", args, out)
 			}
 		}
 		if q := s.queue(t, probe); q.Exists {
