@@ -704,12 +704,7 @@ func (b *bench) brokerPass(ctx context.Context, rate float64, rabbit string) (fl
 	if err != nil {
 		return 0, err
 	}
-	slices.Sort(lat)
-	b.rep.add(secLatency, "broker p50", "ms", percentile(lat, 50))
-	b.rep.add(secLatency, "broker p99", "ms", percentile(lat, 99))
-	b.rep.add(secLatency, "broker max", "ms", lat[len(lat)-1])
-	b.addBusy(secLatency, ", broker pass", before, after, true, rabbit)
-	return percentile(lat, 99), nil
+	return b.addLatencies("broker", lat, before, after, rabbit), nil
 }
 
 // sender returns a function that sends job i of a latency pass, and one
@@ -748,15 +743,22 @@ func (b *bench) pass(ctx context.Context, tag string, rate float64, newSender se
 	for i, x := range samples {
 		lat[i] = float64(x.start-x.sent) / 1000
 	}
-	slices.Sort(lat)
 	if tag == "direct" {
 		b.rep.add(secLatency, "offered rate", "1/s", rate)
 	}
+	return b.addLatencies(tag, lat, before, after, ids...), nil
+}
+
+// addLatencies records the p50, p99 and maximum of a latency pass's
+// latencies in ms, which it sorts, and how busy the given containers and
+// the machine were over it; it returns the p99.
+func (b *bench) addLatencies(tag string, lat []float64, before, after usage, ids ...string) float64 {
+	slices.Sort(lat)
 	b.rep.add(secLatency, tag+" p50", "ms", percentile(lat, 50))
 	b.rep.add(secLatency, tag+" p99", "ms", percentile(lat, 99))
 	b.rep.add(secLatency, tag+" max", "ms", lat[len(lat)-1])
 	b.addBusy(secLatency, ", "+tag+" pass", before, after, true, ids...)
-	return percentile(lat, 99), nil
+	return percentile(lat, 99)
 }
 
 // directSender sends each job's form straight to the pool through CONCURRENCY
@@ -888,14 +890,12 @@ const (
 )
 
 // publishers compares the caller, publishing with confirms, with a plain
-// amqp091-go publisher without confirms in the bench, on the same empty
-// queue. Each rate runs from start to the last job in the queue.
+// amqp091-go publisher without confirms in the bench and, as a diagnostic,
+// the same publisher with confirms, each on the same empty queue. Each rate
+// runs from its start to the last job in the queue.
 func (b *bench) publishers(ctx context.Context) error {
 	n := b.opts.callerJobs
-	if err := b.purge(ctx); err != nil {
-		return err
-	}
-	// Opened beforehand, so that connecting is in neither publisher's time.
+	// Opened beforehand, so that connecting is in no publisher's time.
 	poll, closeControl, err := b.sys.channel(ctx)
 	if err != nil {
 		return err
@@ -905,60 +905,72 @@ func (b *bench) publishers(ctx context.Context) error {
 	for i := range n {
 		fmt.Fprintln(&input, i+1)
 	}
+	for _, p := range []struct {
+		name    string
+		publish func(ctx context.Context) error
+	}{
+		{callerRate, func(ctx context.Context) error { return b.runCaller(ctx, input.String()) }},
+		{plainRate, func(ctx context.Context) error { return b.plainPublisher(ctx, n, false) }},
+		// The least a publisher with confirms can do: publish everything,
+		// then wait for the confirms. What it loses against the plain
+		// publisher is the broker's price of confirms, which no confirming
+		// publisher avoids.
+		{confirmedRate, func(ctx context.Context) error { return b.plainPublisher(ctx, n, true) }},
+	} {
+		if err := b.purge(ctx); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := p.publish(ctx); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		if err := waitReady(ctx, poll, n); err != nil {
+			return fmt.Errorf("after %s: %w", p.name, err)
+		}
+		b.rep.add(secPublish, p.name, "jobs/s", float64(n)/time.Since(start).Seconds())
+	}
+	return b.purge(ctx)
+}
+
+// runCaller runs the caller binary with "-" and input on its standard
+// input, until it exits.
+func (b *bench) runCaller(ctx context.Context, input string) error {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, b.sys.callerBin, "-")
 	cmd.Env = []string{"AMQP_URL=" + b.sys.URLAt(stack.CallerUser, b.sys.endpoint), "AMQP_QUEUE=" + jobQueue, "CALLER_TIMEOUT=5m"}
-	cmd.Stdin = strings.NewReader(input.String())
+	cmd.Stdin = strings.NewReader(input)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &stderr
-	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("caller: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	elapsed := time.Since(start)
-	if err := waitReady(ctx, poll, n); err != nil {
-		return fmt.Errorf("after the caller: %w", err)
-	}
-	b.rep.add(secPublish, callerRate, "jobs/s", float64(n)/elapsed.Seconds())
+	return nil
+}
 
-	if err := b.purge(ctx); err != nil {
-		return err
-	}
-	start = time.Now()
+// plainPublisher publishes n jobs on a channel of its own, as the caller
+// publishes them. With confirm, the channel is in confirm mode and it
+// returns once the broker confirmed every job, having waited for none
+// before the last was published.
+func (b *bench) plainPublisher(ctx context.Context, n int, confirm bool) error {
 	ch, closeConn, err := b.sys.channel(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	for i := range n {
-		if err := publish(ctx, ch, jobJSON(int64(i+1))); err != nil {
-			return err
+	if !confirm {
+		for i := range n {
+			if err := publish(ctx, ch, jobJSON(int64(i+1))); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	if err := waitReady(ctx, poll, n); err != nil {
-		return fmt.Errorf("after the plain publisher: %w", err)
-	}
-	elapsed = time.Since(start)
-	b.rep.add(secPublish, plainRate, "jobs/s", float64(n)/elapsed.Seconds())
-
-	// The least a publisher with confirms can do: publish everything, then
-	// wait for the confirms. What it loses against the plain publisher is
-	// the broker's price of confirms, which no confirming publisher avoids.
-	if err := b.purge(ctx); err != nil {
-		return err
-	}
-	start = time.Now()
-	cch, closeConfirming, err := b.sys.channel(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeConfirming()
-	if err := cch.Confirm(false); err != nil { // false: wait for confirm.select-ok
+	if err := ch.Confirm(false); err != nil { // false: wait for confirm.select-ok
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
 	confirms := make([]*amqp.DeferredConfirmation, 0, n)
 	for i := range n {
-		dc, err := cch.PublishWithDeferredConfirmWithContext(ctx, "", jobQueue, true, false, message(jobJSON(int64(i+1)))) // mandatory, not immediate
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", jobQueue, true, false, message(jobJSON(int64(i+1)))) // mandatory, not immediate
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
@@ -966,15 +978,10 @@ func (b *bench) publishers(ctx context.Context) error {
 	}
 	for _, dc := range confirms {
 		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-			return fmt.Errorf("confirming publisher: job %d not confirmed (%v)", dc.DeliveryTag, err)
+			return fmt.Errorf("job %d not confirmed (%v)", dc.DeliveryTag, err)
 		}
 	}
-	elapsed = time.Since(start)
-	if err := waitReady(ctx, poll, n); err != nil {
-		return fmt.Errorf("after the confirming publisher: %w", err)
-	}
-	b.rep.add(secPublish, confirmedRate, "jobs/s", float64(n)/elapsed.Seconds())
-	return b.purge(ctx)
+	return nil
 }
 
 // waitReady waits until the queue holds n ready jobs, asking on ch every
