@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -80,6 +81,10 @@ type Client struct {
 	idle             *idlePool // nil without keep-alive
 	buffers          sync.Pool // *[]byte, encoded requests
 	readers          sync.Pool // *responseReader
+	resent           atomic.Int64
+	// drainPause is how long notStarted waits on TCP for the reset that
+	// a closed socket answers a write with.
+	drainPause time.Duration
 }
 
 // NewClient returns a client for addr, which ParseAddress must accept,
@@ -111,7 +116,7 @@ func NewClient(addr string, opts Options) (*Client, error) {
 	if opts.MaxHeaderBytes == 0 {
 		opts.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
-	c := &Client{addr: addr, network: network, address: address, opts: opts}
+	c := &Client{addr: addr, network: network, address: address, opts: opts, drainPause: defaultDrainPause}
 	if opts.MaxIdleConns > 0 {
 		c.flags = flagKeepConn
 		c.idle = &idlePool{max: opts.MaxIdleConns, timeout: opts.IdleConnTimeout}
@@ -161,7 +166,12 @@ func (c *Client) CloseIdleConnections() {
 // A parameter too large to send is ErrParamTooLarge, and nothing is sent.
 // Other failures wrap ErrUnavailable or ErrProtocol as documented there; a
 // request that may have reached a php-fpm child is never sent again, so
-// once it was written every failure is returned as it is. A successful Do
+// once it was written every failure is returned as it is, with one
+// exception: a kept connection that php-fpm closed on its own schedule
+// without reading the request (a child at pm.max_requests, an idle child
+// stopped, a reload), which it tells from a child that died while running
+// the request as notStarted explains. Such a request is sent once more on
+// a new connection, and Resent counts it. A successful Do
 // may still carry a 5xx Status; judging that is the caller's business.
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	buf := c.getBuffer()
@@ -186,10 +196,22 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	}
 	if k != nil {
 		conn = k.conn
-	} else if conn, err = c.dialer.DialContext(ctx, c.network, c.address); err != nil {
-		return nil, fmt.Errorf("dial %s: %w: %w", c.addr, ErrUnavailable, err)
+	} else if conn, err = c.dial(ctx); err != nil {
+		return nil, err
 	}
 	resp, clean, err := c.exchange(ctx, conn, *buf, req.Stderr)
+	if k != nil && err != nil && c.notStarted(ctx, conn, err) {
+		// The kept connection's child ended on its own schedule and
+		// never read the request: send it once more, on a new
+		// connection, where no such doubt can arise.
+		conn.Close()
+		c.resent.Add(1)
+		if conn, err = c.dial(ctx); err != nil {
+			return nil, err
+		}
+		k = nil
+		resp, clean, err = c.exchange(ctx, conn, *buf, req.Stderr)
+	}
 	if !clean || c.idle == nil {
 		conn.Close()
 		return resp, err
@@ -200,6 +222,20 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	c.idle.put(k)
 	return resp, err
 }
+
+// dial opens a new connection to the server; its failure is ErrUnavailable.
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	conn, err := c.dialer.DialContext(ctx, c.network, c.address)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w: %w", c.addr, ErrUnavailable, err)
+	}
+	return conn, nil
+}
+
+// Resent returns how many requests were sent a second time, on a new
+// connection, because php-fpm had closed their kept connection without
+// reading them (see Do).
+func (c *Client) Resent() int64 { return c.resent.Load() }
 
 // exchange runs one request on conn, new or kept alike: it sets the
 // context's deadline, closes conn if the context ends first, writes request
@@ -219,8 +255,11 @@ func (c *Client) exchange(ctx context.Context, conn net.Conn, request []byte, st
 
 	var wrote chan error
 	if len(request) <= syncWriteMax {
-		if _, err := conn.Write(request); err != nil {
+		if n, err := conn.Write(request); err != nil {
 			stop()
+			if n == 0 {
+				err = fmt.Errorf("%w: %w", errNothingWritten, err)
+			}
 			return nil, false, c.fail(ctx, "write request", lostWriting(err))
 		}
 	} else {

@@ -88,9 +88,12 @@ func (rr *responseReader) read(stderr io.Writer) (*Response, error) {
 		}
 	}()
 
-	for {
+	for first := true; ; first = false {
 		h, err := readRecordHeader(rr.r)
 		if err != nil {
+			if first && rr.r.Buffered() == 0 {
+				return nil, fmt.Errorf("%w: %w: %w", ErrProtocol, errNoAnswer, err)
+			}
 			return nil, closedEarly(err)
 		}
 		switch h.typ {
@@ -108,6 +111,12 @@ func (rr *responseReader) read(stderr io.Writer) (*Response, error) {
 		}
 	}
 }
+
+// errNoAnswer marks a connection that ended before a single byte of the
+// response came: with errors.Is, Client.Do tells a kept connection that
+// php-fpm closed on its own schedule (see resendable) from a response cut
+// short.
+var errNoAnswer = errors.New("connection closed with no answer")
 
 // closedEarly wraps a read error that cut a response short, unless it is
 // already a protocol error.
