@@ -23,6 +23,37 @@ help: ## list the targets
 deps: ## as root on Debian/Ubuntu: install docker.io and debootstrap, start dockerd, build the compose plugin
 	./docker/deps.sh
 
+# step prints a heading for each stage of make check.
+step = @printf '\n=== %s (%s)\n' $(1) "$$(date +%T)"
+
+.PHONY: check
+check: ## as root on a fresh Debian machine: provision, build every image, run every test (both RabbitMQ generations) and the quick start; what CI runs
+	$(call step,"Docker engine, debootstrap, compose plugin, chromium")
+	./docker/deps.sh --tests
+	$(call step,"images")
+	$(MAKE) --no-print-directory images
+	$(call step,"lint")
+	$(MAKE) --no-print-directory lint
+	$(call step,"unit tests")
+	$(MAKE) --no-print-directory test
+	$(call step,"fuzz, $(FUZZTIME) each")
+	$(MAKE) --no-print-directory fuzz
+	$(call step,"alerting rules")
+	$(MAKE) --no-print-directory alerts-test
+	$(call step,"micro-benchmarks once each, so they keep compiling")
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./services/...
+	$(call step,"integration tests on RabbitMQ 4")
+	FPMQ_REQUIRE_BROWSER=1 $(MAKE) --no-print-directory integration-test
+	$(call step,"integration tests on RabbitMQ 3")
+	FPMQ_REQUIRE_BROWSER=1 $(MAKE) --no-print-directory integration-test-rabbitmq3
+	$(call step,"the quick start")
+	$(MAKE) --no-print-directory smoke
+	$(call step,"all green")
+
+.PHONY: smoke
+smoke: ## the README's quick start end to end: make up, a job from the caller, its line in the worker's log, make down
+	COMPOSE="$(COMPOSE)" ./integration/smoke.sh
+
 .PHONY: images
 images: .env ## build every image (Debian-based stand-ins when no registry is reachable)
 	@$(PREFLIGHT) engine compose

@@ -5,6 +5,11 @@
 # Debian 12 lacks and which is built here from its Go module. Each step is
 # skipped when its result is there already, so it is safe to run again.
 #
+#   deps.sh          what the stack needs (make deps)
+#   deps.sh --tests  also what the tests need besides Docker: Debian's
+#                    chromium, the browser the monitoring test drives
+#                    (make check)
+#
 #   COMPOSE_VERSION (v5.6.0)  the compose plugin to build
 set -euo pipefail
 
@@ -19,9 +24,17 @@ engine_answers() { docker info >/dev/null 2>&1; }
 [ "$(id -u)" = 0 ] || die "run as root: sudo make deps"
 command -v apt-get >/dev/null || die "needs Debian or Ubuntu (apt-get); install Docker with the compose plugin and debootstrap yourself"
 
+tests=no
+case ${1-} in
+  --tests) tests=yes ;;
+  '') ;;
+  *) die "usage: deps.sh [--tests]" ;;
+esac
+
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+[ "$tests" = no ] || command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
