@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
-	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/fpmq/fpmq/services/internal/amqpconfig"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/envhelp"
 	"github.com/fpmq/fpmq/services/internal/progress"
@@ -27,11 +26,8 @@ const (
 
 // config is the caller's configuration, read from the environment only.
 type config struct {
-	URL         string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST of a user that may publish to the job queue (compose: RABBITMQ_CALLER_USER, vhost fpmq; percent-encode special characters)"`
-	Addresses   string        `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,...: each replaces AMQP_URL's host and port in turn, keeping the rest; the caller publishes through one and, when it fails, through another (default: AMQP_URL's host alone)"`
-	CAFile      string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
-	CertFile    string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
-	KeyFile     string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
+	amqpconfig.Settings // AMQP_URL, AMQP_ADDRESSES and the TLS files
+
 	Queue       string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"durable queue that the jobs are published to"`
 	QueueType   string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the job queue: classic, or quorum for a RabbitMQ cluster; must match the daemon's"`
 	MaxPriority int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (see --priority); must match the daemon's"`
@@ -133,21 +129,11 @@ func loadConfig() (config, error) {
 	if err := envconfig.Process("", &cfg); err != nil {
 		return cfg, usagef("configuration: %v", err)
 	}
-	if cfg.URL == "" {
-		return cfg, usagef("configuration: AMQP_URL is empty")
+	var err error
+	// An empty password is left to RabbitMQ to refuse, as it always was.
+	if cfg.nodes, cfg.tls, err = cfg.Settings.Check(""); err != nil {
+		return cfg, usagef("configuration: %v", err)
 	}
-	if _, err := amqp.ParseURI(cfg.URL); err != nil {
-		// A url.Error quotes the whole URL, password included.
-		if ue := (*url.Error)(nil); errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return cfg, usagef("configuration: AMQP_URL %s is not an AMQP URL: %v", broker.Redact(cfg.URL), err)
-	}
-	nodes, err := broker.ParseAddresses(cfg.URL, cfg.Addresses)
-	if err != nil {
-		return cfg, usagef("configuration: AMQP_ADDRESSES: %v", err)
-	}
-	cfg.nodes = nodes
 	if cfg.Queue == "" {
 		return cfg, usagef("configuration: AMQP_QUEUE is empty")
 	}
@@ -163,10 +149,5 @@ func loadConfig() (config, error) {
 	if cfg.Timeout <= 0 {
 		return cfg, usagef("configuration: CALLER_TIMEOUT must be positive, not %s", cfg.Timeout)
 	}
-	tc, err := broker.TLSConfigFor(cfg.URL, broker.TLSFiles{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile})
-	if err != nil {
-		return cfg, usagef("configuration: %v", err)
-	}
-	cfg.tls = tc
 	return cfg, nil
 }

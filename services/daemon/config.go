@@ -3,13 +3,13 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/fpmq/fpmq/services/internal/amqpconfig"
 	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
@@ -33,11 +33,8 @@ const minAdminToken = 16
 
 // config is the daemon's whole configuration, read from the environment.
 type config struct {
-	AMQPURL            string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST (required; percent-encode special characters)"`
-	AMQPAddresses      string        `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,...: each replaces AMQP_URL's host and port in turn, keeping its user, password, vhost and TLS; the daemon connects to one and reconnects to another when it fails (default: AMQP_URL's host alone)"`
-	CAFile             string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
-	CertFile           string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
-	KeyFile            string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
+	amqpconfig.Settings // AMQP_URL, AMQP_ADDRESSES and the TLS files
+
 	Queue              string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"queue to consume jobs from"`
 	QueueType          string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the daemon's queues: classic, or quorum for a RabbitMQ cluster"`
 	DeadQueue          string        `envconfig:"DEAD_LETTER_QUEUE" desc:"queue of jobs that will never succeed (default: AMQP_QUEUE + \".dead\")"`
@@ -85,22 +82,17 @@ func loadConfig() (config, error) {
 	if c.DeadQueue == "" {
 		c.DeadQueue = c.Queue + ".dead"
 	}
-	if err := c.validate(); err != nil {
+	var err error
+	// An empty password is left to RabbitMQ to refuse, as it always was.
+	if c.nodes, c.tls, err = c.Settings.Check(""); err != nil {
 		return c, err
 	}
-	var err error
-	if c.nodes, err = broker.ParseAddresses(c.AMQPURL, c.AMQPAddresses); err != nil {
-		return c, fmt.Errorf("AMQP_ADDRESSES: %w", err)
-	}
-	c.tls, err = broker.TLSConfigFor(c.AMQPURL, broker.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
-	return c, err
+	return c, c.validate()
 }
 
+// validate checks the settings other than the connection's, which
+// amqpconfig.Settings.Check does. It is a flat list of checks.
 func (c config) validate() error {
-	u, err := url.Parse(c.AMQPURL)
-	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		return fmt.Errorf("AMQP_URL: want amqp://USER:PASSWORD@HOST:PORT/VHOST or amqps://..., got an invalid URL")
-	}
 	if c.Queue == "" {
 		return fmt.Errorf("AMQP_QUEUE: must not be empty")
 	}

@@ -5,9 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +15,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/fpmq/fpmq/services/internal/amqpconfig"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/deadletter"
 	"github.com/fpmq/fpmq/services/internal/envhelp"
@@ -65,11 +66,8 @@ Configuration, from environment variables:
 // deadConfig is the configuration of "daemon dead", read from the
 // environment.
 type deadConfig struct {
-	AMQPURL        string        `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL of a user that may read the dead-letter queue and write to the default exchange (compose: RABBITMQ_OPERATOR_USER)"`
-	AMQPAddresses  string        `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,...: each replaces AMQP_URL's host and port in turn, and the first that answers serves (default: AMQP_URL's host alone)"`
-	CAFile         string        `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
-	CertFile       string        `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
-	KeyFile        string        `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
+	amqpconfig.Settings // AMQP_URL, AMQP_ADDRESSES and the TLS files
+
 	DeadQueue      string        `envconfig:"DEAD_LETTER_QUEUE" default:"commands.dead" desc:"the dead-letter queue to work on"`
 	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of the connection to RabbitMQ"`
 	PublishTimeout time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"30s" desc:"replay: how long the broker may take to confirm one job"`
@@ -85,13 +83,9 @@ func loadDeadConfig() (deadConfig, error) {
 	if err := envconfig.Process("", &c); err != nil {
 		return c, err
 	}
-	u, err := url.Parse(c.AMQPURL)
-	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		return c, errors.New("AMQP_URL: want amqp://USER:PASSWORD@HOST:PORT/VHOST or amqps://..., got an invalid URL")
-	}
-	if pw, _ := u.User.Password(); pw == "" {
-		// RabbitMQ refuses empty passwords; say so before it does.
-		return c, errors.New("AMQP_URL: no password (with compose: set RABBITMQ_OPERATOR_PASSWORD in .env, then restart rabbitmq)")
+	var err error
+	if c.nodes, c.tls, err = c.Settings.Check("RABBITMQ_OPERATOR_PASSWORD"); err != nil {
+		return c, err
 	}
 	if c.DeadQueue == "" {
 		return c, errors.New("DEAD_LETTER_QUEUE: must not be empty")
@@ -102,11 +96,7 @@ func loadDeadConfig() (deadConfig, error) {
 	if c.PublishTimeout <= 0 {
 		return c, fmt.Errorf("PUBLISH_TIMEOUT: must be positive, got %s", c.PublishTimeout)
 	}
-	if c.nodes, err = broker.ParseAddresses(c.AMQPURL, c.AMQPAddresses); err != nil {
-		return c, fmt.Errorf("AMQP_ADDRESSES: %w", err)
-	}
-	c.tls, err = broker.TLSConfigFor(c.AMQPURL, broker.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
-	return c, err
+	return c, nil
 }
 
 // deadCommand runs "daemon dead": args are the arguments after "dead".
@@ -114,9 +104,9 @@ func loadDeadConfig() (deadConfig, error) {
 // errors and, on a terminal, progress to stderr. It returns the exit
 // status: 0 done, 1 not (all) done, 2 bad arguments or configuration.
 func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd, err := deadletter.ParseArgs(args)
+	cmd, err := parseDeadArgs(args)
 	switch {
-	case errors.Is(err, deadletter.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
 		printDeadUsage(stdout)
 		return 0
 	case err != nil:
@@ -125,7 +115,7 @@ func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	prog := "daemon dead " + cmd.Action
 	interactive := progress.IsTerminal(stdin) && progress.IsTerminal(stderr)
-	if cmd.Action == deadletter.ActionPurge && !cmd.Yes && !interactive {
+	if cmd.Action == actionPurge && !cmd.Yes && !interactive {
 		fmt.Fprintf(stderr, "%s: not on a terminal, so nobody can confirm: add --yes to delete without asking\n", prog)
 		return 2
 	}
@@ -169,9 +159,11 @@ const (
 	deliveriesWarning = 10
 )
 
-// deadRun is one run of an action on an open session.
+// deadRun is one run of an action on an open session. Each action is a
+// method that runs it on the session and returns what it did; run closes
+// the session and reports.
 type deadRun struct {
-	cmd      deadletter.Command
+	cmd      deadArgs
 	cfg      deadConfig
 	conn     *amqp.Connection
 	session  *deadletter.Session
@@ -182,65 +174,16 @@ type deadRun struct {
 	confirm  func([]deadletter.Job) (bool, error) // purge: nil means do not ask
 }
 
+// run runs the action, closes the session and reports on stdout and
+// stderr; it returns the exit status.
 func (d *deadRun) run(ctx context.Context) int {
-	var (
-		res deadletter.Result
-		err error
-	)
-	now := time.Now()
-	queue := d.cfg.DeadQueue
-	switch d.cmd.Action {
-	case deadletter.ActionList:
-		lw := deadletter.NewListWriter(d.stdout, d.cmd.JSON, now)
-		res, err = deadletter.List(ctx, d.session, d.cmd.Filter, now, lw.Write, d.show("reading"))
-		if ferr := lw.Flush(); err == nil {
-			err = ferr
-		}
-	case deadletter.ActionShow:
-		first := true
-		res, err = deadletter.List(ctx, d.session, d.cmd.Filter, now, func(j deadletter.Job) error {
-			if !first && !d.cmd.JSON {
-				fmt.Fprintln(d.stdout)
-			}
-			first = false
-			return deadletter.WriteShow(d.stdout, j, d.cmd.JSON, now)
-		}, d.show("reading"))
-	case deadletter.ActionReplay:
-		var pub *broker.Publisher
-		if pub, err = broker.NewPublisher(d.conn); err != nil {
-			break
-		}
-		pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
-		res, err = deadletter.Replay(ctx, d.session, deadletter.ReplayConfig{
-			Filter:   d.cmd.Filter,
-			Fallback: d.cmd.Queue,
-			Rate:     d.cmd.Rate,
-			Publish: func(ctx context.Context, queue string, msg amqp.Publishing) error {
-				ctx, cancel := context.WithTimeout(ctx, d.cfg.PublishTimeout)
-				defer cancel()
-				err := pub.Publish(ctx, queue, msg)
-				select {
-				case e, ok := <-pubClosed:
-					// The broker closed the channel (a missing permission,
-					// say): its reason ends the replay, not just this job.
-					if ok && e != nil {
-						return fmt.Errorf("publish to %q: channel closed: %w", queue, e)
-					}
-					return fmt.Errorf("publish to %q: %w", queue, amqp.ErrClosed)
-				default:
-				}
-				return err
-			},
-			Failed: func(j deadletter.Job, err error) {
-				d.progress.Clear()
-				fmt.Fprintf(d.stderr, "%s: %s not replayed, it stays dead: %v\n", d.prog, jobName(j), err)
-			},
-			Progress: d.show("replaying"),
-			Now:      now,
-		})
-	case deadletter.ActionPurge:
-		res, err = deadletter.Purge(ctx, d.session, d.cmd.Filter, now, d.confirmWithProgressCleared(), d.show("purging"))
-	}
+	action := map[string]func(context.Context, time.Time) (deadletter.Result, error){
+		actionList:   d.list,
+		actionShow:   d.show,
+		actionReplay: d.replay,
+		actionPurge:  d.purge,
+	}[d.cmd.Action]
+	res, err := action(ctx, time.Now())
 	// Closing the channel gives back every message not acked, and waits
 	// until the broker handled the acks sent before: only then is the
 	// count of what was done sure.
@@ -249,48 +192,20 @@ func (d *deadRun) run(ctx context.Context) int {
 	if err == nil {
 		err = cerr
 	}
-	if res.Deliveries >= deliveriesWarning {
-		fmt.Fprintf(d.stderr, "%s: warning: %s counts every read as a delivery (up to %d so far). A quorum queue with a delivery limit "+
-			"(RabbitMQ 4.0 sets 20 by default) drops a job read that often: lift the limit with a policy (delivery-limit -1) on %s.\n",
-			d.prog, queue, res.Deliveries, queue)
-	}
-	for _, id := range res.Missing {
-		fmt.Fprintf(d.stderr, "%s: no dead job with id %q in %s\n", d.prog, id, queue)
-	}
+	d.warn(res)
 
 	status := 0
 	if len(res.Missing) > 0 || res.Failed > 0 {
 		status = 1
 	}
-	switch d.cmd.Action {
-	case deadletter.ActionList:
-		switch {
-		case d.cmd.JSON:
-		case d.progress != nil:
-			fmt.Fprintf(d.stderr, "%d of %d dead jobs in %s\n", res.Matched, res.Read, queue)
-		case res.Matched == 0 && err == nil:
-			// Say so rather than print nothing, which reads like a failure.
-			fmt.Fprintf(d.stderr, "no dead jobs in %s match\n", queue)
-		}
-	case deadletter.ActionReplay:
-		fmt.Fprintf(d.stdout, "replayed %d of %d\n", res.Done, res.Matched)
-		if res.Done < res.Matched {
-			status = 1
-		}
-	case deadletter.ActionPurge:
-		if errors.Is(err, deadletter.ErrDeclined) {
-			fmt.Fprintf(d.stdout, "purged 0 of %d: not confirmed\n", res.Matched)
-			return status
-		}
-		if cerr != nil && res.Done > 0 {
-			fmt.Fprintf(d.stdout, "purge sent %d deletions of %d; some may not have been done\n", res.Done, res.Matched)
-		} else {
-			fmt.Fprintf(d.stdout, "purged %d of %d\n", res.Done, res.Matched)
-		}
-		if res.Done < res.Matched {
-			status = 1
-		}
+	if errors.Is(err, deadletter.ErrDeclined) { // only purge asks
+		fmt.Fprintf(d.stdout, "purged 0 of %d: not confirmed\n", res.Matched)
+		return status
 	}
+	if !d.summarize(res, err, cerr) {
+		status = 1
+	}
+	queue := d.cfg.DeadQueue
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintf(d.stderr, "%s: interrupted; what was not done is still in %s\n", d.prog, queue)
 		return 1
@@ -305,9 +220,124 @@ func (d *deadRun) run(ctx context.Context) int {
 	return status
 }
 
-// show returns the progress callback of an action, which shows a line on
-// a terminal and does nothing elsewhere.
-func (d *deadRun) show(verb string) deadletter.Progress {
+// list writes a line for each selected job: a table, or JSON.
+func (d *deadRun) list(ctx context.Context, now time.Time) (deadletter.Result, error) {
+	lw := newListWriter(d.stdout, d.cmd.JSON, now)
+	res, err := deadletter.List(ctx, d.session, d.cmd.Filter, now, lw.Write, d.progressOf("reading"))
+	if ferr := lw.Flush(); err == nil {
+		err = ferr
+	}
+	return res, err
+}
+
+// show writes each selected job whole, a blank line between two.
+func (d *deadRun) show(ctx context.Context, now time.Time) (deadletter.Result, error) {
+	first := true
+	return deadletter.List(ctx, d.session, d.cmd.Filter, now, func(j deadletter.Job) error {
+		if !first && !d.cmd.JSON {
+			fmt.Fprintln(d.stdout)
+		}
+		first = false
+		return writeShow(d.stdout, j, d.cmd.JSON, now)
+	}, d.progressOf("reading"))
+}
+
+// replay publishes each selected job back to its queue; a job that could
+// not be is said on stderr, and stays dead.
+func (d *deadRun) replay(ctx context.Context, now time.Time) (deadletter.Result, error) {
+	pub, err := broker.NewPublisher(d.conn)
+	if err != nil {
+		return deadletter.Result{}, err
+	}
+	return deadletter.Replay(ctx, d.session, deadletter.ReplayConfig{
+		Filter:   d.cmd.Filter,
+		Fallback: d.cmd.Queue,
+		Rate:     d.cmd.Rate,
+		Publish:  d.publishWith(pub),
+		Failed: func(j deadletter.Job, err error) {
+			d.progress.Clear()
+			fmt.Fprintf(d.stderr, "%s: %s not replayed, it stays dead: %v\n", d.prog, jobName(j), err)
+		},
+		Progress: d.progressOf("replaying"),
+		Now:      now,
+	})
+}
+
+// publishWith returns replay's Publish through pub, each job within
+// PUBLISH_TIMEOUT. Call it before the replay starts: it watches pub's
+// channel from then on.
+func (d *deadRun) publishWith(pub *broker.Publisher) deadletter.Publish {
+	pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
+	return func(ctx context.Context, queue string, msg amqp.Publishing) error {
+		ctx, cancel := context.WithTimeout(ctx, d.cfg.PublishTimeout)
+		defer cancel()
+		err := pub.Publish(ctx, queue, msg)
+		select {
+		case e, ok := <-pubClosed:
+			// The broker closed the channel (a missing permission,
+			// say): its reason ends the replay, not just this job.
+			if ok && e != nil {
+				return fmt.Errorf("publish to %q: channel closed: %w", queue, e)
+			}
+			return fmt.Errorf("publish to %q: %w", queue, amqp.ErrClosed)
+		default:
+		}
+		return err
+	}
+}
+
+// purge deletes the selected jobs, once confirmed if it is to ask.
+func (d *deadRun) purge(ctx context.Context, now time.Time) (deadletter.Result, error) {
+	return deadletter.Purge(ctx, d.session, d.cmd.Filter, now, d.confirmWithProgressCleared(), d.progressOf("purging"))
+}
+
+// warn writes to stderr what the operator should know of the messages
+// read: a quorum queue's delivery limit that may drop them, and the ids
+// asked for that no message had.
+func (d *deadRun) warn(res deadletter.Result) {
+	queue := d.cfg.DeadQueue
+	if res.Deliveries >= deliveriesWarning {
+		fmt.Fprintf(d.stderr, "%s: warning: %s counts every read as a delivery (up to %d so far). A quorum queue with a delivery limit "+
+			"(RabbitMQ 4.0 sets 20 by default) drops a job read that often: lift the limit with a policy (delivery-limit -1) on %s.\n",
+			d.prog, queue, res.Deliveries, queue)
+	}
+	for _, id := range res.Missing {
+		fmt.Fprintf(d.stderr, "%s: no dead job with id %q in %s\n", d.prog, id, queue)
+	}
+}
+
+// summarize writes the action's closing line, given its error err and
+// that of closing the session, cerr. It returns false if fewer jobs were
+// replayed or purged than selected.
+func (d *deadRun) summarize(res deadletter.Result, err, cerr error) bool {
+	queue := d.cfg.DeadQueue
+	switch d.cmd.Action {
+	case actionList:
+		switch {
+		case d.cmd.JSON:
+		case d.progress != nil:
+			fmt.Fprintf(d.stderr, "%d of %d dead jobs in %s\n", res.Matched, res.Read, queue)
+		case res.Matched == 0 && err == nil:
+			// Say so rather than print nothing, which reads like a failure.
+			fmt.Fprintf(d.stderr, "no dead jobs in %s match\n", queue)
+		}
+	case actionReplay:
+		fmt.Fprintf(d.stdout, "replayed %d of %d\n", res.Done, res.Matched)
+		return res.Done >= res.Matched
+	case actionPurge:
+		if cerr != nil && res.Done > 0 {
+			fmt.Fprintf(d.stdout, "purge sent %d deletions of %d; some may not have been done\n", res.Done, res.Matched)
+		} else {
+			fmt.Fprintf(d.stdout, "purged %d of %d\n", res.Done, res.Matched)
+		}
+		return res.Done >= res.Matched
+	}
+	return true
+}
+
+// progressOf returns the progress callback of an action, which shows a
+// line on a terminal and does nothing elsewhere.
+func (d *deadRun) progressOf(verb string) deadletter.Progress {
 	if d.progress == nil {
 		return nil
 	}
@@ -355,7 +385,7 @@ func askOnTerminal(ctx context.Context, in io.Reader, w io.Writer, queue string)
 				fmt.Fprintf(tw, "  ... and %d more\n", len(jobs)-listed)
 				break
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", jobName(j), deadletter.Shorten(j.Reason, 24), deadletter.Shorten(j.Name, 24))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", jobName(j), shorten(j.Reason, 24), shorten(j.Name, 24))
 		}
 		tw.Flush()
 		fmt.Fprint(w, "Delete them? [y/N] ")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
 )
@@ -24,30 +23,9 @@ func TestSaysAClientCertificateMayBeMissing(t *testing.T) {
 	t.Setenv("LOG_FORMAT", "json")
 	t.Setenv("CONNECT_TIMEOUT", "2s")
 	t.Setenv("METRICS_ADDR", freeAddr(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout bytes.Buffer
-	var stderr syncBuffer
-	done := make(chan int)
-	go func() { done <- run(ctx, nil, nil, &stdout, &stderr) }()
-
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), clientCertHint) {
-		if time.Now().After(deadline) {
-			cancel()
-			<-done
-			t.Fatalf("no hint about the client certificate logged within 5s:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d, want 0", code)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("daemon did not stop within 5s of cancellation")
+	stderr, stop := startDaemon(t, clientCertHint)
+	if code := stop(); code != 0 {
+		t.Errorf("exit %d, want 0; log:\n%s", code, stderr.String())
 	}
 
 	t.Run("daemon dead", func(t *testing.T) {

@@ -6,19 +6,20 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fpmq/fpmq/services/internal/admin"
 	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/consume"
 	"github.com/fpmq/fpmq/services/internal/dispatch"
-	"github.com/fpmq/fpmq/services/internal/envhelp"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/job"
 	"github.com/fpmq/fpmq/services/internal/jobrate"
@@ -29,48 +30,10 @@ import (
 	"github.com/fpmq/fpmq/services/internal/queuestat"
 )
 
-const usage = `Usage: daemon [healthcheck [live|ready] | pause [--reason TEXT] | resume | status [--json] | dead COMMAND ...]
-
-Consumes jobs from a RabbitMQ queue and runs each one on a php-fpm pool over
-FastCGI. A job is acknowledged once the worker answered 2xx; a failed attempt
-is retried later through a retry queue, up to MAX_ATTEMPTS; a job that can
-never succeed goes to the dead-letter queue. SIGTERM or SIGINT stops taking
-jobs and waits for the running ones.
-
-"daemon healthcheck" asks a running daemon's /readyz (or /healthz with
-"live") on METRICS_ADDR and exits 0 if it is ready, 1 if not: the image has
-no other tools for a container health check.
-
-"daemon pause", "daemon resume" and "daemon status" ask a running daemon
-to stop taking jobs, to take them again, and how its queues stand: see
-"daemon status -h".
-
-"daemon dead list|show|replay|purge" works on the dead-letter queue: see
-"daemon dead -h".
-
-Configuration, from environment variables:
-`
-
-// run is the daemon's whole life; it returns the process exit status.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "-h", "-help", "--help", "help":
-			printUsage(stdout)
-			return 0
-		case "healthcheck":
-			return healthcheck(ctx, args[1:], stdout, stderr)
-		case "pause", "resume", "status":
-			return opsCommand(ctx, args[0], args[1:], stdout, stderr)
-		case "dead":
-			return deadCommand(ctx, args[1:], stdin, stdout, stderr)
-		default:
-			fmt.Fprintf(stderr, "daemon: unknown argument %q\n\n", args[0])
-			printUsage(stderr)
-			return 2
-		}
-	}
-
+// serve is the daemon's life: it consumes jobs until ctx ends, then
+// drains, and returns the exit status: 0 once stopped, 2 for a mistake in
+// the configuration, 1 if it cannot listen on METRICS_ADDR.
+func serve(ctx context.Context, stderr io.Writer) int {
 	cfg, err := loadConfig()
 	if err != nil {
 		fmt.Fprintf(stderr, "daemon: configuration: %v\n(see daemon -h)\n", err)
@@ -88,26 +51,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "daemon: configuration: LOG_LEVEL/LOG_FORMAT: %v\n", err)
 		return 2
 	}
-	opts := fastcgi.Options{}
-	if cfg.KeepAlive {
-		// An idle kept connection still pins a php-fpm child; let it go
-		// soon when jobs stop.
-		opts.MaxIdleConns, opts.IdleConnTimeout = cfg.Concurrency, keptConnIdle
-	}
-	client, err := fastcgi.NewClient(cfg.FastCGIAddr, opts)
+	client, pageClient, err := fastcgiClients(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemon: configuration: FASTCGI_ADDR: %v\n", err)
 		return 2
 	}
 	defer client.CloseIdleConnections()
-	// The pool's ping and status pages go through a client of their own: a
-	// connection each, so that they never pin a child, and room for the
-	// full status page of a big pool.
-	pageClient, err := fastcgi.NewClient(cfg.FastCGIAddr, fastcgi.Options{MaxBodyKept: statusPageMax})
-	if err != nil {
-		fmt.Fprintf(stderr, "daemon: configuration: FASTCGI_ADDR: %v\n", err)
-		return 2
-	}
 	var ln net.Listener
 	if cfg.MetricsAddr != "" {
 		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -116,8 +65,39 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 
+	logStart(cfg, log)
+	d := assemble(cfg, client, pageClient, log)
+	checkPool(ctx, d.pool, cfg, log)
+	d.runParts(ctx, ln, cfg, log)
+	return 0
+}
+
+// fastcgiClients returns the FastCGI clients of FASTCGI_ADDR: jobs for the
+// jobs, pages for the pool's ping and status pages.
+func fastcgiClients(cfg config) (jobs, pages *fastcgi.Client, err error) {
+	opts := fastcgi.Options{}
+	if cfg.KeepAlive {
+		// An idle kept connection still pins a php-fpm child; let it go
+		// soon when jobs stop.
+		opts.MaxIdleConns, opts.IdleConnTimeout = cfg.Concurrency, keptConnIdle
+	}
+	if jobs, err = fastcgi.NewClient(cfg.FastCGIAddr, opts); err != nil {
+		return nil, nil, err
+	}
+	// The pool's ping and status pages go through a client of their own: a
+	// connection each, so that they never pin a child, and room for the
+	// full status page of a big pool.
+	if pages, err = fastcgi.NewClient(cfg.FastCGIAddr, fastcgi.Options{MaxBodyKept: statusPageMax}); err != nil {
+		return nil, nil, err
+	}
+	return jobs, pages, nil
+}
+
+// logStart logs the configuration the daemon starts with, and how it keeps
+// each delivery within the broker's consumer timeout.
+func logStart(cfg config, log zerolog.Logger) {
 	log.Info().
-		Str("amqp_url", broker.Redact(cfg.AMQPURL)).
+		Str("amqp_url", broker.Redact(cfg.URL)).
 		Strs("amqp_nodes", broker.NewCluster(cfg.nodes, nil).Nodes()).
 		Str("queue", cfg.Queue).
 		Str("fastcgi_addr", cfg.FastCGIAddr).
@@ -139,54 +119,78 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		log.Warn().Dur("consumer_timeout", cfg.ConsumerTimeout).Dur("work", hold.Work).Dur("asked", hold.Ask).
 			Msg("REQUEST_TIMEOUT and PREFETCH let a delivery wait longer than the broker's consumer timeout: asking for a longer one on the subscription (x-consumer-timeout, honoured by RabbitMQ 3.12 and later; on older brokers raise consumer_timeout, or the broker closes the channel and delivers the job again)")
 	}
-	d := assemble(cfg, client, pageClient, log)
-	checkPool(ctx, d.pool, cfg, log)
-	var served chan error
-	if ln != nil {
-		ops := d.operations()
-		handler := admin.Handler(admin.Endpoints{
-			Metrics:    d.metrics.Handler(),
-			Health:     d.health(),
-			Operations: &ops,
-			Token:      cfg.AdminToken,
-			Pprof:      cfg.Pprof,
-			Log:        log,
-		})
-		serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopServing()
-		served = make(chan error, 1)
-		go func() { served <- admin.Serve(serveCtx, ln, handler, log) }()
-		// Health and metrics stay up while the consumer drains.
-		defer func() {
-			stopServing()
-			if err := <-served; err != nil {
-				log.Warn().Err(err).Msg("metrics server")
-			}
-		}()
-	}
+}
 
-	if cfg.QueueStatsInterval > 0 {
-		pollCtx, stopPolling := context.WithCancel(ctx)
-		polled := make(chan struct{})
-		go func() {
-			defer close(polled)
-			// Not before the consumer declared the queues: a passive
-			// declare of one that does not exist yet is an error in
-			// RabbitMQ's log.
-			select {
-			case <-d.consumer.Declared():
-				d.queues.Run(pollCtx)
-			case <-pollCtx.Done():
-			}
-		}()
-		defer func() {
-			stopPolling()
-			<-polled
-		}()
+// runParts runs the daemon's parts under one errgroup: the consumer, the
+// admin server on ln (none if ln is nil) and the queue figures' poller
+// (none if QUEUE_STATS_INTERVAL is 0). A part that fails stops no other.
+// It returns once all have stopped, in this order:
+//
+//  1. When ctx ends, the consumer stops taking jobs and drains: running
+//     jobs finish within SHUTDOWN_TIMEOUT, the others go back to the
+//     queue. The poller, whose context ends with ctx, stops at once.
+//  2. Once the consumer has returned, "daemon stopped" is logged and the
+//     poller is stopped (if it still runs) and waited for.
+//  3. Then the admin server stops: /healthz, /readyz and /metrics answer
+//     while the consumer drains. Its error, if any, is logged last.
+func (d *daemon) runParts(ctx context.Context, ln net.Listener, cfg config, log zerolog.Logger) {
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	polled := make(chan struct{}) // closed once the poller stopped
+
+	var parts errgroup.Group
+	if ln != nil {
+		handler := d.adminHandler(cfg, log)
+		parts.Go(func() error { return admin.Serve(serveCtx, ln, handler, log) })
 	}
-	d.consumer.Run(ctx)
-	log.Info().Msg("daemon stopped")
-	return 0
+	if cfg.QueueStatsInterval > 0 {
+		parts.Go(func() error {
+			defer close(polled)
+			d.pollQueues(pollCtx)
+			return nil
+		})
+	} else {
+		close(polled)
+	}
+	parts.Go(func() error {
+		d.consumer.Run(ctx)
+		log.Info().Msg("daemon stopped")
+		stopPolling()
+		<-polled
+		stopServing()
+		return nil
+	})
+	// Only the admin server returns errors.
+	if err := parts.Wait(); err != nil {
+		log.Warn().Err(err).Msg("metrics server")
+	}
+}
+
+// adminHandler returns the handler of the admin server: metrics, health,
+// the operators' endpoints and, with PPROF, Go's profiles.
+func (d *daemon) adminHandler(cfg config, log zerolog.Logger) http.Handler {
+	ops := d.operations()
+	return admin.Handler(admin.Endpoints{
+		Metrics:    d.metrics.Handler(),
+		Health:     d.health(),
+		Operations: &ops,
+		Token:      cfg.AdminToken,
+		Pprof:      cfg.Pprof,
+		Log:        log,
+	})
+}
+
+// pollQueues runs the queue figures' poller until ctx ends, once the
+// consumer declared the queues: a passive declare of one that does not
+// exist yet is an error in RabbitMQ's log.
+func (d *daemon) pollQueues(ctx context.Context) {
+	select {
+	case <-d.consumer.Declared():
+		d.queues.Run(ctx)
+	case <-ctx.Done():
+	}
 }
 
 // statusPageMax bounds the full status page the daemon reads, in bytes:
@@ -242,26 +246,6 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 		CopyHold:       hold.CopyHold,
 	}, log)
 
-	handle := func(ctx context.Context, msg amqp.Delivery, pub *broker.Publisher) error {
-		d.inFlight.Add(1)
-		defer d.inFlight.Add(-1)
-		// A delayed job's wait in the queue starts when it is due.
-		published := msg.Timestamp
-		if due, ok := outcome.Due(msg.Headers[outcome.HeaderDue]); ok && due.After(published) {
-			published = due
-		}
-		done := d.metrics.Started(published)
-		res := d.dispatcher.Handle(ctx, msg, pub)
-		done(res)
-		d.rates.Observe(res.Outcome)
-		if res.Status != 0 {
-			d.lastAnswer.Store(time.Now().UnixNano())
-		}
-		if errors.Is(res.Err, outcome.ErrPoolUnavailable) {
-			return res.Err
-		}
-		return nil
-	}
 	d.consumer = consume.New(consume.Config{
 		Dial:            clusterDial(cfg, log),
 		Topology:        topology,
@@ -272,7 +256,7 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 		ConnectTimeout:  cfg.ConnectTimeout,
 		Reconnect:       backoff.Policy{Max: cfg.ReconnectMax},
 		Probe:           d.pool.Ping,
-	}, handle, log)
+	}, d.handle, log)
 
 	d.queues = &queuestat.Poller{
 		Dial:   broker.NewCluster(cfg.nodes, cfg.tls).Dial,
@@ -281,9 +265,41 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 		Log:    log,
 	}
 
+	d.metrics = d.newMetrics(cfg)
+	return d
+}
+
+// handle is the consumer's handler: it runs a job through the dispatcher
+// and keeps the figures of the metrics, the status and readiness. Only a
+// pool that is unavailable is an error, which pauses the consumer.
+func (d *daemon) handle(ctx context.Context, msg amqp.Delivery, pub *broker.Publisher) error {
+	d.inFlight.Add(1)
+	defer d.inFlight.Add(-1)
+	// A delayed job's wait in the queue starts when it is due.
+	published := msg.Timestamp
+	if due, ok := outcome.Due(msg.Headers[outcome.HeaderDue]); ok && due.After(published) {
+		published = due
+	}
+	done := d.metrics.Started(published)
+	res := d.dispatcher.Handle(ctx, msg, pub)
+	done(res)
+	d.rates.Observe(res.Outcome)
+	if res.Status != 0 {
+		d.lastAnswer.Store(time.Now().UnixNano())
+	}
+	if errors.Is(res.Err, outcome.ErrPoolUnavailable) {
+		return res.Err
+	}
+	return nil
+}
+
+// newMetrics returns the daemon's metrics, registered: its gauges read the
+// consumer, the dispatcher and the pool; the pool's and the queues'
+// collectors read php-fpm's status page and the poller's last figures.
+func (d *daemon) newMetrics(cfg config) *metrics.Metrics {
 	c := d.consumer
 	ready := d.health().Ready
-	d.metrics = metrics.New(cfg.Queue, metrics.Gauges{
+	m := metrics.New(cfg.Queue, metrics.Gauges{
 		Concurrency: func() float64 { return float64(cfg.Concurrency) },
 		Connected:   func() float64 { return bit(c.State() == consume.Consuming || c.State() == consume.Paused) },
 		Paused:      func() float64 { return bit(c.State() == consume.Paused) },
@@ -300,10 +316,10 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 		Reconnects:   func() float64 { return float64(c.Reconnects()) },
 		CopyFailures: func() float64 { return float64(d.dispatcher.CopyFailures()) },
 	})
-	d.metrics.MustRegister(metrics.NewPoolCollector(d.pool.Status, statusTimeout))
+	m.MustRegister(metrics.NewPoolCollector(d.pool.Status, statusTimeout))
 	// Its series name each of the route's queues in their own queue label.
-	d.metrics.Registry.MustRegister(metrics.NewQueueCollector(d.queues.Last))
-	return d
+	m.Registry.MustRegister(metrics.NewQueueCollector(d.queues.Last))
+	return m
 }
 
 // clusterDial returns the consumer's Dial: each session's two connections
@@ -421,8 +437,9 @@ func bit(b bool) float64 {
 	return 0
 }
 
-// healthcheck asks the running daemon's health endpoint.
-func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// healthcheck runs "daemon healthcheck": it asks the running daemon's
+// health endpoint. It is a command.
+func healthcheck(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	path := "/readyz"
 	if len(args) > 0 {
 		switch args[0] {
@@ -454,11 +471,4 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	fmt.Fprintln(stdout, "ok")
 	return 0
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprint(w, usage)
-	if err := envhelp.Print(w, &config{}); err != nil {
-		fmt.Fprintf(w, "(%v)\n", err)
-	}
 }

@@ -9,10 +9,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fpmq/fpmq/services/internal/amqptest"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 )
 
@@ -166,19 +169,8 @@ func TestStopsWhileReconnecting(t *testing.T) {
 	t.Setenv("LOG_FORMAT", "json")
 	t.Setenv("CONNECT_TIMEOUT", "200ms")
 	t.Setenv("METRICS_ADDR", freeAddr(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout bytes.Buffer
-	var stderr syncBuffer
-	done := make(chan int)
-	go func() { done <- run(ctx, nil, nil, &stdout, &stderr) }()
+	stderr, stop := startDaemon(t, "reconnecting with backoff")
 
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), "reconnecting with backoff") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no connection failure logged within 5s:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	// Alive, but not ready without a broker: what a container health
 	// check sees through "daemon healthcheck".
 	var out, errOut bytes.Buffer
@@ -189,14 +181,8 @@ func TestStopsWhileReconnecting(t *testing.T) {
 	if code := run(context.Background(), []string{"healthcheck"}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "503") {
 		t.Errorf("healthcheck (ready) without a broker: exit %d: %s", code, errOut.String())
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d, want 0; log:\n%s", code, stderr.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("daemon did not stop within 5s of cancellation")
+	if code := stop(); code != 0 {
+		t.Errorf("exit %d, want 0; log:\n%s", code, stderr.String())
 	}
 	log := stderr.String()
 	if strings.Contains(log, "secret") {
@@ -204,6 +190,57 @@ func TestStopsWhileReconnecting(t *testing.T) {
 	}
 	if !strings.Contains(log, "daemon stopped") {
 		t.Errorf("no clean stop logged:\n%s", log)
+	}
+}
+
+// Without the admin server and the poller, the consumer alone stops the
+// daemon.
+func TestStopsWithoutAdminServerOrPoller(t *testing.T) {
+	t.Setenv("AMQP_URL", "amqp://u:secret@127.0.0.1:1/")
+	t.Setenv("LOG_FORMAT", "json")
+	t.Setenv("CONNECT_TIMEOUT", "200ms")
+	t.Setenv("METRICS_ADDR", "")
+	t.Setenv("QUEUE_STATS_INTERVAL", "0")
+	stderr, stop := startDaemon(t, "reconnecting with backoff")
+	if code := stop(); code != 0 || !strings.Contains(stderr.String(), "daemon stopped") {
+		t.Errorf("exit %d, want 0 and a clean stop logged; log:\n%s", code, stderr.String())
+	}
+}
+
+// startDaemon runs the daemon in the background, configured by the test's
+// environment, until it logs until. It returns the daemon's log (its
+// stderr) and stop, which cancels it and returns its exit status. The test
+// fails if the daemon does not log until within 5s, or does not stop
+// within 5s of stop.
+func startDaemon(t *testing.T, until string) (stderr *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr = &syncBuffer{}
+	var code int
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		code = run(ctx, nil, nil, io.Discard, stderr)
+	}()
+	wait := func() bool {
+		select {
+		case <-stopped:
+			return true
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+	t.Cleanup(func() {
+		cancel()
+		wait()
+	})
+	amqptest.WaitFor(t, "the daemon logs "+strconv.Quote(until), func() bool { return strings.Contains(stderr.String(), until) })
+	return stderr, func() int {
+		cancel()
+		if !wait() {
+			t.Fatal("daemon did not stop within 5s of cancellation")
+		}
+		return code
 	}
 }
 

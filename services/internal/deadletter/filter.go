@@ -1,11 +1,7 @@
 package deadletter
 
 import (
-	"fmt"
-	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -49,32 +45,4 @@ func (f Filter) Match(j Job, now time.Time) bool {
 		}
 	}
 	return true
-}
-
-// ParseAge parses a positive age: a Go duration ("90m", "1h30m"), or a
-// number of days ("7d") that a Go duration may follow ("1d12h").
-func ParseAge(s string) (time.Duration, error) {
-	var days time.Duration
-	rest := s
-	if i := strings.IndexByte(s, 'd'); i > 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 32)
-		if err != nil {
-			return 0, fmt.Errorf("age %q: want a duration such as 90m, 36h or 7d", s)
-		}
-		if n > math.MaxInt64/uint64(24*time.Hour) {
-			return 0, fmt.Errorf("age %q: too long", s)
-		}
-		days, rest = time.Duration(n)*24*time.Hour, s[i+1:]
-	}
-	var d time.Duration
-	if rest != "" || days == 0 {
-		var err error
-		if d, err = time.ParseDuration(rest); err != nil {
-			return 0, fmt.Errorf("age %q: want a duration such as 90m, 36h or 7d", s)
-		}
-	}
-	if d < 0 || d > math.MaxInt64-days || d+days <= 0 {
-		return 0, fmt.Errorf("age %q: must be positive", s)
-	}
-	return days + d, nil
 }

@@ -82,37 +82,3 @@ func TestFilterMatch(t *testing.T) {
 		t.Error("IsZero is wrong")
 	}
 }
-
-func TestParseAge(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration // 0: an error
-	}{
-		{"90m", 90 * time.Minute},
-		{"36h", 36 * time.Hour},
-		{"7d", 7 * 24 * time.Hour},
-		{"1d12h", 36 * time.Hour},
-		{"1.5h", 90 * time.Minute},
-		{"0d", 0},
-		{"0s", 0},
-		{"-1h", 0},
-		{"1d-2h", 0},
-		{"d", 0},
-		{"7days", 0},
-		{"x1d", 0},
-		{"", 0},
-		{"99999999999d", 0},
-	}
-	for _, tt := range tests {
-		got, err := ParseAge(tt.in)
-		if tt.want == 0 {
-			if err == nil {
-				t.Errorf("ParseAge(%q) = %v, want an error", tt.in, got)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("ParseAge(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
-		}
-	}
-}

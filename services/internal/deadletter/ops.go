@@ -84,6 +84,17 @@ type ReplayConfig struct {
 	Now      time.Time // ages are counted up to it; zero means time.Now()
 }
 
+// Rate is a number of jobs per second; 0 means no limit.
+type Rate float64
+
+// Interval returns the time between two jobs at rate r; 0 for no limit.
+func (r Rate) Interval() time.Duration {
+	if r <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / float64(r))
+}
+
 // ErrNoQueue means a job has no x-fpmq-queue header and no fallback
 // queue was given.
 var ErrNoQueue = errors.New("no x-fpmq-queue header to say where it came from; give --queue")

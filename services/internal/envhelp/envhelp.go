@@ -18,8 +18,10 @@ const table = `  VARIABLE	DEFAULT	DESCRIPTION
 
 // Print writes to w a table of the variables that envconfig reads into spec,
 // a pointer to a struct with envconfig tags: name, default (empty if none)
-// and description, in the struct's order, columns aligned. It returns
-// envconfig's error for a spec that is not such a pointer, or w's.
+// and description, in the struct's order, columns aligned. The variables of
+// a struct embedded anonymously (of an exported type, or envconfig skips
+// it) come where it is embedded. It returns envconfig's error for a spec
+// that is not such a pointer, or w's.
 func Print(w io.Writer, spec any) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if err := envconfig.Usagef("", spec, tw, table); err != nil {

@@ -1,86 +1,87 @@
-package deadletter
+package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fpmq/fpmq/services/internal/deadletter"
 )
 
-// The actions of the operators' command.
+// The actions of "daemon dead".
 const (
-	ActionList   = "list"
-	ActionShow   = "show"
-	ActionReplay = "replay"
-	ActionPurge  = "purge"
+	actionList   = "list"
+	actionShow   = "show"
+	actionReplay = "replay"
+	actionPurge  = "purge"
 )
 
-// ErrUsage means the command line is wrong. ParseArgs's errors match it
-// with errors.Is, and their text says what is wrong, without a prefix.
-var ErrUsage = errors.New("usage")
+// errUsage means the command line is wrong. parseDeadArgs's errors match
+// it with errors.Is, and their text says what is wrong, without a prefix.
+var errUsage = errors.New("usage")
 
-// usageError is a wrong command line; it is ErrUsage.
+// usageError is a wrong command line; it is errUsage.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string        { return e.msg }
-func (e *usageError) Is(target error) bool { return target == ErrUsage }
+func (e *usageError) Is(target error) bool { return target == errUsage }
 
 func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-// ErrHelp means the command line asked for help (-h, --help or help).
-var ErrHelp = flag.ErrHelp
-
-// Command is one parsed command line.
-type Command struct {
-	Action string // one of the Action constants
+// deadArgs is one parsed command line of "daemon dead".
+type deadArgs struct {
+	Action string // one of the action constants
 	// Filter selects the jobs: IDs from the arguments, the rest from
 	// --reason, --job, --older-than and --newer-than.
-	Filter Filter
-	All    bool   // replay, purge: --all, every dead job
-	JSON   bool   // list, show: --json, one JSON object per line
-	Rate   Rate   // replay: --rate, at most this many jobs a second; 0: no limit
-	Queue  string // replay: --queue, where jobs without the x-fpmq-queue header go
-	Yes    bool   // purge: --yes, do not ask
+	Filter deadletter.Filter
+	All    bool            // replay, purge: --all, every dead job
+	JSON   bool            // list, show: --json, one JSON object per line
+	Rate   deadletter.Rate // replay: --rate, at most this many jobs a second; 0: no limit
+	Queue  string          // replay: --queue, where jobs without the x-fpmq-queue header go
+	Yes    bool            // purge: --yes, do not ask
 }
 
-// ParseArgs parses the arguments that follow the command's name: an
-// action, then its flags and arguments in any order ("--" ends the flags).
-// Flags take one or two dashes. Every error matches ErrUsage or ErrHelp.
-func ParseArgs(args []string) (Command, error) {
+// parseDeadArgs parses the arguments that follow "dead": an action, then
+// its flags and arguments in any order ("--" ends the flags). Flags take
+// one or two dashes. Every error matches errUsage, or is flag.ErrHelp for
+// -h, --help or help.
+func parseDeadArgs(args []string) (deadArgs, error) {
 	if len(args) == 0 {
-		return Command{}, usagef("missing action: list, show, replay or purge")
+		return deadArgs{}, usagef("missing action: list, show, replay or purge")
 	}
-	c := Command{Action: args[0]}
+	c := deadArgs{Action: args[0]}
 	switch c.Action {
 	case "-h", "-help", "--help", "help":
-		return Command{}, ErrHelp
-	case ActionList, ActionShow, ActionReplay, ActionPurge:
+		return deadArgs{}, flag.ErrHelp
+	case actionList, actionShow, actionReplay, actionPurge:
 	default:
-		return Command{}, usagef("unknown action %q: want list, show, replay or purge", c.Action)
+		return deadArgs{}, usagef("unknown action %q: want list, show, replay or purge", c.Action)
 	}
 
 	fs := flag.NewFlagSet(c.Action, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, and the caller prints the usage
 	var olderThan, newerThan ageFlag
-	if c.Action != ActionShow {
+	if c.Action != actionShow {
 		fs.StringVar(&c.Filter.Reason, "reason", "", "")
 		fs.StringVar(&c.Filter.Name, "job", "", "")
 		fs.Var(&olderThan, "older-than", "")
 		fs.Var(&newerThan, "newer-than", "")
 	}
 	switch c.Action {
-	case ActionList, ActionShow:
+	case actionList, actionShow:
 		fs.BoolVar(&c.JSON, "json", false, "")
-	case ActionReplay:
+	case actionReplay:
 		fs.BoolVar(&c.All, "all", false, "")
-		fs.Var(&c.Rate, "rate", "")
+		fs.Var((*rateFlag)(&c.Rate), "rate", "")
 		fs.StringVar(&c.Queue, "queue", "", "")
-	case ActionPurge:
+	case actionPurge:
 		fs.BoolVar(&c.All, "all", false, "")
 		fs.BoolVar(&c.Yes, "yes", false, "")
 	}
@@ -91,9 +92,9 @@ func ParseArgs(args []string) (Command, error) {
 	for {
 		if err := fs.Parse(in); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return Command{}, ErrHelp
+				return deadArgs{}, flag.ErrHelp
 			}
-			return Command{}, usagef("%s: %v", c.Action, err)
+			return deadArgs{}, usagef("%s: %v", c.Action, err)
 		}
 		left := fs.Args()
 		if len(left) == 0 {
@@ -109,26 +110,26 @@ func ParseArgs(args []string) (Command, error) {
 	c.Filter.OlderThan, c.Filter.NewerThan = time.Duration(olderThan), time.Duration(newerThan)
 	for _, id := range c.Filter.IDs {
 		if id == "" {
-			return Command{}, usagef("%s: an empty id", c.Action)
+			return deadArgs{}, usagef("%s: an empty id", c.Action)
 		}
 	}
 	return c, c.check()
 }
 
 // check enforces what each action needs.
-func (c Command) check() error {
+func (c deadArgs) check() error {
 	ids := len(c.Filter.IDs) > 0
 	criteria := c.Filter.Reason != "" || c.Filter.Name != "" || c.Filter.OlderThan > 0 || c.Filter.NewerThan > 0
 	switch c.Action {
-	case ActionList:
+	case actionList:
 		if ids {
 			return usagef("list takes no ids (show ID prints one job)")
 		}
-	case ActionShow:
+	case actionShow:
 		if !ids {
 			return usagef("show: give the message id of a job (list prints them)")
 		}
-	case ActionReplay, ActionPurge:
+	case actionReplay, actionPurge:
 		kinds := 0
 		for _, b := range []bool{ids, c.All, criteria} {
 			if b {
@@ -148,28 +149,20 @@ func (c Command) check() error {
 	return nil
 }
 
-// Rate is a number of jobs per second; 0 means no limit.
-type Rate float64
-
-// Interval returns the time between two jobs at rate r; 0 for no limit.
-func (r Rate) Interval() time.Duration {
-	if r <= 0 {
-		return 0
-	}
-	return time.Duration(float64(time.Second) / float64(r))
-}
+// rateFlag is the flag.Value of --rate.
+type rateFlag deadletter.Rate
 
 // String formats r as Set parses it.
-func (r Rate) String() string {
-	if r <= 0 {
+func (r *rateFlag) String() string {
+	if *r <= 0 {
 		return "0"
 	}
-	return strconv.FormatFloat(float64(r), 'g', -1, 64) + "/s"
+	return strconv.FormatFloat(float64(*r), 'g', -1, 64) + "/s"
 }
 
 // Set parses a rate: a positive number of jobs per second ("5", "5/s"),
 // per minute ("30/m", "30/min") or per hour ("100/h").
-func (r *Rate) Set(s string) error {
+func (r *rateFlag) Set(s string) error {
 	num, unit, _ := strings.Cut(s, "/")
 	n, err := strconv.ParseFloat(num, 64)
 	if err != nil || !(n > 0 && n <= 1e6) { // NaN fails too
@@ -184,20 +177,49 @@ func (r *Rate) Set(s string) error {
 	default:
 		return fmt.Errorf("rate %q: unknown unit %q: want /s, /m or /h", s, unit)
 	}
-	*r = Rate(n)
+	*r = rateFlag(n)
 	return nil
 }
 
-// ageFlag is a flag.Value for ParseAge.
+// ageFlag is the flag.Value of --older-than and --newer-than: see
+// parseAge.
 type ageFlag time.Duration
 
 func (a *ageFlag) String() string { return time.Duration(*a).String() }
 
 func (a *ageFlag) Set(s string) error {
-	d, err := ParseAge(s)
+	d, err := parseAge(s)
 	if err != nil {
 		return err
 	}
 	*a = ageFlag(d)
 	return nil
+}
+
+// parseAge parses a positive age: a Go duration ("90m", "1h30m"), or a
+// number of days ("7d") that a Go duration may follow ("1d12h").
+func parseAge(s string) (time.Duration, error) {
+	var days time.Duration
+	rest := s
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseUint(s[:i], 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("age %q: want a duration such as 90m, 36h or 7d", s)
+		}
+		if n > math.MaxInt64/uint64(24*time.Hour) {
+			return 0, fmt.Errorf("age %q: too long", s)
+		}
+		days, rest = time.Duration(n)*24*time.Hour, s[i+1:]
+	}
+	var d time.Duration
+	if rest != "" || days == 0 {
+		var err error
+		if d, err = time.ParseDuration(rest); err != nil {
+			return 0, fmt.Errorf("age %q: want a duration such as 90m, 36h or 7d", s)
+		}
+	}
+	if d < 0 || d > math.MaxInt64-days || d+days <= 0 {
+		return 0, fmt.Errorf("age %q: must be positive", s)
+	}
+	return days + d, nil
 }

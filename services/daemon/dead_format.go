@@ -1,4 +1,4 @@
-package deadletter
+package main
 
 import (
 	"encoding/json"
@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/deadletter"
 )
 
 // Widths of the shortened columns of a list line, in characters.
@@ -24,20 +26,20 @@ const (
 	payloadWidth = 40
 )
 
-// ListWriter writes one line per dead job: a table for people, or one JSON
+// listWriter writes one line per dead job: a table for people, or one JSON
 // object per line for scripts. Call Flush at the end: the table is aligned
 // over all its lines.
-type ListWriter struct {
+type listWriter struct {
 	tw      *tabwriter.Writer // nil for JSON
 	json    *json.Encoder     // nil for the table
 	now     time.Time         // ages are counted up to it
 	started bool              // the table's heading is written
 }
 
-// NewListWriter returns a ListWriter to w, in JSON if asJSON is set. Ages
+// newListWriter returns a listWriter to w, in JSON if asJSON is set. Ages
 // are counted up to now.
-func NewListWriter(w io.Writer, asJSON bool, now time.Time) *ListWriter {
-	lw := &ListWriter{now: now}
+func newListWriter(w io.Writer, asJSON bool, now time.Time) *listWriter {
+	lw := &listWriter{now: now}
 	if asJSON {
 		lw.json = json.NewEncoder(w)
 		lw.json.SetEscapeHTML(false)
@@ -48,7 +50,7 @@ func NewListWriter(w io.Writer, asJSON bool, now time.Time) *ListWriter {
 }
 
 // Write writes the line of j. The table's first call writes its heading.
-func (lw *ListWriter) Write(j Job) error {
+func (lw *listWriter) Write(j deadletter.Job) error {
 	if lw.json != nil {
 		return lw.json.Encode(summaryOf(j, lw.now))
 	}
@@ -57,14 +59,14 @@ func (lw *ListWriter) Write(j Job) error {
 		fmt.Fprintln(lw.tw, "ID\tJOB\tREASON\tATTEMPTS\tSTATUS\tAGE\tERROR\tPAYLOAD")
 	}
 	_, err := fmt.Fprintf(lw.tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n",
-		orDash(Shorten(j.ID, 64)), orDash(Shorten(j.Name, nameWidth)), orDash(Shorten(j.Reason, nameWidth)),
-		j.Attempts, j.LastStatus, FormatAge(j.Age(lw.now)),
-		orDash(Shorten(j.LastError, errorWidth)), orDash(Preview(j.Message.Body, payloadWidth)))
+		orDash(shorten(j.ID, 64)), orDash(shorten(j.Name, nameWidth)), orDash(shorten(j.Reason, nameWidth)),
+		j.Attempts, j.LastStatus, formatAge(j.Age(lw.now)),
+		orDash(shorten(j.LastError, errorWidth)), orDash(preview(j.Message.Body, payloadWidth)))
 	return err
 }
 
 // Flush writes out the table.
-func (lw *ListWriter) Flush() error {
+func (lw *listWriter) Flush() error {
 	if lw.tw == nil {
 		return nil
 	}
@@ -88,7 +90,7 @@ type summary struct {
 	BodyBase64 []byte  `json:"body_base64,omitempty"`
 }
 
-func summaryOf(j Job, now time.Time) summary {
+func summaryOf(j deadletter.Job, now time.Time) summary {
 	s := summary{
 		ID: j.ID, Job: j.Name, Reason: j.Reason, Attempts: j.Attempts,
 		LastStatus: j.LastStatus, LastError: j.LastError, Queue: j.Queue,
@@ -108,11 +110,11 @@ func summaryOf(j Job, now time.Time) summary {
 	return s
 }
 
-// WriteShow writes the whole of j: every property, every header and the
+// writeShow writes the whole of j: every property, every header and the
 // body. For people, control characters are escaped; in JSON (asJSON),
 // the body is a string if it is UTF-8, else base64 in body_base64, and the
 // headers keep their AMQP types as far as JSON has them.
-func WriteShow(w io.Writer, j Job, asJSON bool, now time.Time) error {
+func writeShow(w io.Writer, j deadletter.Job, asJSON bool, now time.Time) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
@@ -123,7 +125,7 @@ func WriteShow(w io.Writer, j Job, asJSON bool, now time.Time) error {
 	for _, p := range properties(j.Message) {
 		v := escape(p.value)
 		if p.name == "timestamp" {
-			v += " (" + FormatAge(j.Age(now)) + " ago)"
+			v += " (" + formatAge(j.Age(now)) + " ago)"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\n", p.name, v)
 	}
@@ -151,7 +153,7 @@ type detail struct {
 	Headers    amqp.Table        `json:"headers"`
 }
 
-func detailOf(j Job, now time.Time) detail {
+func detailOf(j deadletter.Job, now time.Time) detail {
 	d := detail{summary: summaryOf(j, now), Properties: map[string]string{}, Headers: j.Message.Headers}
 	for _, p := range properties(j.Message) {
 		d.Properties[p.name] = p.value
@@ -194,10 +196,10 @@ func properties(d amqp.Delivery) []property {
 	return ps
 }
 
-// Shorten returns s on one line, for a column: runs of white space and
+// shorten returns s on one line, for a column: runs of white space and
 // control characters become one space, invalid UTF-8 becomes U+FFFD, and
 // past width characters it is cut, ending with "…".
-func Shorten(s string, width int) string {
+func shorten(s string, width int) string {
 	var b strings.Builder
 	space := false
 	for _, r := range strings.TrimSpace(s) {
@@ -222,18 +224,18 @@ func Shorten(s string, width int) string {
 	return strings.TrimRight(string(runes[:max(width-1, 0)]), " ") + "…"
 }
 
-// Preview returns the start of body for a column: Shorten of the text, or
+// preview returns the start of body for a column: shorten of the text, or
 // "(N bytes, binary)" if body is not UTF-8.
-func Preview(body []byte, width int) string {
+func preview(body []byte, width int) string {
 	if !utf8.Valid(body) {
 		return fmt.Sprintf("(%d bytes, binary)", len(body))
 	}
-	return Shorten(string(body), width)
+	return shorten(string(body), width)
 }
 
-// FormatAge returns d in at most two units ("42s", "12m", "3h12m",
+// formatAge returns d in at most two units ("42s", "12m", "3h12m",
 // "2d4h"), or "-" if d is negative (no timestamp).
-func FormatAge(d time.Duration) string {
+func formatAge(d time.Duration) string {
 	const day = 24 * time.Hour
 	switch {
 	case d < 0:

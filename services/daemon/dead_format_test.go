@@ -1,4 +1,4 @@
-package deadletter
+package main
 
 import (
 	"bytes"
@@ -9,8 +9,21 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/fpmq/fpmq/services/internal/deadletter"
 	"github.com/fpmq/fpmq/services/internal/outcome"
 )
+
+// testNow is the time the tests count ages up to.
+var testNow = time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
+
+// listedJob returns a dead job as deadletter.JobOf reads what the daemon
+// dead-letters, published age ago.
+func listedJob(id, name, reason string, age time.Duration) deadletter.Job {
+	return deadletter.Job{
+		ID: id, Name: name, Reason: reason, Attempts: 5, LastStatus: 500, LastError: "worker answered 500",
+		Queue: "commands", Timestamp: testNow.Add(-age), Message: amqp.Delivery{Body: []byte(`{"number":42}`)},
+	}
+}
 
 func TestShorten(t *testing.T) {
 	tests := []struct {
@@ -28,18 +41,18 @@ func TestShorten(t *testing.T) {
 		{"", 5, ""},
 	}
 	for _, tt := range tests {
-		if got := Shorten(tt.in, tt.width); got != tt.want {
-			t.Errorf("Shorten(%q, %d) = %q, want %q", tt.in, tt.width, got, tt.want)
+		if got := shorten(tt.in, tt.width); got != tt.want {
+			t.Errorf("shorten(%q, %d) = %q, want %q", tt.in, tt.width, got, tt.want)
 		}
 	}
 }
 
 func TestPreview(t *testing.T) {
-	if got := Preview([]byte(`{"number":42}`), 40); got != `{"number":42}` {
-		t.Errorf("Preview of JSON = %q", got)
+	if got := preview([]byte(`{"number":42}`), 40); got != `{"number":42}` {
+		t.Errorf("preview of JSON = %q", got)
 	}
-	if got := Preview([]byte{0xff, 0xfe, 0}, 40); got != "(3 bytes, binary)" {
-		t.Errorf("Preview of binary = %q", got)
+	if got := preview([]byte{0xff, 0xfe, 0}, 40); got != "(3 bytes, binary)" {
+		t.Errorf("preview of binary = %q", got)
 	}
 }
 
@@ -56,21 +69,21 @@ func TestFormatAge(t *testing.T) {
 		{50 * time.Hour, "2d02h"},
 	}
 	for _, tt := range tests {
-		if got := FormatAge(tt.d); got != tt.want {
-			t.Errorf("FormatAge(%v) = %q, want %q", tt.d, got, tt.want)
+		if got := formatAge(tt.d); got != tt.want {
+			t.Errorf("formatAge(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }
 
 func TestListWriterTable(t *testing.T) {
 	var b bytes.Buffer
-	lw := NewListWriter(&b, false, now)
-	j := deadJob("m1", "send-mail", outcome.ReasonExhausted, 3*time.Hour)
+	lw := newListWriter(&b, false, testNow)
+	j := listedJob("m1", "send-mail", outcome.ReasonExhausted, 3*time.Hour)
 	j.LastError = "worker answered 500:\nInternal Server Error, and a long explanation after it"
 	if err := lw.Write(j); err != nil {
 		t.Fatal(err)
 	}
-	bare := JobOf(amqp.Delivery{})
+	bare := deadletter.JobOf(amqp.Delivery{})
 	if err := lw.Write(bare); err != nil {
 		t.Fatal(err)
 	}
@@ -98,10 +111,10 @@ func TestListWriterTable(t *testing.T) {
 
 func TestListWriterJSON(t *testing.T) {
 	var b bytes.Buffer
-	lw := NewListWriter(&b, true, now)
-	j := deadJob("m1", "send-mail", outcome.ReasonRejected, 90*time.Second)
-	binary := JobOf(amqp.Delivery{MessageId: "m2", Body: []byte{0xff, 0x00}})
-	for _, j := range []Job{j, binary} {
+	lw := newListWriter(&b, true, testNow)
+	j := listedJob("m1", "send-mail", outcome.ReasonRejected, 90*time.Second)
+	binary := deadletter.JobOf(amqp.Delivery{MessageId: "m2", Body: []byte{0xff, 0x00}})
+	for _, j := range []deadletter.Job{j, binary} {
 		if err := lw.Write(j); err != nil {
 			t.Fatal(err)
 		}
@@ -135,10 +148,10 @@ func TestListWriterJSON(t *testing.T) {
 }
 
 func TestWriteShow(t *testing.T) {
-	j := JobOf(amqp.Delivery{
+	j := deadletter.JobOf(amqp.Delivery{
 		MessageId:    "m1",
 		Type:         "send-mail",
-		Timestamp:    now.Add(-2 * time.Hour),
+		Timestamp:    testNow.Add(-2 * time.Hour),
 		ContentType:  "application/json",
 		DeliveryMode: amqp.Persistent,
 		AppId:        "shop",
@@ -152,7 +165,7 @@ func TestWriteShow(t *testing.T) {
 		Body: []byte("{\"number\":42,\n \"note\":\"two lines\"}"),
 	})
 	var b bytes.Buffer
-	if err := WriteShow(&b, j, false, now); err != nil {
+	if err := writeShow(&b, j, false, testNow); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -176,14 +189,14 @@ func TestWriteShow(t *testing.T) {
 
 	b.Reset()
 	j.Message.Body = []byte("bin\x00ary")
-	WriteShow(&b, j, false, now)
+	writeShow(&b, j, false, testNow)
 	if !strings.Contains(b.String(), `"bin\x00ary"`) {
 		t.Errorf("binary body not quoted:\n%s", b.String())
 	}
 
 	b.Reset()
 	j.Message.Body = []byte("not \xff UTF-8")
-	if err := WriteShow(&b, j, true, now); err != nil {
+	if err := writeShow(&b, j, true, testNow); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
