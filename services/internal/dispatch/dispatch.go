@@ -20,8 +20,8 @@ import (
 	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
-	"github.com/fpmq/fpmq/services/internal/job"
 	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpform"
 	"github.com/fpmq/fpmq/services/internal/phpfpm"
 )
 
@@ -53,7 +53,7 @@ type Config struct {
 	Body BodyMode
 	// FormLimits are the pool's max_input_vars and max_input_nesting_level,
 	// which a form body must stay within.
-	FormLimits job.Limits
+	FormLimits phpform.Limits
 	// Timeout bounds one attempt, connect to last byte.
 	Timeout time.Duration
 	// MaxAttempts is how many times a job runs before it is dead-lettered.
@@ -205,7 +205,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 	body, contentType, err := d.body(m)
 	if err != nil {
 		res.Reason, res.Err = outcome.ReasonMalformed, err
-		if errors.Is(err, job.ErrFormMismatch) {
+		if errors.Is(err, phpform.ErrFormMismatch) {
 			res.Reason = outcome.ReasonFormMismatch
 		}
 		res.Outcome = d.deadLetter(ctx, m, pub, &res)
@@ -319,7 +319,7 @@ func (d *Dispatcher) body(m amqp.Delivery) ([]byte, string, error) {
 		}
 		return m.Body, cgiValue(ct), nil
 	}
-	form, err := job.Form(m.Body, d.cfg.FormLimits)
+	form, err := phpform.Form(m.Body, d.cfg.FormLimits)
 	return form, "application/x-www-form-urlencoded", err
 }
 

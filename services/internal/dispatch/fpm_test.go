@@ -18,8 +18,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
-	"github.com/fpmq/fpmq/services/internal/job"
 	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpform"
 )
 
 // fpmRequest is one request as the fake php-fpm read it.
@@ -398,7 +398,7 @@ func TestFormLimits(t *testing.T) {
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
 	d.cfg.MaxMessageSize = 1 << 20
-	d.cfg.FormLimits = job.Limits{MaxInputVars: 1000, MaxNestingLevel: 64}
+	d.cfg.FormLimits = phpform.Limits{MaxInputVars: 1000, MaxNestingLevel: 64}
 	items := strings.Repeat(`1,`, 1199) + `1`
 	res := d.Handle(context.Background(), must(delivery(`{"number":1,"items":[`+items+`]}`, nil)), &publisher{})
 	if res.Outcome != outcome.DeadLettered || res.Reason != outcome.ReasonFormMismatch || !strings.Contains(res.Err.Error(), "max_input_vars") {
