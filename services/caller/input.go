@@ -13,7 +13,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/services/internal/phpform"
 )
 
 // maxDelay bounds --delay: a job meant for later than a week is more likely
@@ -227,7 +227,7 @@ func parseNumber(s, where string, index int) (payload, error) {
 	if err != nil {
 		return payload{}, usagef("invalid number %q (%s %d)", clip(s), where, index)
 	}
-	return payload{body: job.Marshal(n), label: strconv.FormatInt(n, 10)}, nil
+	return payload{body: phpform.Marshal(n), label: strconv.FormatInt(n, 10)}, nil
 }
 
 // parseObject returns the job whose body is the JSON object s, compacted;

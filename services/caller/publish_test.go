@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
-	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/services/internal/phpform"
 	"github.com/fpmq/fpmq/services/internal/progress"
 )
 
@@ -48,7 +48,7 @@ func checkAttempts(t *testing.T, msgs []amqptest.Publishing) map[int64]int {
 	attempts := make(map[int64]int)
 	for _, m := range msgs {
 		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(string(m.Body), `{"number":`), "}"), 10, 64)
-		if err != nil || string(m.Body) != string(job.Marshal(n)) {
+		if err != nil || string(m.Body) != string(phpform.Marshal(n)) {
 			t.Fatalf("broker got the body %q, not a job", string(m.Body))
 		}
 		attempts[n]++

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
-	"github.com/fpmq/fpmq/services/internal/job"
+	"github.com/fpmq/fpmq/services/internal/phpform"
 )
 
 // closedURL points at a port where nothing listens, so that a regression
@@ -431,8 +431,8 @@ func TestRunPublishes(t *testing.T) {
 	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	for i, n := range []int64{42, -7, 9223372036854775807} {
 		m := msgs[i]
-		if string(m.Body) != string(job.Marshal(n)) {
-			t.Errorf("message %d body %q, want %q", i, string(m.Body), job.Marshal(n))
+		if string(m.Body) != string(phpform.Marshal(n)) {
+			t.Errorf("message %d body %q, want %q", i, string(m.Body), phpform.Marshal(n))
 		}
 		if m.Exchange != "" || m.RoutingKey != "commands" || !m.Mandatory {
 			t.Errorf("message %d published to exchange %q key %q mandatory %v; want the default exchange, key commands, mandatory", i, m.Exchange, m.RoutingKey, m.Mandatory)

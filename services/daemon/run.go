@@ -21,11 +21,11 @@ import (
 	"github.com/fpmq/fpmq/services/internal/consume"
 	"github.com/fpmq/fpmq/services/internal/dispatch"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
-	"github.com/fpmq/fpmq/services/internal/job"
 	"github.com/fpmq/fpmq/services/internal/jobrate"
 	"github.com/fpmq/fpmq/services/internal/logging"
 	"github.com/fpmq/fpmq/services/internal/metrics"
 	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpform"
 	"github.com/fpmq/fpmq/services/internal/phpfpm"
 	"github.com/fpmq/fpmq/services/internal/queuestat"
 )
@@ -236,7 +236,7 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 	d.dispatcher = dispatch.New(client, d.pool, dispatch.Config{
 		Script:         cfg.ScriptFilename,
 		Body:           dispatch.BodyMode(cfg.RequestBody),
-		FormLimits:     job.Limits{MaxInputVars: cfg.MaxInputVars, MaxNestingLevel: cfg.MaxInputNesting},
+		FormLimits:     phpform.Limits{MaxInputVars: cfg.MaxInputVars, MaxNestingLevel: cfg.MaxInputNesting},
 		Timeout:        cfg.RequestTimeout,
 		MaxAttempts:    cfg.MaxAttempts,
 		MaxMessageSize: cfg.MaxMessageSize,

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rs/zerolog"
 
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/outcome"
@@ -57,10 +59,36 @@ func TestNotDueIsForwarded(t *testing.T) {
 	}
 }
 
-// TestDueSoonIsWaitedFor checks that a job due within a second runs, not
-// before it is due, and that a job due in the past runs at once.
+// TestDueSoonIsWaitedFor checks that a job due within dueSlack is waited
+// for, not forwarded, and that the wait ends when it is due, on a fake
+// clock.
 func TestDueSoonIsWaitedFor(t *testing.T) {
-	for _, left := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, -time.Hour} {
+	for _, left := range []time.Duration{time.Millisecond, 300 * time.Millisecond, 900 * time.Millisecond, dueSlack} {
+		synctest.Test(t, func(t *testing.T) {
+			d := New(nil, nil, Config{Topology: topology}, zerolog.Nop())
+			start := time.Now()
+			due := start.Add(left)
+			m, ack := delivery(`{"number":1}`, amqp.Table{outcome.HeaderDue: due.UnixMilli()})
+			pub := &publisher{}
+			var res outcome.Result
+			if o, held := d.notDue(context.Background(), m, pub, &res); held {
+				t.Fatalf("due in %s: held as %s, want it run", left, o)
+			}
+			if len(pub.sent) != 0 || len(ack.settled) != 0 || res.Err != nil {
+				t.Errorf("due in %s: %d copies, settled %v, error %v; want the delivery left to run", left, len(pub.sent), ack.settled, res.Err)
+			}
+			// The clock is read in milliseconds.
+			if now := time.Now(); now.Before(due.Truncate(time.Millisecond)) || now.Sub(start) > left {
+				t.Errorf("due in %s: waited %s", left, now.Sub(start))
+			}
+		})
+	}
+}
+
+// TestDueSoonRuns checks that Handle runs a job due within dueSlack once,
+// not before it is due, and a job due in the past at once.
+func TestDueSoonRuns(t *testing.T) {
+	for _, left := range []time.Duration{20 * time.Millisecond, -time.Hour} {
 		addr, seen := serve(t, status(200))
 		d := newDispatcher(t, addr, &bytes.Buffer{})
 		due := time.Now().Add(left)
@@ -78,20 +106,22 @@ func TestDueSoonIsWaitedFor(t *testing.T) {
 }
 
 // TestDueWaitEndsWithShutdown checks that shutdown ends the wait for a job
-// due soon, which goes back to its queue without running.
+// due soon, which goes back to its queue without running, on a fake clock.
 func TestDueWaitEndsWithShutdown(t *testing.T) {
 	addr, seen := serve(t, status(200))
 	d := newDispatcher(t, addr, &bytes.Buffer{})
-	m, ack := delivery(`{"number":1}`, amqp.Table{outcome.HeaderDue: time.Now().Add(900 * time.Millisecond).UnixMilli()})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	res := d.Handle(ctx, m, &publisher{})
-	if res.Outcome != outcome.Requeued || len(seen()) != 0 || res.Duration > 500*time.Millisecond {
-		t.Errorf("outcome %s after %s, %d requests; want requeued at once without running", res.Outcome, res.Duration, len(seen()))
-	}
-	if got := ack.settled; len(got) != 1 || got[0] != "nack-requeue" {
-		t.Errorf("settled %v, want [nack-requeue]", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		m, ack := delivery(`{"number":1}`, amqp.Table{outcome.HeaderDue: time.Now().Add(900 * time.Millisecond).UnixMilli()})
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		res := d.Handle(ctx, m, &publisher{})
+		if res.Outcome != outcome.Requeued || len(seen()) != 0 || res.Duration != 50*time.Millisecond {
+			t.Errorf("outcome %s after %s, %d requests; want requeued at the shutdown, 50ms in, without running", res.Outcome, res.Duration, len(seen()))
+		}
+		if got := ack.settled; len(got) != 1 || got[0] != "nack-requeue" {
+			t.Errorf("settled %v, want [nack-requeue]", got)
+		}
+	})
 }
 
 // TestDelayedCopyRefusedIsTriedAgain checks that a delay copy the broker

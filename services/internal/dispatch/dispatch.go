@@ -20,8 +20,8 @@ import (
 	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
-	"github.com/fpmq/fpmq/services/internal/job"
 	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpform"
 	"github.com/fpmq/fpmq/services/internal/phpfpm"
 )
 
@@ -53,7 +53,7 @@ type Config struct {
 	Body BodyMode
 	// FormLimits are the pool's max_input_vars and max_input_nesting_level,
 	// which a form body must stay within.
-	FormLimits job.Limits
+	FormLimits phpform.Limits
 	// Timeout bounds one attempt, connect to last byte.
 	Timeout time.Duration
 	// MaxAttempts is how many times a job runs before it is dead-lettered.
@@ -96,6 +96,10 @@ type Dispatcher struct {
 	copyFailures atomic.Int64
 
 	ledger ledger
+
+	// poolCheck bounds the ping of poolDown: poolCheckTimeout, shorter in
+	// tests whose pool never answers it.
+	poolCheck time.Duration
 }
 
 // New returns a Dispatcher that sends jobs through client and asks pool
@@ -121,6 +125,7 @@ func New(client *fastcgi.Client, pool *phpfpm.Pool, cfg Config, log zerolog.Logg
 			{Name: "DOCUMENT_URI", Value: name},
 			{Name: "QUERY_STRING", Value: ""},
 		},
+		poolCheck: poolCheckTimeout,
 	}
 }
 
@@ -166,52 +171,98 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 		d.logResult(m, res)
 	}()
 
-	if e, ok := d.ledger.take(m); ok {
-		if e.done {
-			res.Outcome = outcome.AlreadyDone
-			settle(d.log, m.Ack(false)) // false: this delivery only
-			return res
+	if d.settleFromLedger(ctx, m, pub, &res) {
+		return res
+	}
+	if st := track(&m); st != nil {
+		defer d.noteUnsettled(m, st, &res)
+	}
+	body, contentType, settled := d.admit(ctx, m, pub, &res)
+	if settled {
+		return res
+	}
+	v := d.attempt(ctx, m, body, contentType, &res)
+	d.settleVerdict(ctx, m, pub, v, &res)
+	return res
+}
+
+// settleFromLedger settles a redelivered m by what its attempt did, if the
+// ledger holds that attempt (see ledger): an ack if nothing is left to do,
+// else the failure path for the failed attempt, which *res then describes.
+// It reports whether it settled m.
+func (d *Dispatcher) settleFromLedger(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) bool {
+	e, ok := d.ledger.take(m)
+	if !ok {
+		return false
+	}
+	if e.done {
+		res.Outcome = outcome.AlreadyDone
+		settle(d.log, m.Ack(false)) // false: this delivery only
+		return true
+	}
+	// The attempt ran and failed, and its copy was lost with its channel:
+	// count it now.
+	*res = e.res
+	res.Outcome = d.failed(ctx, m, pub, res)
+	return true
+}
+
+// track wraps m's Acknowledger in a settlement, so that Handle learns
+// whether m was settled, and returns it; nil if m has no Acknowledger.
+func track(m *amqp.Delivery) *settlement {
+	if m.Acknowledger == nil {
+		return nil
+	}
+	st := &settlement{Acknowledger: m.Acknowledger}
+	m.Acknowledger = st
+	return st
+}
+
+// noteUnsettled records in the ledger an attempt of m that ran to an end
+// which needs nothing more (res.Outcome Succeeded, Retried or DeadLettered)
+// but whose channel closed before m was settled: the broker delivers the
+// job again, and the ledger acks it then without running it.
+func (d *Dispatcher) noteUnsettled(m amqp.Delivery, st *settlement, res *outcome.Result) {
+	if st.used && st.err != nil && res.Ran {
+		switch res.Outcome {
+		case outcome.Succeeded, outcome.Retried, outcome.DeadLettered:
+			d.ledger.record(m, ledgerEntry{done: true})
 		}
-		// The attempt ran and failed, and its copy was lost with its
-		// channel: count it now.
-		res = e.res
-		res.Outcome = d.failed(ctx, m, pub, &res)
-		return res
 	}
-	if m.Acknowledger != nil {
-		st := &settlement{Acknowledger: m.Acknowledger}
-		m.Acknowledger = st
-		defer func() {
-			// The attempt ended, but its channel closed before the ack:
-			// the broker delivers the job again.
-			if st.used && st.err != nil && res.Ran {
-				switch res.Outcome {
-				case outcome.Succeeded, outcome.Retried, outcome.DeadLettered:
-					d.ledger.record(m, ledgerEntry{done: true})
-				}
-			}
-		}()
-	}
-	if o, held := d.notDue(ctx, m, pub, &res); held {
+}
+
+// admit returns the request body for m and its content type, or settles m
+// without running it (settled is true, res.Outcome says how): a job not yet
+// due goes to a delay queue (notDue), one too large or whose body cannot be
+// handed to the script to the dead-letter queue.
+func (d *Dispatcher) admit(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) (body []byte, contentType string, settled bool) {
+	if o, held := d.notDue(ctx, m, pub, res); held {
 		res.Outcome = o
-		return res
+		return nil, "", true
 	}
 	if len(m.Body) > d.cfg.MaxMessageSize {
 		res.Reason = outcome.ReasonTooLarge
 		res.Err = fmt.Errorf("message of %d bytes exceeds the limit of %d", len(m.Body), d.cfg.MaxMessageSize)
-		res.Outcome = d.deadLetter(ctx, m, pub, &res)
-		return res
+		res.Outcome = d.deadLetter(ctx, m, pub, res)
+		return nil, "", true
 	}
 	body, contentType, err := d.body(m)
 	if err != nil {
 		res.Reason, res.Err = outcome.ReasonMalformed, err
-		if errors.Is(err, job.ErrFormMismatch) {
+		if errors.Is(err, phpform.ErrFormMismatch) {
 			res.Reason = outcome.ReasonFormMismatch
 		}
-		res.Outcome = d.deadLetter(ctx, m, pub, &res)
-		return res
+		res.Outcome = d.deadLetter(ctx, m, pub, res)
+		return nil, "", true
 	}
+	return body, contentType, false
+}
 
+// attempt runs the job on php-fpm, notes in *res what ran (Ran,
+// WorkerTime, Status, StderrDropped, Fatal), logs the worker's stderr, and
+// returns what the answer means (decide), pinging the pool only if decide
+// asks.
+func (d *Dispatcher) attempt(ctx context.Context, m amqp.Delivery, body []byte, contentType string, res *outcome.Result) verdict {
 	var stderr phpfpm.Stderr
 	sent := time.Now()
 	resp, err := d.run(ctx, m, body, contentType, res.Attempt, &stderr)
@@ -222,48 +273,38 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 	}
 	d.logStderr(m.MessageId, &stderr)
 	res.StderrDropped, _ = stderr.Dropped()
-	refusal, refused := "", false
+	a := answer{resp: resp, err: err}
 	if err == nil {
-		refusal, refused = phpfpm.Refused(resp.Status, &stderr)
+		a.refusal, a.refused = phpfpm.Refused(resp.Status, &stderr)
 	}
-	fatal := stderr.Fatal()
-	res.Fatal = fatal != ""
+	a.fatal = stderr.Fatal()
+	res.Fatal = a.fatal != ""
+	a.cancelled = ctx.Err() != nil
+	return decide(a, d.cfg.Script, func() bool { return d.poolDown(ctx) })
+}
 
-	switch {
-	case refused:
-		// php-fpm answered itself: no PHP ran, and no job can run until
-		// the pool or the daemon's SCRIPT_FILENAME is fixed.
-		res.Err = fmt.Errorf("%w: php-fpm refused to run %s (status %d): %s", outcome.ErrPoolUnavailable, d.cfg.Script, resp.Status, refusal)
-		res.Outcome = d.requeue(ctx, m, pub)
-		d.log.Error().Str("script", d.cfg.Script).Int("status", resp.Status).Str("php_fpm", refusal).
-			Msg("php-fpm cannot run the worker script: check SCRIPT_FILENAME and the pool (security.limit_extensions, file permissions); jobs wait in the queue")
-	case err == nil && fatal == "" && resp.Status >= 200 && resp.Status < 300:
+// settleVerdict settles m as v says, noting in *res the error, reason and
+// outcome.
+func (d *Dispatcher) settleVerdict(ctx context.Context, m amqp.Delivery, pub Publisher, v verdict, res *outcome.Result) {
+	res.Err = v.err
+	if v.reason != "" {
+		res.Reason = v.reason
+	}
+	switch v.kind {
+	case succeed:
 		res.Outcome = outcome.Succeeded
 		settle(d.log, m.Ack(false)) // false: this delivery only
-	case ctx.Err() != nil:
-		// Shutdown cut the job short: not the job's fault.
-		res.Err = fmt.Errorf("aborted by shutdown: %w", err)
+	case failAttempt:
+		res.Outcome = d.failed(ctx, m, pub, res)
+	case deadLetterNow:
+		res.Outcome = d.deadLetter(ctx, m, pub, res)
+	case requeuePoolUnavailable, requeueShutdown:
 		res.Outcome = d.requeue(ctx, m, pub)
-	case errors.Is(err, fastcgi.ErrUnavailable) || (err != nil && d.poolDown(ctx)):
-		res.Err = fmt.Errorf("%w: %w", outcome.ErrPoolUnavailable, err)
-		res.Outcome = d.requeue(ctx, m, pub)
-	case fatal != "":
-		// The script died, whatever its status says: with display_errors
-		// on, or after output, PHP still answers 200.
-		res.Err = fmt.Errorf("PHP fatal error (status %d): %s", resp.Status, fatal)
-		res.Outcome = d.failed(ctx, m, pub, &res)
-	case err == nil && resp.Status >= 400 && resp.Status < 500:
-		res.Reason = outcome.ReasonRejected
-		res.Err = fmt.Errorf("worker answered status %d", resp.Status)
-		res.Outcome = d.deadLetter(ctx, m, pub, &res)
-	default:
-		if err == nil {
-			err = fmt.Errorf("worker answered status %d", resp.Status)
-		}
-		res.Err = err
-		res.Outcome = d.failed(ctx, m, pub, &res)
 	}
-	return res
+	if v.refusal != "" {
+		d.log.Error().Str("script", d.cfg.Script).Int("status", res.Status).Str("php_fpm", v.refusal).
+			Msg("php-fpm cannot run the worker script: check SCRIPT_FILENAME and the pool (security.limit_extensions, file permissions); jobs wait in the queue")
+	}
 }
 
 // dueSlack is how early a job may be taken and still run: the daemon
@@ -319,7 +360,7 @@ func (d *Dispatcher) body(m amqp.Delivery) ([]byte, string, error) {
 		}
 		return m.Body, cgiValue(ct), nil
 	}
-	form, err := job.Form(m.Body, d.cfg.FormLimits)
+	form, err := phpform.Form(m.Body, d.cfg.FormLimits)
 	return form, "application/x-www-form-urlencoded", err
 }
 
@@ -540,7 +581,7 @@ func settle(log zerolog.Logger, err error) {
 // job that broke because php-fpm went away (a restart kills its children
 // mid-request) from a job that broke on its own.
 func (d *Dispatcher) poolDown(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, poolCheckTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d.poolCheck)
 	defer cancel()
 	return errors.Is(d.pool.Ping(ctx), fastcgi.ErrUnavailable)
 }

@@ -52,13 +52,15 @@ func (a *acknowledger) Reject(_ uint64, requeue bool) error {
 }
 
 // publisher records what the dispatcher publishes; fail makes it refuse
-// (failTimes times, or always when failTimes is 0).
+// (failTimes times, or always when failTimes is 0). called, if set, is
+// told the number of each call as it starts.
 type publisher struct {
 	fail      error
 	failTimes int
 	calls     int
 	panicking int // panic on this many calls first
 	sent      []sent
+	called    func(call int)
 }
 
 type sent struct {
@@ -72,6 +74,9 @@ func (p *publisher) Publish(_ context.Context, queue string, msg amqp.Publishing
 		panic("publisher exploded")
 	}
 	p.calls++
+	if p.called != nil {
+		p.called(p.calls)
+	}
 	if p.fail != nil && (p.failTimes == 0 || p.calls <= p.failTimes) {
 		return p.fail
 	}
@@ -300,6 +305,9 @@ func TestHandleTimeoutIsRetried(t *testing.T) {
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
 	d.cfg.Timeout = 100 * time.Millisecond
+	// The hung server does not answer the ping that tells a pool gone
+	// away from a job broken on its own either.
+	d.poolCheck = 10 * time.Millisecond
 	m, _ := delivery(`{"number":1}`, nil)
 	pub := &publisher{}
 
@@ -317,16 +325,27 @@ func TestHandleTimeoutIsRetried(t *testing.T) {
 func TestHandleAbortedByShutdown(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	addr, _ := serve(t, func(http.ResponseWriter, *http.Request) { <-release })
+	running := make(chan struct{})
+	addr, _ := serve(t, func(http.ResponseWriter, *http.Request) {
+		close(running) // the job's only request
+		<-release
+	})
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m, ack := delivery(`{"number":1}`, nil)
 	pub := &publisher{}
-	res := d.Handle(ctx, m, pub)
+	done := make(chan outcome.Result)
+	go func() { done <- d.Handle(ctx, m, pub) }()
+	<-running
+	cancel()
+	res := <-done
 	if res.Outcome != outcome.Requeued || len(pub.sent) != 0 || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
 		t.Errorf("result %+v, settled %v, published %v; want a plain requeue", res, ack.settled, pub.sent)
+	}
+	if errors.Is(res.Err, outcome.ErrPoolUnavailable) || !errors.Is(res.Err, context.Canceled) {
+		t.Errorf("error %v, want the shutdown's, not the pool's", res.Err)
 	}
 }
 
@@ -358,13 +377,16 @@ func TestHandleCopyRefusedUntilShutdown(t *testing.T) {
 	d := newDispatcher(t, addr, &log)
 	ctx, cancel := context.WithCancel(context.Background())
 	m, ack := delivery(`{"number":1}`, nil)
-	pub := &publisher{fail: broker.ErrNotConfirmed}
+	// The second try means the first refusal was counted.
+	again := make(chan struct{})
+	pub := &publisher{fail: broker.ErrNotConfirmed, called: func(call int) {
+		if call == 2 {
+			close(again)
+		}
+	}}
 	done := make(chan outcome.Result)
 	go func() { done <- d.Handle(ctx, m, pub) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for d.CopyTrouble() == nil && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	<-again
 	if err := d.CopyTrouble(); !errors.Is(err, broker.ErrNotConfirmed) {
 		t.Errorf("CopyTrouble() = %v while the copy is refused", err)
 	}

@@ -14,12 +14,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
-	"github.com/fpmq/fpmq/services/internal/job"
 	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/phpform"
 )
 
 // fpmRequest is one request as the fake php-fpm read it.
@@ -154,7 +155,8 @@ func readPair(b []byte) (name, value string, rest []byte, ok bool) {
 }
 
 func writeFPM(w io.Writer, a fpmAnswer) {
-	var out bytes.Buffer
+	out := bufio.NewWriterSize(w, 64<<10)
+	defer out.Flush()
 	stream := func(typ byte, s string) {
 		for len(s) > 0 {
 			n := min(len(s), 65535)
@@ -169,7 +171,6 @@ func writeFPM(w io.Writer, a fpmAnswer) {
 	}
 	stream(6, a.stdout)
 	out.Write([]byte{1, 3, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
-	w.Write(out.Bytes())
 }
 
 // answerStatus answers with a Status header (none for 0) and stderr.
@@ -257,6 +258,9 @@ func TestStderrIsBoundedAndSplit(t *testing.T) {
 	})
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
+	// Megabytes through the race detector on a busy machine may take more
+	// than the usual 2s, which is not what this test is about.
+	d.cfg.Timeout = time.Minute
 	res := d.Handle(context.Background(), must(delivery(`{"number":1}`, nil)), &publisher{})
 	if res.Outcome != outcome.Succeeded {
 		t.Fatalf("result %+v", res)
@@ -398,7 +402,7 @@ func TestFormLimits(t *testing.T) {
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
 	d.cfg.MaxMessageSize = 1 << 20
-	d.cfg.FormLimits = job.Limits{MaxInputVars: 1000, MaxNestingLevel: 64}
+	d.cfg.FormLimits = phpform.Limits{MaxInputVars: 1000, MaxNestingLevel: 64}
 	items := strings.Repeat(`1,`, 1199) + `1`
 	res := d.Handle(context.Background(), must(delivery(`{"number":1,"items":[`+items+`]}`, nil)), &publisher{})
 	if res.Outcome != outcome.DeadLettered || res.Reason != outcome.ReasonFormMismatch || !strings.Contains(res.Err.Error(), "max_input_vars") {

@@ -1,7 +1,10 @@
-// Package job turns a job message, as the caller publishes it, into the form
-// body that php/worker.php reads from $_POST: byte for byte what the original
-// PHP system sent, http_build_query(json_decode($body, true)).
-package job
+// Package phpform encodes a job's JSON body in PHP's form encoding: Form
+// decodes and checks the body, one JSON object, and returns the form body
+// that php/worker.php reads from $_POST, byte for byte what the original PHP
+// system sent, http_build_query(json_decode($body, true)). It refuses a body
+// PHP's form parser would not hand the worker unchanged (ErrFormMismatch).
+// Marshal writes the JSON body the caller publishes.
+package phpform
 
 import (
 	"bytes"

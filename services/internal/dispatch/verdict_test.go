@@ -1,0 +1,203 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fpmq/fpmq/services/internal/fastcgi"
+	"github.com/fpmq/fpmq/services/internal/outcome"
+)
+
+const (
+	refusalText = "Primary script unknown"
+	fatalText   = "PHP Fatal error:  Uncaught Error: Call to undefined function nope() in /app/worker.php:3"
+)
+
+// Request errors as Dispatcher.run returns them.
+var (
+	errBroken      = fmt.Errorf("fastcgi request: %w", io.ErrUnexpectedEOF)
+	errTimedOut    = fmt.Errorf("fastcgi request: %w", context.DeadlineExceeded)
+	errUnavailable = fmt.Errorf("fastcgi request: %w", fastcgi.ErrUnavailable)
+	errAborted     = fmt.Errorf("fastcgi request: %w", context.Canceled)
+)
+
+func answered(code int) *fastcgi.Response { return &fastcgi.Response{Status: code} }
+
+// decideCases are the facts of an attempt that TestDecide hands to decide,
+// one case or more for each of its branches, and what it must make of them.
+var decideCases = []struct {
+	name     string
+	a        answer
+	poolDown bool // what the ping would say, if made
+	kind     verdictKind
+	reason   string
+	err      string  // the verdict's error text exactly; "" for none
+	is       []error // what that error must wrap
+	pings    int     // how many times poolDown must be asked
+}{
+	// php-fpm's own refusal comes first, even during shutdown.
+	{name: "refused 404", a: answer{resp: answered(404), refused: true, refusal: refusalText},
+		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: php-fpm refused to run /app/worker.php (status 404): " + refusalText, is: []error{outcome.ErrPoolUnavailable}},
+	{name: "refused 403 during shutdown", a: answer{resp: answered(403), refused: true, refusal: "Access denied", cancelled: true},
+		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: php-fpm refused to run /app/worker.php (status 403): Access denied", is: []error{outcome.ErrPoolUnavailable}},
+
+	// A clean 2xx succeeds, even during shutdown.
+	{name: "200", a: answer{resp: answered(200)}, kind: succeed},
+	{name: "204", a: answer{resp: answered(204)}, kind: succeed},
+	{name: "299", a: answer{resp: answered(299)}, kind: succeed},
+	{name: "200 during shutdown", a: answer{resp: answered(200), cancelled: true}, kind: succeed},
+
+	// Shutdown cut the job short: requeued, whatever else happened.
+	{name: "cancelled request", a: answer{err: errAborted, cancelled: true},
+		kind: requeueShutdown, err: "aborted by shutdown: fastcgi request: context canceled", is: []error{context.Canceled}},
+	{name: "cancelled while unavailable", a: answer{err: errUnavailable, cancelled: true}, poolDown: true,
+		kind: requeueShutdown, err: "aborted by shutdown: " + errUnavailable.Error(), is: []error{fastcgi.ErrUnavailable}},
+	{name: "500 during shutdown", a: answer{resp: answered(500), cancelled: true}, kind: requeueShutdown},
+	{name: "fatal 200 during shutdown", a: answer{resp: answered(200), fatal: fatalText, cancelled: true}, kind: requeueShutdown},
+
+	// The pool could not take the job, or went away mid-request.
+	{name: "pool unavailable", a: answer{err: errUnavailable}, poolDown: false,
+		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: " + errUnavailable.Error(), is: []error{outcome.ErrPoolUnavailable, fastcgi.ErrUnavailable}},
+	{name: "broken connection, pool down", a: answer{err: errBroken}, poolDown: true, pings: 1,
+		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: " + errBroken.Error(), is: []error{outcome.ErrPoolUnavailable, io.ErrUnexpectedEOF}},
+	{name: "timeout, pool down", a: answer{err: errTimedOut}, poolDown: true, pings: 1,
+		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: " + errTimedOut.Error(), is: []error{outcome.ErrPoolUnavailable, context.DeadlineExceeded}},
+	{name: "fatal then broken connection, pool down", a: answer{err: errBroken, fatal: fatalText}, poolDown: true, pings: 1,
+		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: " + errBroken.Error(), is: []error{outcome.ErrPoolUnavailable}},
+
+	// The request broke on its own: a failed attempt.
+	{name: "broken connection, pool up", a: answer{err: errBroken}, pings: 1,
+		kind: failAttempt, err: errBroken.Error(), is: []error{io.ErrUnexpectedEOF}},
+	{name: "timeout, pool up", a: answer{err: errTimedOut}, pings: 1,
+		kind: failAttempt, err: errTimedOut.Error(), is: []error{context.DeadlineExceeded}},
+
+	// A PHP fatal error fails the attempt whatever the status says.
+	{name: "fatal with status 200", a: answer{resp: answered(200), fatal: fatalText},
+		kind: failAttempt, err: "PHP fatal error (status 200): " + fatalText},
+	{name: "fatal with status 500", a: answer{resp: answered(500), fatal: fatalText},
+		kind: failAttempt, err: "PHP fatal error (status 500): " + fatalText},
+	{name: "fatal with status 404, not a refusal", a: answer{resp: answered(404), fatal: fatalText},
+		kind: failAttempt, err: "PHP fatal error (status 404): " + fatalText},
+
+	// The worker's 4xx rejects the job for good.
+	{name: "400", a: answer{resp: answered(400)}, kind: deadLetterNow, reason: outcome.ReasonRejected, err: "worker answered status 400"},
+	{name: "404 of the script", a: answer{resp: answered(404)}, kind: deadLetterNow, reason: outcome.ReasonRejected, err: "worker answered status 404"},
+	{name: "422", a: answer{resp: answered(422)}, kind: deadLetterNow, reason: outcome.ReasonRejected, err: "worker answered status 422"},
+	{name: "499", a: answer{resp: answered(499)}, kind: deadLetterNow, reason: outcome.ReasonRejected, err: "worker answered status 499"},
+
+	// Any other status is a failed attempt.
+	{name: "500", a: answer{resp: answered(500)}, kind: failAttempt, err: "worker answered status 500"},
+	{name: "503", a: answer{resp: answered(503)}, kind: failAttempt, err: "worker answered status 503"},
+	{name: "199", a: answer{resp: answered(199)}, kind: failAttempt, err: "worker answered status 199"},
+	{name: "300", a: answer{resp: answered(300)}, kind: failAttempt, err: "worker answered status 300"},
+	{name: "399", a: answer{resp: answered(399)}, kind: failAttempt, err: "worker answered status 399"},
+}
+
+// TestDecide goes through decideCases with no FastCGI server: what the
+// verdict is, the error it records, and whether the pool was pinged to tell
+// a broken request's cause.
+func TestDecide(t *testing.T) {
+	for _, tc := range decideCases {
+		t.Run(tc.name, func(t *testing.T) {
+			pings := 0
+			v := decide(tc.a, "/app/worker.php", func() bool { pings++; return tc.poolDown })
+			if v.kind != tc.kind || v.reason != tc.reason {
+				t.Errorf("verdict %d reason %q, want %d reason %q", v.kind, v.reason, tc.kind, tc.reason)
+			}
+			if tc.kind == succeed && v.err != nil {
+				t.Errorf("success with error %v", v.err)
+			}
+			if tc.kind != succeed && v.err == nil {
+				t.Error("failure without an error")
+			}
+			if tc.err != "" && (v.err == nil || v.err.Error() != tc.err) {
+				t.Errorf("error %v, want %q", v.err, tc.err)
+			}
+			for _, target := range tc.is {
+				if !errors.Is(v.err, target) {
+					t.Errorf("error %v does not wrap %v", v.err, target)
+				}
+			}
+			if pings != tc.pings {
+				t.Errorf("pool pinged %d times, want %d", pings, tc.pings)
+			}
+			if want := tc.a.refusal; (tc.a.refused && v.refusal != want) || (!tc.a.refused && v.refusal != "") {
+				t.Errorf("refusal %q, want %q", v.refusal, want)
+			}
+			if errors.Is(v.err, outcome.ErrPoolUnavailable) != (tc.kind == requeuePoolUnavailable) {
+				t.Errorf("error %v: ErrPoolUnavailable must mark exactly the pool's requeues", v.err)
+			}
+		})
+	}
+}
+
+// TestDecideFatalAfterBrokenRequest records what decide does today with a
+// PHP fatal error on stderr followed by a request that broke on its own
+// (a shutdown function that outlives Timeout, say): there is no response
+// to read a status from, and decide panics; Handle recovers and
+// dead-letters the job with outcome.ReasonPanic.
+func TestDecideFatalAfterBrokenRequest(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("decide did not panic: update this test and TestDecide")
+		}
+	}()
+	a := answer{err: fmt.Errorf("fastcgi request: %w", context.DeadlineExceeded), fatal: fatalText}
+	decide(a, "/app/worker.php", func() bool { return false })
+}
+
+// TestSettleVerdict checks that each verdict settles the delivery as its
+// kind says, with no FastCGI server: the outcome, the copy, the ack or
+// requeue, and the operator's log line for a refused script.
+func TestSettleVerdict(t *testing.T) {
+	tests := []struct {
+		name    string
+		v       verdict
+		attempt int
+		want    outcome.Outcome
+		reason  string
+		queue   string // where a copy goes, if anywhere
+		settled string
+	}{
+		{"succeed", verdict{kind: succeed}, 1, outcome.Succeeded, "", "", "ack"},
+		{"failed attempt", verdict{kind: failAttempt, err: errors.New("worker answered status 500")}, 1, outcome.Retried, "", "jobs.retry.1s", "ack"},
+		{"last failed attempt", verdict{kind: failAttempt, err: errors.New("worker answered status 500")}, 3, outcome.DeadLettered, outcome.ReasonExhausted, "jobs.dead", "ack"},
+		{"rejected", verdict{kind: deadLetterNow, reason: outcome.ReasonRejected, err: errors.New("worker answered status 422")}, 1, outcome.DeadLettered, outcome.ReasonRejected, "jobs.dead", "ack"},
+		{"pool unavailable", verdict{kind: requeuePoolUnavailable, err: outcome.ErrPoolUnavailable}, 1, outcome.Requeued, "", "", "nack-requeue"},
+		{"refused", verdict{kind: requeuePoolUnavailable, err: outcome.ErrPoolUnavailable, refusal: refusalText}, 1, outcome.Requeued, "", "", "nack-requeue"},
+		{"shutdown", verdict{kind: requeueShutdown, err: context.Canceled}, 1, outcome.Requeued, "", "", "nack-requeue"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			d := New(nil, nil, Config{Script: "/app/worker.php", MaxAttempts: 3, Topology: topology}, zerolog.New(&log))
+			m, ack := delivery(`{"number":1}`, nil)
+			pub := &publisher{}
+			res := outcome.Result{Attempt: tc.attempt, Ran: true, Status: 404}
+			d.settleVerdict(context.Background(), m, pub, tc.v, &res)
+			if res.Outcome != tc.want || res.Reason != tc.reason || !errors.Is(res.Err, tc.v.err) {
+				t.Errorf("result %+v, want outcome %v reason %q error %v", res, tc.want, tc.reason, tc.v.err)
+			}
+			if len(ack.settled) != 1 || ack.settled[0] != tc.settled {
+				t.Errorf("settled %v, want [%s]", ack.settled, tc.settled)
+			}
+			switch {
+			case tc.queue == "" && len(pub.sent) != 0:
+				t.Errorf("published %+v, want nothing", pub.sent)
+			case tc.queue != "" && (len(pub.sent) != 1 || pub.sent[0].queue != tc.queue):
+				t.Errorf("published %+v, want one copy to %s", pub.sent, tc.queue)
+			}
+			logged := strings.Contains(log.String(), `"php_fpm":"`+refusalText+`"`) && strings.Contains(log.String(), `"status":404`)
+			if logged != (tc.v.refusal != "") {
+				t.Errorf("refusal logged: %v, want %v:\n%s", logged, tc.v.refusal != "", log.String())
+			}
+		})
+	}
+}
