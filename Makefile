@@ -136,5 +136,5 @@ FUZZTIME ?= 20s
 fuzz: ## run every fuzz test for FUZZTIME (20s) each
 	$(GO) test ./services/internal/fastcgi/ -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./services/internal/fastcgi/ -run '^$$' -fuzz '^FuzzReadParams$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./services/internal/job/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./services/internal/phpform/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./services/caller/ -run '^$$' -fuzz '^FuzzParseInput$$' -fuzztime $(FUZZTIME)

@@ -289,6 +289,7 @@ type misbehaveRecord struct {
 	Do      string            `json:"do"`
 	ID      string            `json:"id"`
 	Attempt string            `json:"attempt"` // $_SERVER['HTTP_X_ATTEMPT']
+	At      float64           `json:"at"`      // when the run started, in Unix seconds
 	Fixed   bool              `json:"fixed"`   // "broken" only: whether it ran fixed, and succeeded
 	Post    json.RawMessage   `json:"post"`
 	Input   string            `json:"input"` // "echo" and "raw": php://input

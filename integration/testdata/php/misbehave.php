@@ -11,6 +11,7 @@ $record = [
     'do' => $do,
     'id' => $_SERVER['HTTP_X_MESSAGE_ID'] ?? '',
     'attempt' => $_SERVER['HTTP_X_ATTEMPT'] ?? '',
+    'at' => microtime(true),
 ];
 // "broken" fails with the job's "status" (500 by default) until the test
 // creates this file in php-fpm's /tmp: a job that failed for a cause
