@@ -90,9 +90,11 @@ func decide(a answer, script string, poolDown func() bool) verdict {
 		return verdict{kind: requeueShutdown, err: fmt.Errorf("aborted by shutdown: %w", a.err)}
 	case errors.Is(a.err, fastcgi.ErrUnavailable) || (a.err != nil && poolDown()):
 		return verdict{kind: requeuePoolUnavailable, err: fmt.Errorf("%w: %w", outcome.ErrPoolUnavailable, a.err)}
+	case a.fatal != "" && a.err != nil:
+		// The request broke after the fatal error (a shutdown function
+		// that ran past the deadline, a child killed): no status came.
+		return verdict{kind: failAttempt, err: fmt.Errorf("PHP fatal error, then %w: %s", a.err, a.fatal)}
 	case a.fatal != "":
-		// a.resp is nil here if the request broke after the fatal error
-		// (TestDecideFatalAfterBrokenRequest).
 		return verdict{kind: failAttempt, err: fmt.Errorf("PHP fatal error (status %d): %s", a.resp.Status, a.fatal)}
 	case a.err == nil && a.resp.Status >= 400 && a.resp.Status < 500:
 		return verdict{kind: deadLetterNow, reason: outcome.ReasonRejected, err: fmt.Errorf("worker answered status %d", a.resp.Status)}

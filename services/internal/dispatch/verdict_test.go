@@ -138,19 +138,16 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// TestDecideFatalAfterBrokenRequest records what decide does today with a
-// PHP fatal error on stderr followed by a request that broke on its own
-// (a shutdown function that outlives Timeout, say): there is no response
-// to read a status from, and decide panics; Handle recovers and
-// dead-letters the job with outcome.ReasonPanic.
+// TestDecideFatalAfterBrokenRequest: a PHP fatal error on stderr followed
+// by a request that broke on its own (a shutdown function that outlives
+// Timeout, a child killed) has no response to read a status from; it is a
+// failed attempt that names both, retried as any other, never a panic.
 func TestDecideFatalAfterBrokenRequest(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("decide did not panic: update this test and TestDecide")
-		}
-	}()
-	a := answer{err: fmt.Errorf("fastcgi request: %w", context.DeadlineExceeded), fatal: fatalText}
-	decide(a, "/app/worker.php", func() bool { return false })
+	a := answer{err: fmt.Errorf("fastcgi request: %w", fastcgi.ErrProtocol), fatal: fatalText}
+	v := decide(a, "/app/worker.php", func() bool { return false })
+	if v.kind != failAttempt || !errors.Is(v.err, fastcgi.ErrProtocol) || !strings.Contains(v.err.Error(), fatalText) {
+		t.Errorf("got %+v, want a failed attempt naming the broken request and the fatal error", v)
+	}
 }
 
 // TestSettleVerdict checks that each verdict settles the delivery as its
