@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 // clientCertHint is what the daemon adds when a broker that requires a
@@ -28,18 +29,17 @@ func TestSaysAClientCertificateMayBeMissing(t *testing.T) {
 	defer cancel()
 	var stdout bytes.Buffer
 	var stderr syncBuffer
-	done := make(chan int)
+	done := make(chan int, 1) // the daemon ends, at the deferred cancel, even if the test stopped
 	go func() { done <- run(ctx, nil, nil, &stdout, &stderr) }()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), clientCertHint) {
-		if time.Now().After(deadline) {
-			cancel()
-			<-done
-			t.Fatalf("no hint about the client certificate logged within 5s:\n%s", stderr.String())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", stderr.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
+	testutil.Eventually(t, 5*time.Second, "the hint about the client certificate in the log", func() bool {
+		return strings.Contains(stderr.String(), clientCertHint)
+	})
 	cancel()
 	select {
 	case code := <-done:

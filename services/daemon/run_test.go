@@ -3,15 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 func TestHelpListsEverySetting(t *testing.T) {
@@ -107,7 +100,7 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 
 func TestTLSConfiguration(t *testing.T) {
 	t.Setenv("AMQP_URL", "amqps://u:secret@rabbitmq:5671/")
-	t.Setenv("AMQP_CA_FILE", writeCA(t))
+	t.Setenv("AMQP_CA_FILE", testutil.NewCA(t).File())
 	cfg, err := loadConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -120,33 +113,6 @@ func TestTLSConfiguration(t *testing.T) {
 	if cfg, err = loadConfig(); err != nil || cfg.tls != nil {
 		t.Errorf("amqps:// without files: TLS configuration %v, error %v; want nil, the system's roots", cfg.tls, err)
 	}
-}
-
-// writeCA writes a self-signed CA certificate to a file and returns its path.
-func writeCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestUnknownArgument(t *testing.T) {
@@ -172,13 +138,14 @@ func TestStopsWhileReconnecting(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- run(ctx, nil, nil, &stdout, &stderr) }()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), "reconnecting with backoff") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no connection failure logged within 5s:\n%s", stderr.String())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", stderr.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
+	testutil.Eventually(t, 5*time.Second, "a connection failure in the log", func() bool {
+		return strings.Contains(stderr.String(), "reconnecting with backoff")
+	})
 	// Alive, but not ready without a broker: what a container health
 	// check sees through "daemon healthcheck".
 	var out, errOut bytes.Buffer
