@@ -27,6 +27,25 @@ const maxOutstanding = 4096
 // the whole run must fit in CALLER_TIMEOUT.
 var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Factor: 2}
 
+// clockOption changes how a run waits on the clock. Only tests pass any,
+// to run on a faster clock than the production one. (Not to be confused
+// with options, the flags of the jobs.)
+type clockOption func(*sender)
+
+// withPause makes a run pause between reconnection attempts with pause
+// instead of backoff.Sleep. pause(ctx, d) waits d, or less, and reports
+// whether ctx is still going; d is reconnectBackoff's delay.
+func withPause(pause func(ctx context.Context, d time.Duration) bool) clockOption {
+	return func(s *sender) { s.pause = pause }
+}
+
+// progressLine is where a run shows how far it has got: a *progress.Line,
+// whose methods do nothing on a nil one, or a test's recorder.
+type progressLine interface {
+	Update(format string, args ...any)
+	Clear()
+}
+
 // publish publishes each job of in, with at most maxOutstanding of
 // them unconfirmed at a time, and prints each job that the broker confirmed,
 // once, in input order. It returns an error unless the broker confirmed them
@@ -54,9 +73,10 @@ var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * 
 // all (each node tried once) is misconfigured more often than it is
 // restarting, and saying so at once beats saying it at the deadline.
 //
-// It shows its progress on prog, which may be nil, and returns how many
-// jobs the broker confirmed.
-func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog *progress.Line) (confirmed int, err error) {
+// It shows its progress on prog (a nil *progress.Line shows none) and
+// returns how many jobs the broker confirmed. clock, which only tests pass,
+// changes how it waits.
+func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog progressLine, clock ...clockOption) (confirmed int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	labels := make([]string, len(in.jobs))
@@ -71,6 +91,10 @@ func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog *
 		window:  min(len(in.jobs), maxOutstanding),
 		out:     &reporter{w: stdout, labels: labels, held: make(map[int]bool)},
 		prog:    prog,
+		pause:   backoff.Sleep,
+	}
+	for _, o := range clock {
+		o(s)
 	}
 	if progress.IsTerminal(stdout) {
 		// The same screen: a job's line must not land after the progress.
@@ -140,7 +164,8 @@ type sender struct {
 	opts    options
 	window  int // most jobs unconfirmed at a time
 	out     *reporter
-	prog    *progress.Line // nil: no progress shown
+	prog    progressLine                                    // a nil *progress.Line: no progress shown
+	pause   func(ctx context.Context, d time.Duration) bool // before a reconnection attempt: backoff.Sleep unless a test sets it
 
 	next   int       // index of the first job never published
 	retry  []message // published on a lost connection and not confirmed, in input order
@@ -202,14 +227,14 @@ func explain(ctx context.Context, timeout time.Duration, err error) error {
 }
 
 // reconnect connects again after the connection was lost as cause says,
-// pausing reconnectBackoff.Delay(*attempt) before each attempt and counting
-// it in *attempt. When ctx ends it gives up with the last error that ctx did
-// not cause: the loss, or why the last attempt failed.
+// pausing reconnectBackoff.Delay(*attempt) (s.pause) before each attempt
+// and counting it in *attempt. When ctx ends it gives up with the last
+// error that ctx did not cause: the loss, or why the last attempt failed.
 func (s *sender) reconnect(ctx context.Context, cause error, attempt *int) (*link, error) {
 	for {
 		s.prog.Update("connection lost, reconnecting: %d of %d jobs confirmed", s.out.confirmed, len(s.jobs))
 		s.out.flush()
-		if !backoff.Sleep(ctx, reconnectBackoff.Delay(*attempt)) {
+		if !s.pause(ctx, reconnectBackoff.Delay(*attempt)) {
 			return nil, cause
 		}
 		*attempt++

@@ -15,7 +15,7 @@ import (
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
 	"github.com/fpmq/fpmq/services/internal/phpform"
-	"github.com/fpmq/fpmq/services/internal/progress"
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 // jobs returns the arguments "1" to "n" and the numbers 1 to n.
@@ -73,8 +73,9 @@ func TestRunReconnects(t *testing.T) {
 		name   string
 		jobs   int
 		decide func(int, amqptest.Publishing) amqptest.Verdict
-		conns  int     // connections the caller opens
-		again  []int64 // jobs the broker must get twice; all others once
+		conns  int             // connections the caller opens
+		again  []int64         // jobs the broker must get twice; all others once
+		pauses []time.Duration // before each reconnection
 	}{
 		{
 			// 4 to 6 are published and unconfirmed when the connection
@@ -90,8 +91,9 @@ func TestRunReconnects(t *testing.T) {
 				}
 				return amqptest.Ack
 			},
-			conns: 2,
-			again: []int64{4, 5, 6, 7},
+			conns:  2,
+			again:  []int64{4, 5, 6, 7},
+			pauses: []time.Duration{100 * time.Millisecond},
 		},
 		{
 			// 2 is confirmed before 1, which is published again: 2 must
@@ -107,8 +109,9 @@ func TestRunReconnects(t *testing.T) {
 				}
 				return amqptest.Ack
 			},
-			conns: 2,
-			again: []int64{1, 3},
+			conns:  2,
+			again:  []int64{1, 3},
+			pauses: []time.Duration{100 * time.Millisecond},
 		},
 		{
 			name:   "dropped right after a confirm",
@@ -116,9 +119,11 @@ func TestRunReconnects(t *testing.T) {
 			decide: at(2, amqptest.AckHangUp),
 			conns:  2,
 			again:  nil, // 3 to 5 were never received
+			pauses: []time.Duration{100 * time.Millisecond},
 		},
 		{
-			// The second connection drops too, at 4 after confirming 2 and 3.
+			// The second connection drops too, at 4 after confirming 2 and 3:
+			// a new outage, whose first pause is the shortest again.
 			name: "dropped twice",
 			jobs: 6,
 			decide: func(seq int, _ amqptest.Publishing) amqptest.Verdict {
@@ -127,8 +132,9 @@ func TestRunReconnects(t *testing.T) {
 				}
 				return amqptest.Ack
 			},
-			conns: 3,
-			again: []int64{2, 4},
+			conns:  3,
+			again:  []int64{2, 4},
+			pauses: []time.Duration{100 * time.Millisecond, 100 * time.Millisecond},
 		},
 		{
 			// The connection drops while the window is full: the caller
@@ -138,6 +144,7 @@ func TestRunReconnects(t *testing.T) {
 			decide: at(maxOutstanding+50, amqptest.HangUp),
 			conns:  2,
 			again:  []int64{maxOutstanding + 50},
+			pauses: []time.Duration{100 * time.Millisecond},
 		},
 	}
 	for _, tt := range tests {
@@ -146,7 +153,8 @@ func TestRunReconnects(t *testing.T) {
 			useBroker(t, b)
 			t.Setenv("AMQP_QUEUE_TYPE", "quorum")
 			args, numbers := jobs(tt.jobs)
-			code, stdout, stderr := callCaller(t.Context(), args, "")
+			clock := new(fastClock)
+			code, stdout, stderr := callCaller(t.Context(), args, "", withPause(clock.pause))
 			if code != exitOK || stderr != "" {
 				t.Errorf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
 			}
@@ -155,6 +163,9 @@ func TestRunReconnects(t *testing.T) {
 			}
 			if n := b.Connections(); n != tt.conns {
 				t.Errorf("the caller connected %d times, want %d", n, tt.conns)
+			}
+			if !slices.Equal(clock.pauses, tt.pauses) {
+				t.Errorf("paused %v before reconnecting, want %v", clock.pauses, tt.pauses)
 			}
 			declared := queues(b)
 			if len(declared) != tt.conns || slices.ContainsFunc(declared, func(q string) bool { return q != "commands+durable x-queue-type=quorum" }) {
@@ -200,13 +211,15 @@ func TestRunSurvivesAReset(t *testing.T) {
 }
 
 // TestRunKeepsLosingTheConnection has the broker drop every connection at
-// the first job after 1: the caller keeps trying until CALLER_TIMEOUT.
+// the first job after 1: the caller keeps trying until CALLER_TIMEOUT, with
+// longer and longer pauses, as no connection gets a job through.
 func TestRunKeepsLosingTheConnection(t *testing.T) {
 	b := &amqptest.Server{OnPublish: from(2, amqptest.HangUp)}
 	useBroker(t, b)
-	t.Setenv("CALLER_TIMEOUT", "1s")
+	t.Setenv("CALLER_TIMEOUT", "300ms")
+	clock := &fastClock{lastPause: 4}
 	start := time.Now()
-	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "")
+	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "", withPause(clock.pause))
 	elapsed := time.Since(start)
 	if code != exitFailure {
 		t.Errorf("exit status %d, want %d", code, exitFailure)
@@ -214,22 +227,25 @@ func TestRunKeepsLosingTheConnection(t *testing.T) {
 	if stdout != sentLines(1) {
 		t.Errorf("stdout = %q, want only job 1 sent", stdout)
 	}
-	// Pauses of 100, 200, 400 and 800 ms put the deadline in the fourth:
-	// the last event is a loss, seen either by the confirm that never came
-	// or by a publish on the closing connection, whichever came first.
-	const prefix = "caller: timed out after 1s (CALLER_TIMEOUT): "
+	// The deadline falls in the fourth pause: the last event is a loss,
+	// seen either by the confirm that never came or by a publish on the
+	// closing connection, whichever came first.
+	const prefix = "caller: timed out after 300ms (CALLER_TIMEOUT): "
 	lossSeen := strings.Contains(stderr, "connection lost: Exception (501)") || strings.Contains(stderr, "channel/connection is not open")
 	if !strings.HasPrefix(stderr, prefix) || !lossSeen || !strings.HasSuffix(stderr, " (1 of 3 jobs confirmed)\n") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("stderr = %q, want one line %q, the loss, %q", stderr, prefix, " (1 of 3 jobs confirmed)")
 	}
-	if n := b.Connections(); n < 3 {
-		t.Errorf("the caller connected %d times, want at least 3", n)
+	if n := b.Connections(); n != 4 {
+		t.Errorf("the caller connected %d times, want 4", n)
 	}
-	if attempts := checkAttempts(t, b.Published()); attempts[2] < 3 {
-		t.Errorf("broker got job 2 %d times, want at least 3", attempts[2])
+	if attempts := checkAttempts(t, b.Published()); attempts[2] != 4 {
+		t.Errorf("broker got job 2 %d times, want 4", attempts[2])
 	}
-	if elapsed < time.Second || elapsed > 4*time.Second {
-		t.Errorf("took %v, want about 1s", elapsed)
+	if want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}; !slices.Equal(clock.pauses, want) {
+		t.Errorf("paused %v before reconnecting, want %v: longer each time, as nothing got through", clock.pauses, want)
+	}
+	if elapsed < 300*time.Millisecond || elapsed > 4*time.Second {
+		t.Errorf("took %v, want about 300ms", elapsed)
 	}
 }
 
@@ -241,8 +257,9 @@ func TestRunReconnectsAfterRefusals(t *testing.T) {
 		Refuse:    func(conn int) bool { return conn == 2 || conn == 3 },
 	}
 	useBroker(t, b)
+	clock := new(fastClock)
 	start := time.Now()
-	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "")
+	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "", withPause(clock.pause))
 	elapsed := time.Since(start)
 	if code != exitOK || stderr != "" {
 		t.Errorf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
@@ -253,28 +270,50 @@ func TestRunReconnectsAfterRefusals(t *testing.T) {
 	if n := b.Connections(); n != 4 {
 		t.Errorf("the caller connected %d times, want 4", n)
 	}
-	if elapsed < 700*time.Millisecond || elapsed > 5*time.Second {
-		t.Errorf("took %v, want the pauses of 100, 200 and 400 ms and little more", elapsed)
+	if want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}; !slices.Equal(clock.pauses, want) {
+		t.Errorf("paused %v before reconnecting, want %v", clock.pauses, want)
+	}
+	if elapsed > 5*time.Second {
+		t.Errorf("took %v, want the pauses (a hundredth of 100, 200 and 400 ms) and little more", elapsed)
+	}
+}
+
+// TestRunPausesOnTheClock runs without a test clock: the pause before
+// reconnecting, reconnectBackoff's first, is waited out for real.
+func TestRunPausesOnTheClock(t *testing.T) {
+	b := &amqptest.Server{OnPublish: at(2, amqptest.HangUp)}
+	useBroker(t, b)
+	var stdout strings.Builder
+	start := time.Now()
+	code := run(t.Context(), []string{"1", "2"}, strings.NewReader(""), &stdout, io.Discard)
+	elapsed := time.Since(start)
+	if code != exitOK || stdout.String() != sentLines(1, 2) || b.Connections() != 2 {
+		t.Errorf("exit status %d, stdout %q, %d connections; want %d, jobs 1 and 2 sent, 2", code, stdout.String(), b.Connections(), exitOK)
+	}
+	if first := reconnectBackoff.Delay(0); elapsed < first {
+		t.Errorf("took %v, less than the first pause, %v", elapsed, first)
 	}
 }
 
 // TestRunBrokerGoneAfterLoss has the broker refuse every reconnection: the
-// caller gives up at CALLER_TIMEOUT with the last attempt's error.
+// caller gives up at CALLER_TIMEOUT, which falls in the third pause, with
+// the last attempt's error.
 func TestRunBrokerGoneAfterLoss(t *testing.T) {
 	b := &amqptest.Server{
 		OnPublish: at(2, amqptest.HangUp),
 		Refuse:    func(conn int) bool { return conn > 1 },
 	}
 	useBroker(t, b)
-	t.Setenv("CALLER_TIMEOUT", "1s")
-	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "")
+	t.Setenv("CALLER_TIMEOUT", "300ms")
+	clock := &fastClock{lastPause: 3}
+	code, stdout, stderr := callCaller(t.Context(), []string{"1", "2", "3"}, "", withPause(clock.pause))
 	if code != exitFailure {
 		t.Errorf("exit status %d, want %d", code, exitFailure)
 	}
 	if stdout != sentLines(1) {
 		t.Errorf("stdout = %q, want only job 1 sent", stdout)
 	}
-	const prefix = "caller: timed out after 1s (CALLER_TIMEOUT): reconnect: connect to amqp://u:xxxxx@"
+	const prefix = "caller: timed out after 300ms (CALLER_TIMEOUT): reconnect: connect to amqp://u:xxxxx@"
 	if !strings.HasPrefix(stderr, prefix) || !strings.HasSuffix(stderr, " (1 of 3 jobs confirmed)\n") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("stderr = %q, want one line %q...%q", stderr, prefix, " (1 of 3 jobs confirmed)")
 	}
@@ -293,30 +332,19 @@ func TestRunInterruptedWhileReconnecting(t *testing.T) {
 	useBroker(t, b)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	polled := make(chan bool)
-	go func() {
-		// Cancel once the caller is past its first connection.
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.After(5 * time.Second)
-		for b.Connections() < 2 {
-			select {
-			case <-tick.C:
-			case <-deadline:
-				cancel()
-				polled <- false
-				return
-			}
-		}
-		cancel()
-		polled <- true
-	}()
+	var code int
+	var stdout, stderr string
+	ended := make(chan struct{})
 	start := time.Now()
-	code, stdout, stderr := callCaller(ctx, []string{"1", "2", "3"}, "")
+	go func() {
+		defer close(ended)
+		code, stdout, stderr = callCaller(ctx, []string{"1", "2", "3"}, "")
+	}()
+	// Cancel once the caller is past its first connection.
+	testutil.Eventually(t, 5*time.Second, "the caller reconnecting", func() bool { return b.Connections() >= 2 })
+	cancel()
+	<-ended
 	elapsed := time.Since(start)
-	if !<-polled {
-		t.Fatal("the caller never reconnected")
-	}
 	if code != exitFailure || stdout != sentLines(1) {
 		t.Errorf("exit status %d, stdout %q; want %d and only job 1 sent", code, stdout, exitFailure)
 	}
@@ -364,17 +392,35 @@ func TestReporter(t *testing.T) {
 	}
 }
 
-// TestPublishShowsProgress runs long enough for the progress line to show:
-// it rewrites one line in place, and erases it at the end, leaving the
-// terminal clean for the error or the prompt. (Where stderr is not a
-// terminal, run passes no line at all: TestRunPublishesManyFromStdin checks
-// that stderr stays empty.)
+// progressRecorder is a progress line that keeps what a run shows on it:
+// each Update's text, and "<clear>" for each Clear. (The line's own timing,
+// which shows nothing in a run's first half second, is progress's to
+// test.)
+type progressRecorder struct {
+	mu    sync.Mutex
+	shown []string
+}
+
+func (p *progressRecorder) Update(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shown = append(p.shown, fmt.Sprintf(format, args...))
+}
+
+func (p *progressRecorder) Clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shown = append(p.shown, "<clear>")
+}
+
+// TestPublishShowsProgress: publish shows on its progress line how many
+// jobs are confirmed and published as it goes, and erases the line at the
+// end, leaving the terminal clean for the error or the prompt. (Where
+// stderr is not a terminal, run passes no line at all:
+// TestRunPublishesManyFromStdin checks that stderr stays empty.)
 func TestPublishShowsProgress(t *testing.T) {
-	const count, pause = 400, 2 * time.Millisecond // at least 800 ms, past progress.After
-	b := &amqptest.Server{OnPublish: func(int, amqptest.Publishing) amqptest.Verdict {
-		time.Sleep(pause) // a slow broker; it holds the server's lock, as a busy broker would
-		return amqptest.Ack
-	}}
+	const count = 400
+	b := &amqptest.Server{}
 	useBroker(t, b)
 	cfg, err := loadConfig()
 	if err != nil {
@@ -385,17 +431,24 @@ func TestPublishShowsProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, line bytes.Buffer
-	confirmed, err := publish(t.Context(), cfg, in, &stdout, progress.New(&line))
+	var stdout bytes.Buffer
+	var line progressRecorder
+	confirmed, err := publish(t.Context(), cfg, in, &stdout, &line)
 	if err != nil || confirmed != count {
 		t.Fatalf("publish = %d, %v; want %d, nil", confirmed, err, count)
 	}
-	got := line.String()
-	if !strings.HasPrefix(got, "\r\033[K") || !strings.Contains(got, fmt.Sprintf(" of %d jobs confirmed, ", count)) {
-		t.Errorf("progress %q: want a line rewritten in place with the count of jobs confirmed", got)
+	shown := line.shown
+	if len(shown) < 2 || shown[len(shown)-1] != "<clear>" {
+		t.Fatalf("progress %q: want updates, then the line erased at the end", shown)
 	}
-	if strings.Contains(got, "\n") || !strings.HasSuffix(got, "\r\033[K") {
-		t.Errorf("progress %q: want one line, erased at the end", got)
+	if last, want := shown[len(shown)-2], fmt.Sprintf("%d of %d jobs confirmed, %d published", count, count, count); last != want {
+		t.Errorf("last progress %q, want %q", last, want)
+	}
+	for _, text := range shown[:len(shown)-1] {
+		if !strings.Contains(text, fmt.Sprintf(" of %d jobs confirmed, ", count)) || strings.Contains(text, "\n") {
+			t.Errorf("progress %q: want one line with the count of jobs confirmed", text)
+			break
+		}
 	}
 	if strings.Count(stdout.String(), "\n") != count {
 		t.Errorf("stdout has %d lines, want %d", strings.Count(stdout.String(), "\n"), count)
@@ -546,27 +599,27 @@ func TestRunBuffersItsLines(t *testing.T) {
 func TestRunShowsConfirmedJobsWhileItWaits(t *testing.T) {
 	b := &amqptest.Server{OnPublish: from(2, amqptest.Ignore)} // job 2 is never confirmed
 	useBroker(t, b)
-	t.Setenv("CALLER_TIMEOUT", "5s")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	var out writeCounter
-	done := make(chan int, 1)
-	go func() { done <- run(t.Context(), []string{"1", "2"}, strings.NewReader(""), &out, io.Discard) }()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		if got, _ := out.get(); got == sentLines(1) {
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("run ended (exit status %d) before job 1 was reported on its own; stdout %q", code, func() string { s, _ := out.get(); return s }())
-		default:
-		}
-		if time.Now().After(deadline) {
-			got, _ := out.get()
-			t.Fatalf("stdout %q after 3 s of waiting for job 2's confirm, want %q", got, sentLines(1))
-		}
-		time.Sleep(10 * time.Millisecond)
+	var code int
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		code = run(ctx, []string{"1", "2"}, strings.NewReader(""), &out, io.Discard)
+	}()
+	testutil.Eventually(t, 3*time.Second, "job 1 on stdout while job 2's confirm is awaited", func() bool {
+		got, _ := out.get()
+		return got == sentLines(1)
+	})
+	select {
+	case <-ended:
+		t.Fatalf("run ended (exit status %d) before job 1 was reported on its own", code)
+	default:
 	}
-	if code := <-done; code != exitFailure {
+	cancel() // rather than wait for CALLER_TIMEOUT
+	<-ended
+	if code != exitFailure {
 		t.Errorf("exit status %d, want %d (job 2 never confirmed)", code, exitFailure)
 	}
 }

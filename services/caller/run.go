@@ -54,8 +54,9 @@ func usagef(format string, args ...any) error {
 // " [x] Message sent: N" (or the JSON object) for each job once the broker
 // has confirmed it. It
 // returns the exit status: 0 when every job was confirmed, 1 when some job
-// was not, 2 for a usage error (then nothing was published).
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// was not, 2 for a usage error (then nothing was published). clock, which
+// only tests pass, changes how it waits (see publish).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, clock ...clockOption) int {
 	if slices.ContainsFunc(args, isHelp) {
 		printUsage(stdout)
 		return exitOK
@@ -71,7 +72,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	confirmed := 0
 	if err == nil {
-		confirmed, err = publish(ctx, cfg, in, stdout, progress.OnTerminal(stderr))
+		confirmed, err = publish(ctx, cfg, in, stdout, progress.OnTerminal(stderr), clock...)
 	}
 	if err != nil {
 		// Every failure says how many jobs got through, the ones before

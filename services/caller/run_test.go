@@ -3,20 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,7 +18,9 @@ import (
 	"time"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
+	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/phpform"
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 // closedURL points at a port where nothing listens, so that a regression
@@ -34,11 +28,33 @@ import (
 const closedURL = "amqp://u:secretpw@127.0.0.1:1/"
 
 // callCaller runs the caller in-process and returns its exit status and
-// output.
-func callCaller(ctx context.Context, args []string, stdin string) (code int, stdout, stderr string) {
+// output. Its reconnection pauses are a hundred times shorter (fastClock),
+// unless clock says otherwise.
+func callCaller(ctx context.Context, args []string, stdin string, clock ...clockOption) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
-	code = run(ctx, args, strings.NewReader(stdin), &out, &errOut)
+	clock = append([]clockOption{withPause(new(fastClock).pause)}, clock...)
+	code = run(ctx, args, strings.NewReader(stdin), &out, &errOut, clock...)
 	return code, out.String(), errOut.String()
+}
+
+// fastClock records the reconnection pauses that a run asks for, and waits
+// a hundredth of each: the pauses keep their order and proportions, and a
+// test of reconnections takes milliseconds.
+type fastClock struct {
+	pauses []time.Duration // as asked for, in order
+	// If above 0, the lastPause-th pause lasts until the run's context
+	// ends, so that CALLER_TIMEOUT ends the run in that pause rather
+	// than in whatever the run does after it.
+	lastPause int
+}
+
+func (c *fastClock) pause(ctx context.Context, d time.Duration) bool {
+	c.pauses = append(c.pauses, d)
+	if len(c.pauses) == c.lastPause {
+		<-ctx.Done()
+		return false
+	}
+	return backoff.Sleep(ctx, d/100)
 }
 
 func TestRunRejectsBadArguments(t *testing.T) {
@@ -148,8 +164,8 @@ func TestRunFailuresSayHowManyConfirmed(t *testing.T) {
 	}{
 		{"nothing listens", t.Context(), map[string]string{"AMQP_URL": closedURL},
 			"connect to amqp://u:xxxxx@127.0.0.1:1/: no broker at 127.0.0.1:1 (is RabbitMQ running, and is the host right?)"},
-		{"silent broker", t.Context(), map[string]string{"AMQP_URL": "amqp://u:secretpw@" + silentServer(t) + "/", "CALLER_TIMEOUT": "200ms"},
-			"timed out after 200ms (CALLER_TIMEOUT): connect to"},
+		{"silent broker", t.Context(), map[string]string{"AMQP_URL": "amqp://u:secretpw@" + silentServer(t) + "/", "CALLER_TIMEOUT": "100ms"},
+			"timed out after 100ms (CALLER_TIMEOUT): connect to"},
 		{"interrupted", interrupted, map[string]string{"AMQP_URL": "amqp://u:secretpw@" + silentServer(t) + "/"},
 			"interrupted: connect to"},
 		{"queue declared otherwise", t.Context(), map[string]string{"AMQP_URL": rejecting.URL},
@@ -237,7 +253,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 
 func TestLoadConfigTLS(t *testing.T) {
 	t.Setenv("AMQP_URL", "amqps://u:secretpw@rabbitmq:5671/")
-	t.Setenv("AMQP_CA_FILE", writeCA(t))
+	t.Setenv("AMQP_CA_FILE", testutil.NewCA(t).File())
 	cfg, err := loadConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -250,33 +266,6 @@ func TestLoadConfigTLS(t *testing.T) {
 	if cfg, err = loadConfig(); err != nil || cfg.tls != nil {
 		t.Errorf("amqps:// without files: TLS configuration %v, error %v; want nil, the system's roots", cfg.tls, err)
 	}
-}
-
-// writeCA writes a self-signed CA certificate to a file and returns its path.
-func writeCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestRunUnreachableBroker(t *testing.T) {
@@ -295,12 +284,12 @@ func TestRunUnreachableBroker(t *testing.T) {
 func TestRunTimeout(t *testing.T) {
 	addr := silentServer(t)
 	t.Setenv("AMQP_URL", "amqp://u:secretpw@"+addr+"/")
-	t.Setenv("CALLER_TIMEOUT", "300ms")
+	t.Setenv("CALLER_TIMEOUT", "100ms")
 	start := time.Now()
 	code, stdout, stderr := callCaller(t.Context(), []string{"1"}, "")
-	checkFailure(t, code, stdout, stderr, "caller: timed out after 300ms (CALLER_TIMEOUT): connect to amqp://u:xxxxx@")
-	if elapsed := time.Since(start); elapsed < 300*time.Millisecond || elapsed > 5*time.Second {
-		t.Errorf("took %v, want about 300ms", elapsed)
+	checkFailure(t, code, stdout, stderr, "caller: timed out after 100ms (CALLER_TIMEOUT): connect to amqp://u:xxxxx@")
+	if elapsed := time.Since(start); elapsed < 100*time.Millisecond || elapsed > 5*time.Second {
+		t.Errorf("took %v, want about 100ms", elapsed)
 	}
 }
 
@@ -525,9 +514,9 @@ func TestRunUnconfirmed(t *testing.T) {
 		{
 			name:    "never confirmed",
 			decide:  from(2, amqptest.Ignore),
-			timeout: "500ms",
+			timeout: "300ms",
 			sent:    sentLines(1),
-			want:    "caller: timed out after 500ms (CALLER_TIMEOUT): wait for the confirm of 2: context deadline exceeded (1 of 3 jobs confirmed)",
+			want:    "caller: timed out after 300ms (CALLER_TIMEOUT): wait for the confirm of 2: context deadline exceeded (1 of 3 jobs confirmed)",
 		},
 		{
 			// The broker closes the channel alone: it refuses what the caller

@@ -3,16 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +16,7 @@ import (
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 func TestHelpListsEverySetting(t *testing.T) {
@@ -110,7 +103,7 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 
 func TestTLSConfiguration(t *testing.T) {
 	t.Setenv("AMQP_URL", "amqps://u:secret@rabbitmq:5671/")
-	t.Setenv("AMQP_CA_FILE", writeCA(t))
+	t.Setenv("AMQP_CA_FILE", testutil.NewCA(t).File())
 	cfg, err := loadConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -123,33 +116,6 @@ func TestTLSConfiguration(t *testing.T) {
 	if cfg, err = loadConfig(); err != nil || cfg.tls != nil {
 		t.Errorf("amqps:// without files: TLS configuration %v, error %v; want nil, the system's roots", cfg.tls, err)
 	}
-}
-
-// writeCA writes a self-signed CA certificate to a file and returns its path.
-func writeCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestUnknownArgument(t *testing.T) {

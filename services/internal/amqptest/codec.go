@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -109,41 +110,30 @@ func (e *enc) table(t amqp.Table) {
 	e.Write(inner.Bytes())
 }
 
+// numberTypes are the type letters of the numbers a field table holds, as
+// RabbitMQ and the library write them; each number follows its letter
+// big-endian, in its own size (binary.Write).
+var numberTypes = map[reflect.Type]byte{
+	reflect.TypeFor[int8](): 'b', reflect.TypeFor[uint8](): 'B',
+	reflect.TypeFor[int16](): 's', reflect.TypeFor[uint16](): 'u',
+	reflect.TypeFor[int32](): 'I', reflect.TypeFor[uint32](): 'i',
+	reflect.TypeFor[int64]():   'l',
+	reflect.TypeFor[float32](): 'f', reflect.TypeFor[float64](): 'd',
+}
+
 func (e *enc) value(v any) {
+	if n, ok := v.(int); ok {
+		v = int64(n) // written as an int64, as the library does
+	}
+	if typ, ok := numberTypes[reflect.TypeOf(v)]; ok {
+		e.u8(typ)
+		binary.Write(e, binary.BigEndian, v) // cannot fail: a number, into a bytes.Buffer
+		return
+	}
 	switch v := v.(type) {
 	case bool:
 		e.u8('t')
 		e.bits(v)
-	case int8:
-		e.u8('b')
-		e.u8(uint8(v))
-	case uint8:
-		e.u8('B')
-		e.u8(v)
-	case int16:
-		e.u8('s')
-		e.u16(uint16(v))
-	case uint16:
-		e.u8('u')
-		e.u16(v)
-	case int32:
-		e.u8('I')
-		e.u32(uint32(v))
-	case uint32:
-		e.u8('i')
-		e.u32(v)
-	case int:
-		e.u8('l')
-		e.u64(uint64(v))
-	case int64:
-		e.u8('l')
-		e.u64(uint64(v))
-	case float32:
-		e.u8('f')
-		e.u32(math.Float32bits(v))
-	case float64:
-		e.u8('d')
-		e.u64(math.Float64bits(v))
 	case amqp.Decimal:
 		e.u8('D')
 		e.u8(v.Scale)

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 // Verdict is how the server answers one basic.publish; see
@@ -576,18 +578,11 @@ func clonePublishing(p amqp.Publishing) amqp.Publishing {
 	return p
 }
 
-// WaitFor polls cond every millisecond until it holds, and fails the test
-// if it does not within 5 s. Tests use it instead of sleeping for a state
-// the server or its client reaches asynchronously.
+// WaitFor is testutil.Eventually with a timeout of 5 s: it polls cond
+// until it holds, and fails the test if it does not within 5 s. Tests use
+// it instead of sleeping for a state the server or its client reaches
+// asynchronously.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		<-tick.C
-	}
+	testutil.Eventually(t, 5*time.Second, what, cond)
 }

@@ -1,20 +1,13 @@
 package amqptest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 // CertRefusal is how a TLS listener that requires a client certificate
@@ -36,20 +29,18 @@ const (
 // RequireClientCert listens on loopback as a broker that requires a
 // client certificate and speaks no AMQP: every client ends as how says.
 // It returns the address to dial, "localhost:PORT", and the path of a PEM
-// file of the self-signed certificate it presents, to trust as the CA
+// file of the CA that signed the certificate it presents, to trust
 // (AMQP_CA_FILE). It stops when the test ends.
 func RequireClientCert(t testing.TB, how CertRefusal) (addr, caFile string) {
 	t.Helper()
-	cert, certPEM := selfSigned(t)
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
-		t.Fatalf("amqptest: %v", err)
+	ca := testutil.NewCA(t)
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{ca.Server("localhost", "127.0.0.1").TLS()},
+		MinVersion:   tls.VersionTLS13,
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
 	if how == Alert {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-		cfg.ClientCAs = x509.NewCertPool()
-		cfg.ClientCAs.AddCert(cert.Leaf)
+		cfg.ClientCAs = ca.Pool()
 	} else {
 		// Asked for, not required, so that the handshake completes.
 		cfg.ClientAuth = tls.RequestClientCert
@@ -79,7 +70,7 @@ func RequireClientCert(t testing.TB, how CertRefusal) (addr, caFile string) {
 		wg.Wait()
 	})
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return net.JoinHostPort("localhost", port), caFile
+	return net.JoinHostPort("localhost", port), ca.File()
 }
 
 // refuse runs the server's side of one connection.
@@ -97,36 +88,4 @@ func refuse(nc net.Conn, cfg *tls.Config, how CertRefusal) {
 		}
 	}
 	nc.Close()
-}
-
-// selfSigned returns a certificate for localhost and 127.0.0.1 that signs
-// itself, and its PEM form.
-func selfSigned(t testing.TB) (tls.Certificate, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("amqptest: %v", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "amqptest"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatalf("amqptest: %v", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("amqptest: %v", err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf},
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

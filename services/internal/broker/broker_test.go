@@ -2,13 +2,13 @@ package broker
 
 import (
 	"context"
-	"crypto/x509"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 func TestRedact(t *testing.T) {
@@ -70,10 +70,8 @@ func TestDialErrorsHideThePassword(t *testing.T) {
 func TestDialExplains(t *testing.T) {
 	resetAddr, resetCA := amqptest.RequireClientCert(t, amqptest.Reset)
 	alertAddr, alertCA := amqptest.RequireClientCert(t, amqptest.Alert)
-	dir := t.TempDir()
-	stranger := newCA(t, "unrelated CA").issue(t, "fpmq-client", x509.ExtKeyUsageClientAuth)
-	strangerCert := writeFile(t, dir, "client.pem", stranger.certPEM())
-	strangerKey := writeFile(t, dir, "client-key.pem", stranger.keyPEM(t))
+	stranger := testutil.NewCA(t).Client("fpmq-client")
+	strangerCert, strangerKey := stranger.File(), stranger.KeyFile()
 	for _, tc := range []struct {
 		name, url string
 		files     TLSFiles

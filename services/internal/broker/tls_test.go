@@ -2,108 +2,20 @@ package broker
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io/fs"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
-
-// issuer is a certificate with its key, able to sign others.
-type issuer struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-// newCA returns a self-signed CA named name.
-func newCA(t *testing.T, name string) issuer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return issuer{cert, key}
-}
-
-// issue returns a leaf certificate for name signed by ca, for a server
-// (name is then its DNS name) or a client.
-func (ca issuer) issue(t *testing.T, name string, usage x509.ExtKeyUsage) issuer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{name}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return issuer{cert, key}
-}
-
-func (i issuer) certPEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: i.cert.Raw})
-}
-
-func (i issuer) keyPEM(t *testing.T) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(i.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
-
-func (i issuer) tlsCertificate(t *testing.T) tls.Certificate {
-	t.Helper()
-	c, err := tls.X509KeyPair(i.certPEM(), i.keyPEM(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // writeFile writes data to a new file named name in dir and returns its path.
 func writeFile(t *testing.T, dir, name string, data []byte) string {
@@ -117,12 +29,10 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 
 func TestTLSFilesConfig(t *testing.T) {
 	dir := t.TempDir()
-	ca := newCA(t, "test CA")
-	server := ca.issue(t, "rabbitmq", x509.ExtKeyUsageServerAuth)
-	client := ca.issue(t, "fpmq-client", x509.ExtKeyUsageClientAuth)
-	caFile := writeFile(t, dir, "ca.pem", ca.certPEM())
-	certFile := writeFile(t, dir, "client.pem", client.certPEM())
-	keyFile := writeFile(t, dir, "client-key.pem", client.keyPEM(t))
+	ca := testutil.NewCA(t)
+	server := ca.Server("rabbitmq")
+	client := ca.Client("fpmq-client")
+	caFile, certFile, keyFile := ca.File(), client.File(), client.KeyFile()
 
 	t.Run("no files", func(t *testing.T) {
 		c, err := TLSFiles{}.Config()
@@ -145,7 +55,7 @@ func TestTLSFilesConfig(t *testing.T) {
 		if c.RootCAs == nil {
 			t.Fatal("RootCAs is nil: the system's roots instead of the CA file")
 		}
-		if _, err := server.cert.Verify(x509.VerifyOptions{Roots: c.RootCAs, DNSName: "rabbitmq"}); err != nil {
+		if _, err := server.Cert.Verify(x509.VerifyOptions{Roots: c.RootCAs, DNSName: "rabbitmq"}); err != nil {
 			t.Errorf("the CA file's roots do not verify the server: %v", err)
 		}
 	})
@@ -158,13 +68,13 @@ func TestTLSFilesConfig(t *testing.T) {
 		if c.RootCAs != nil {
 			t.Error("RootCAs set without a CA file; want the system's roots")
 		}
-		if len(c.Certificates) != 1 || !c.Certificates[0].Leaf.Equal(client.cert) {
+		if len(c.Certificates) != 1 || !c.Certificates[0].Leaf.Equal(client.Cert) {
 			t.Errorf("client certificates %v, want the one of %s", c.Certificates, certFile)
 		}
 	})
 
 	t.Run("certificate and key in one file", func(t *testing.T) {
-		both := writeFile(t, dir, "both.pem", append(client.certPEM(), client.keyPEM(t)...))
+		both := writeFile(t, dir, "both.pem", append(client.PEM(), client.KeyPEM()...))
 		if _, err := (TLSFiles{CertFile: both, KeyFile: both}).Config(); err != nil {
 			t.Error(err)
 		}
@@ -173,13 +83,10 @@ func TestTLSFilesConfig(t *testing.T) {
 
 func TestTLSFilesConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := newCA(t, "test CA")
-	client := ca.issue(t, "fpmq-client", x509.ExtKeyUsageClientAuth)
-	other := ca.issue(t, "someone else", x509.ExtKeyUsageClientAuth)
-	caFile := writeFile(t, dir, "ca.pem", ca.certPEM())
-	certFile := writeFile(t, dir, "client.pem", client.certPEM())
-	keyFile := writeFile(t, dir, "client-key.pem", client.keyPEM(t))
-	otherKey := writeFile(t, dir, "other-key.pem", other.keyPEM(t))
+	ca := testutil.NewCA(t)
+	client := ca.Client("fpmq-client")
+	caFile, certFile, keyFile := ca.File(), client.File(), client.KeyFile()
+	otherKey := ca.Client("someone else").KeyFile()
 	garbage := writeFile(t, dir, "garbage.pem", []byte("not a certificate\n"))
 	badDER := writeFile(t, dir, "bad-der.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}))
 	missing := filepath.Join(dir, "missing.pem")
@@ -242,9 +149,9 @@ type handshake struct {
 // "localhost" signed by ca, completes the handshake, reports it and hangs
 // up: it speaks no AMQP, so Dial fails after the handshake. With clientCAs,
 // it requires a client certificate they signed.
-func tlsServer(t *testing.T, ca issuer, clientCAs *x509.CertPool) (addr string, handshakes <-chan handshake) {
+func tlsServer(t *testing.T, ca *testutil.CA, clientCAs *x509.CertPool) (addr string, handshakes <-chan handshake) {
 	t.Helper()
-	cfg := &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth).tlsCertificate(t)}}
+	cfg := &tls.Config{Certificates: []tls.Certificate{ca.Server("localhost").TLS()}}
 	if clientCAs != nil {
 		cfg.ClientCAs = clientCAs
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
@@ -307,16 +214,10 @@ func dialTLS(t *testing.T, addr string, hs <-chan handshake, cfg *tls.Config) (h
 }
 
 func TestDialTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca := newCA(t, "test CA")
-	client := ca.issue(t, "fpmq-client", x509.ExtKeyUsageClientAuth)
-	files := TLSFiles{
-		CAFile:   writeFile(t, dir, "ca.pem", ca.certPEM()),
-		CertFile: writeFile(t, dir, "client.pem", client.certPEM()),
-		KeyFile:  writeFile(t, dir, "client-key.pem", client.keyPEM(t)),
-	}
-	clientCAs := x509.NewCertPool()
-	clientCAs.AddCert(ca.cert)
+	ca := testutil.NewCA(t)
+	client := ca.Client("fpmq-client")
+	files := TLSFiles{CAFile: ca.File(), CertFile: client.File(), KeyFile: client.KeyFile()}
+	clientCAs := ca.Pool()
 
 	t.Run("right CA", func(t *testing.T) {
 		addr, hs := tlsServer(t, ca, nil)
@@ -368,7 +269,7 @@ func TestDialTLS(t *testing.T) {
 	})
 
 	t.Run("wrong CA", func(t *testing.T) {
-		addr, hs := tlsServer(t, newCA(t, "unrelated CA"), nil)
+		addr, hs := tlsServer(t, testutil.NewCA(t), nil)
 		cfg, err := TLSFiles{CAFile: files.CAFile}.Config()
 		if err != nil {
 			t.Fatal(err)

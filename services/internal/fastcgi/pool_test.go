@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
 // countingListener counts accepted connections and can close them all.
@@ -97,13 +99,9 @@ func TestKeepAliveReusesConnections(t *testing.T) {
 func TestKeepAliveClosesIdleConnections(t *testing.T) {
 	c, ln := keptClient(t, 2, 50*time.Millisecond)
 	get(t, c)
-	deadline := time.Now().Add(5 * time.Second)
-	for idleCount(c) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("idle connection still kept after 5s with a 50ms idle time")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "the idle connection closed after its 50ms idle time", func() bool {
+		return idleCount(c) == 0
+	})
 	get(t, c)
 	if n := ln.accepted.Load(); n != 2 {
 		t.Errorf("a request after the idle time used connection #%d, want a new one (#2)", n)
@@ -254,13 +252,9 @@ func TestPeerClosed(t *testing.T) {
 		}
 		server.Close()
 		// A TCP FIN may take a moment even on loopback.
-		deadline := time.Now().Add(5 * time.Second)
-		for !check.peerClosed(conn) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: a closed connection still looks open after 5s", network)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		testutil.Eventually(t, 5*time.Second, network+": a closed connection looking closed", func() bool {
+			return check.peerClosed(conn)
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -34,28 +35,34 @@ func (r *recorder) get() []string {
 	return append([]string(nil), r.chunks...)
 }
 
+// The tests that depend on the interval run in a synctest bubble, whose
+// clock moves only when every goroutine of the test waits: a batch is
+// written exactly when its interval is over, without waiting for it.
+
 func TestBatchWritesLinesTogetherAfterTheInterval(t *testing.T) {
-	var rec recorder
-	b := NewBatch(&rec, 50*time.Millisecond)
-	defer b.Close()
-	log := zerolog.New(b)
-	for i := range 100 {
-		log.Info().Int("n", i).Msg("job succeeded")
-	}
-	if got := rec.get(); len(got) != 0 {
-		t.Fatalf("written before the interval: %d chunks", len(got))
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(rec.get()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	got := rec.get()
-	if len(got) != 1 {
-		t.Fatalf("got %d writes, want the 100 lines in one", len(got))
-	}
-	if n := strings.Count(got[0], "\n"); n != 100 {
-		t.Errorf("the write holds %d lines, want 100", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var rec recorder
+		b := NewBatch(&rec, 50*time.Millisecond)
+		defer b.Close()
+		log := zerolog.New(b)
+		for i := range 100 {
+			log.Info().Int("n", i).Msg("job succeeded")
+		}
+		time.Sleep(50*time.Millisecond - time.Nanosecond)
+		synctest.Wait()
+		if got := rec.get(); len(got) != 0 {
+			t.Fatalf("written before the interval: %d chunks", len(got))
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		got := rec.get()
+		if len(got) != 1 {
+			t.Fatalf("got %d writes at the interval, want the 100 lines in one", len(got))
+		}
+		if n := strings.Count(got[0], "\n"); n != 100 {
+			t.Errorf("the write holds %d lines, want 100", n)
+		}
+	})
 }
 
 func TestBatchWritesErrorsAtOnce(t *testing.T) {
@@ -72,21 +79,20 @@ func TestBatchWritesErrorsAtOnce(t *testing.T) {
 }
 
 func TestBatchWritesAFullBatchAtOnce(t *testing.T) {
-	var rec recorder
-	b := NewBatch(&rec, time.Hour)
-	defer b.Close()
-	line := bytes.Repeat([]byte("x"), 1023)
-	line = append(line, '\n')
-	for range batchLimit / len(line) {
-		b.Write(line)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(rec.get()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if got := rec.get(); len(got) != 1 || len(got[0]) != batchLimit {
-		t.Fatalf("got %d writes, want one of %d bytes", len(got), batchLimit)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var rec recorder
+		b := NewBatch(&rec, time.Hour)
+		defer b.Close()
+		line := bytes.Repeat([]byte("x"), 1023)
+		line = append(line, '\n')
+		for range batchLimit / len(line) {
+			b.Write(line)
+		}
+		synctest.Wait() // the writing goroutine is done with what it was handed; the clock has not moved
+		if got := rec.get(); len(got) != 1 || len(got[0]) != batchLimit {
+			t.Fatalf("got %d writes, want one of %d bytes", len(got), batchLimit)
+		}
+	})
 }
 
 func TestBatchCloseFlushesAndPassesLaterWritesThrough(t *testing.T) {
@@ -124,23 +130,31 @@ func TestBatchReportsAWriteError(t *testing.T) {
 	}
 }
 
-// blocked is a writer whose writes wait until it is released.
+// blocked is a writer whose writes wait until it is released. It says on
+// writing when the first write began.
 type blocked struct {
+	writing chan struct{}
+	once    sync.Once
 	release chan struct{}
 	recorder
 }
 
 func (w *blocked) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.writing) })
 	<-w.release
 	return w.recorder.Write(p)
 }
 
 func TestBatchASlowWriterDoesNotHoldUpLogging(t *testing.T) {
-	w := &blocked{release: make(chan struct{})}
+	w := &blocked{writing: make(chan struct{}), release: make(chan struct{})}
 	b := NewBatch(w, time.Millisecond)
 	log := zerolog.New(b)
 	log.Info().Msg("first")
-	time.Sleep(20 * time.Millisecond) // handed over; its write now waits
+	select {
+	case <-w.writing: // handed over; its write now waits
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first line was not handed over")
+	}
 	logged := make(chan struct{})
 	go func() {
 		for range 1000 {
