@@ -64,6 +64,8 @@ func ParseAddresses(rawURL, addresses string) ([]string, error) {
 type Cluster struct {
 	urls []string
 	tls  *tls.Config
+	// dial connects to one node: Dial, unless a test puts a stand-in.
+	dial func(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*amqp.Connection, error)
 
 	mu   sync.Mutex
 	at   int              // the node Dial tries first, unless last has closed
@@ -74,7 +76,7 @@ type Cluster struct {
 // returns them, each dialed with tlsConfig as Dial does. A Cluster of no
 // node fails every Dial.
 func NewCluster(urls []string, tlsConfig *tls.Config) *Cluster {
-	return &Cluster{urls: slices.Clone(urls), tls: tlsConfig}
+	return &Cluster{urls: slices.Clone(urls), tls: tlsConfig, dial: Dial}
 }
 
 // Nodes returns the nodes' URLs, passwords redacted, for logs.
@@ -125,7 +127,7 @@ func (c *Cluster) Dial(ctx context.Context) (*amqp.Connection, error) {
 	case 0:
 		return nil, errors.New("connect: no broker address configured")
 	case 1:
-		conn, err := Dial(ctx, c.urls[0], c.tls)
+		conn, err := c.dial(ctx, c.urls[0], c.tls)
 		return c.record(0, conn, err)
 	}
 
@@ -145,7 +147,7 @@ func (c *Cluster) Dial(ctx context.Context) (*amqp.Connection, error) {
 			share := time.Until(deadline) / time.Duration(len(c.urls)-k)
 			actx, cancel = context.WithTimeout(ctx, share)
 		}
-		conn, err := Dial(actx, c.urls[i], c.tls)
+		conn, err := c.dial(actx, c.urls[i], c.tls)
 		cancel()
 		if err == nil {
 			return c.record(i, conn, nil)

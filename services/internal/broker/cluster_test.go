@@ -2,11 +2,18 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
 )
@@ -68,14 +75,16 @@ func closedPort(t *testing.T) string {
 }
 
 // silentPort returns a loopback address that accepts connections and never
-// answers, as a node behind a network partition seems to.
-func silentPort(t *testing.T) string {
+// answers, as a node behind a network partition seems to, and a channel
+// that receives a value each time it accepts one.
+func silentPort(t *testing.T) (addr string, accepted <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	accepts := make(chan struct{}, 16)
 	go func() {
 		var held []net.Conn
 		defer func() {
@@ -89,9 +98,13 @@ func silentPort(t *testing.T) string {
 				return
 			}
 			held = append(held, c)
+			select {
+			case accepts <- struct{}{}:
+			default:
+			}
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), accepts
 }
 
 func newCluster(t *testing.T, url, addresses string) *Cluster {
@@ -173,35 +186,84 @@ func TestClusterDialMovesOnFromAFailedNode(t *testing.T) {
 	}
 }
 
+// TestClusterDialSharesTheTimeAmongNodes: a node that never answers gets
+// its share of the time, and the next node the rest. The nodes are
+// stand-ins for Dial and the clock is synctest's, so that the shares are
+// exact and waiting them out takes no time.
 func TestClusterDialSharesTheTimeAmongNodes(t *testing.T) {
-	a := amqptest.NewServer(t)
-	c := newCluster(t, "amqp://guest:guest@localhost:5672/", silentPort(t)+","+a.Addr)
-	// The silent node gets half of the 4 s, then the live one answers.
-	start := time.Now()
-	got, err := dialCluster(t, c, 4*time.Second)
-	if err != nil {
-		t.Fatalf("the silent first node used up the time: %v", err)
-	}
-	if got != a.Addr {
-		t.Errorf("connected to %s, want %s", got, a.Addr)
-	}
-	if elapsed := time.Since(start); elapsed < 1500*time.Millisecond || elapsed > 3500*time.Millisecond {
-		t.Errorf("took %s, want about half of the 4 s deadline", elapsed)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		type attempt struct {
+			node            string
+			began, deadline time.Time
+		}
+		var attempts []attempt
+		live := new(amqp.Connection)
+		c := newCluster(t, "amqp://guest:guest@localhost:5672/", "silent:5672,live:5672")
+		c.dial = func(ctx context.Context, rawURL string, _ *tls.Config) (*amqp.Connection, error) {
+			deadline, _ := ctx.Deadline()
+			u, _ := url.Parse(rawURL)
+			attempts = append(attempts, attempt{u.Hostname(), time.Now(), deadline})
+			if u.Hostname() == "silent" {
+				<-ctx.Done() // as Dial does at a node behind a partition
+				return nil, fmt.Errorf("connect to %s: %w", Redact(rawURL), ctx.Err())
+			}
+			return live, nil
+		}
+
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
+		defer cancel()
+		conn, err := c.Dial(ctx)
+		if err != nil || conn != live {
+			t.Fatalf("Dial = %p, %v; want the live node's connection: the silent first node used up the time", conn, err)
+		}
+		want := []attempt{
+			{"silent", start, start.Add(2 * time.Second)},                    // half of the 4 s
+			{"live", start.Add(2 * time.Second), start.Add(4 * time.Second)}, // the rest
+		}
+		if !slices.EqualFunc(attempts, want, func(a, b attempt) bool {
+			return a.node == b.node && a.began.Equal(b.began) && a.deadline.Equal(b.deadline)
+		}) {
+			t.Errorf("attempts (node, began, deadline)\n  %v\nwant\n  %v", attempts, want)
+		}
+	})
 }
 
+// TestClusterDialStopsAtTheDeadline cancels the dial while the first of two
+// silent nodes holds it: Dial returns at once, says how far it got and
+// wraps the context's error.
 func TestClusterDialStopsAtTheDeadline(t *testing.T) {
-	c := newCluster(t, "amqp://guest:guest@localhost:5672/", silentPort(t)+","+silentPort(t))
+	first, accepted := silentPort(t)
+	second, _ := silentPort(t)
+	c := newCluster(t, "amqp://guest:guest@localhost:5672/", first+","+second)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(200*time.Millisecond, cancel)
-	start := time.Now()
-	conn, err := c.Dial(ctx)
-	if err == nil {
-		conn.Close()
-		t.Fatal("Dial succeeded")
+	defer cancel()
+	dialed := make(chan error, 1)
+	go func() {
+		conn, err := c.Dial(ctx)
+		if err == nil {
+			conn.Close()
+		}
+		dialed <- err
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first node never saw the dial")
 	}
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
+	cancel()
+	cancelled := time.Now()
+	var err error
+	select {
+	case err = <-dialed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Dial did not return 5 s after its context was cancelled")
+	}
+	if elapsed := time.Since(cancelled); elapsed > 3*time.Second {
 		t.Errorf("Dial took %s after its context was cancelled", elapsed)
+	}
+	if err == nil {
+		t.Fatal("Dial succeeded")
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v does not wrap context.Canceled", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -26,18 +25,34 @@ var ErrNotSent = errors.New("message not sent")
 type Publisher struct {
 	ch      *amqp.Channel
 	returns *Returns
+	// blocks gates Publish while the broker blocks the connection.
+	blocks *BlockWatch
+}
 
-	mu sync.Mutex
-	// open is closed while the broker does not block the connection; a new
-	// one is made when it blocks it.
-	open chan struct{}
+// A PublisherOption changes how NewPublisher makes a Publisher.
+type PublisherOption func(*Publisher)
+
+// WithBlockWatch makes the Publisher wait out the blocks that w, a watch of
+// the Publisher's own connection, follows, instead of watching the
+// connection's blocks itself: one watcher then gates the publishes and
+// tells w's onChange. NewPublisher fails if w watches another connection.
+func WithBlockWatch(w *BlockWatch) PublisherOption {
+	return func(p *Publisher) { p.blocks = w }
 }
 
 // NewPublisher opens a channel on conn in confirm mode. The daemon gives it
 // a connection that does not consume: a broker under a memory or disk alarm
 // blocks publishing connections, and acks sent on a blocked connection
-// would stall with the publishes.
-func NewPublisher(conn *amqp.Connection) (*Publisher, error) {
+// would stall with the publishes. Unless WithBlockWatch gives it one, the
+// Publisher watches conn's blocks itself (WatchBlocked).
+func NewPublisher(conn *amqp.Connection, opts ...PublisherOption) (*Publisher, error) {
+	p := &Publisher{}
+	for _, opt := range opts {
+		opt(p)
+	}
+	if p.blocks != nil && p.blocks.conn != conn {
+		return nil, errors.New("new publisher: the block watch is of another connection")
+	}
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("open publisher channel: %w", err)
@@ -46,45 +61,11 @@ func NewPublisher(conn *amqp.Connection) (*Publisher, error) {
 		ch.Close()
 		return nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	p := &Publisher{ch: ch, returns: NewReturns(ch, publisherReturns), open: make(chan struct{})}
-	close(p.open)
-	// The library closes blocks when the connection closes, which ends
-	// the watcher.
-	go p.watchBlocked(conn.NotifyBlocked(make(chan amqp.Blocking, 1)))
+	p.ch, p.returns = ch, NewReturns(ch, publisherReturns)
+	if p.blocks == nil {
+		p.blocks = WatchBlocked(conn, nil)
+	}
 	return p, nil
-}
-
-// watchBlocked follows connection.blocked and connection.unblocked.
-func (p *Publisher) watchBlocked(blocks <-chan amqp.Blocking) {
-	for b := range blocks {
-		p.mu.Lock()
-		select {
-		case <-p.open: // not blocked until now
-			if b.Active {
-				p.open = make(chan struct{})
-			}
-		default: // blocked until now
-			if !b.Active {
-				close(p.open)
-			}
-		}
-		p.mu.Unlock()
-	}
-	p.mu.Lock()
-	select {
-	case <-p.open:
-	default:
-		close(p.open) // closed connection: publishes fail at once
-	}
-	p.mu.Unlock()
-}
-
-// unblocked returns a channel that is closed while the connection is not
-// blocked.
-func (p *Publisher) unblocked() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.open
 }
 
 // Publish sends msg to queue through the default exchange, mandatory, and
@@ -102,7 +83,7 @@ func (p *Publisher) unblocked() <-chan struct{} {
 //     it again may make a duplicate.
 func (p *Publisher) Publish(ctx context.Context, queue string, msg amqp.Publishing) error {
 	select {
-	case <-p.unblocked():
+	case <-p.blocks.unblocked():
 	case <-ctx.Done():
 		return fmt.Errorf("publish to %q: %w: the broker blocks the connection (resource alarm): %w", queue, ErrNotSent, ctx.Err())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,17 +103,14 @@ func TestPublisherWaitsWhileBlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.SetAlarm(true)
-	amqptest.WaitFor(t, "the publisher to see the block", func() bool {
-		select {
-		case <-p.unblocked():
-			return false
-		default:
-			return true
-		}
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if err := p.Publish(ctx, "jobs", amqp.Publishing{MessageId: "during"}); !errors.Is(err, ErrNotSent) {
+	amqptest.WaitFor(t, "the publisher to see the block", p.blocks.Blocked)
+	// The publish gives up once ctx ends, whether it was waiting by then or
+	// not: either way it has sent nothing.
+	ctx, cancel := context.WithCancel(t.Context())
+	during := make(chan error, 1)
+	go func() { during <- p.Publish(ctx, "jobs", amqp.Publishing{MessageId: "during"}) }()
+	cancel()
+	if err := <-during; !errors.Is(err, ErrNotSent) {
 		t.Errorf("publish while blocked: %v, want ErrNotSent", err)
 	}
 	srv.SetAlarm(false)
@@ -121,5 +119,121 @@ func TestPublisherWaitsWhileBlocked(t *testing.T) {
 	}
 	if q, _ := srv.Queue("jobs"); q.Ready != 3 {
 		t.Errorf("queue holds %d messages, want 3: existing, before, after (not during)", q.Ready)
+	}
+}
+
+// blockSeen is what a BlockWatch's onChange saw: the notification, and
+// whether the watch and a Publisher's gate followed it already.
+type blockSeen struct {
+	b        amqp.Blocking
+	blocked  bool // the watch's Blocked
+	gateOpen bool // the Publisher's gate
+}
+
+// receive returns the next value from ch, or fails the test if none comes
+// within 5 s.
+func receive[T any](t *testing.T, what string, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s within 5 s", what)
+		var zero T
+		return zero
+	}
+}
+
+// TestOneBlockWatch: a Publisher made WithBlockWatch has no watcher of its
+// own; the one watch gates its publishes and tells onChange of each change
+// once, after the gate follows it.
+func TestOneBlockWatch(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	if err := srv.Enqueue("jobs", amqp.Publishing{MessageId: "existing"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := Dial(t.Context(), srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var pub atomic.Pointer[Publisher]
+	seen := make(chan blockSeen, 4)
+	w := WatchBlocked(conn, func(b amqp.Blocking) {
+		p := pub.Load()
+		select {
+		case <-p.blocks.unblocked():
+			seen <- blockSeen{b, p.blocks.Blocked(), true}
+		default:
+			seen <- blockSeen{b, p.blocks.Blocked(), false}
+		}
+	})
+	p, err := NewPublisher(conn, WithBlockWatch(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.blocks != w {
+		t.Fatal("the Publisher watches the connection's blocks itself, want the watch it was given")
+	}
+	pub.Store(p)
+
+	srv.SetAlarm(true)
+	if got := receive(t, "the block", seen); !got.b.Active || got.b.Reason != "low on memory" || !got.blocked || got.gateOpen {
+		t.Errorf("onChange saw %+v at the block, want active with the reason, blocked, the gate shut", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := p.Publish(ctx, "jobs", amqp.Publishing{MessageId: "during"}); !errors.Is(err, ErrNotSent) {
+		t.Errorf("publish while blocked: %v, want ErrNotSent", err)
+	}
+	srv.SetAlarm(false)
+	if got := receive(t, "the unblock", seen); got.b.Active || got.blocked || !got.gateOpen {
+		t.Errorf("onChange saw %+v at the unblock, want inactive, not blocked, the gate open", got)
+	}
+	if err := p.Publish(t.Context(), "jobs", amqp.Publishing{MessageId: "after"}); err != nil {
+		t.Errorf("publish after the alarm: %v", err)
+	}
+
+	// Blocked again, the connection goes away: the watch ends, unblocked,
+	// so that publishes fail at once instead of waiting.
+	srv.SetAlarm(true)
+	if got := receive(t, "the second block", seen); !got.b.Active || got.gateOpen {
+		t.Errorf("onChange saw %+v at the second block, want active, the gate shut", got)
+	}
+	for _, c := range srv.Conns() {
+		srv.Drop(c.Number)
+	}
+	receive(t, "the watcher's end", w.Done())
+	if w.Blocked() {
+		t.Error("a watch of a closed connection reports it blocked")
+	}
+	// The bound only matters if the publish waits, which it must not.
+	ctx, cancel = context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := p.Publish(ctx, "jobs", amqp.Publishing{MessageId: "closed"}); err == nil || errors.Is(err, ErrNotSent) {
+		t.Errorf("publish on the closed connection: %v, want the channel's error at once", err)
+	}
+	close(seen)
+	for got := range seen {
+		t.Errorf("onChange called again with %+v, want once per change", got)
+	}
+	if q, _ := srv.Queue("jobs"); q.Ready != 2 {
+		t.Errorf("queue holds %d messages, want 2: existing, after (not during)", q.Ready)
+	}
+}
+
+func TestWithBlockWatchOfAnotherConnection(t *testing.T) {
+	srv := amqptest.NewServer(t)
+	var conns [2]*amqp.Connection
+	for i := range conns {
+		conn, err := Dial(t.Context(), srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conns[i] = conn
+	}
+	if _, err := NewPublisher(conns[0], WithBlockWatch(WatchBlocked(conns[1], nil))); err == nil {
+		t.Error("NewPublisher took the block watch of another connection")
 	}
 }
