@@ -45,7 +45,7 @@ type config struct {
 	RequestBody        string        `envconfig:"REQUEST_BODY" default:"form" desc:"how a job's body reaches the script: form (a JSON object's fields in $_POST) or raw (the body unchanged on php://input, CONTENT_TYPE from the message)"`
 	MaxInputVars       int           `envconfig:"FORM_MAX_INPUT_VARS" default:"1000" desc:"the pool's max_input_vars: a form job with more fields is dead-lettered (form-mismatch), not cut short by PHP"`
 	MaxInputNesting    int           `envconfig:"FORM_MAX_INPUT_NESTING_LEVEL" default:"64" desc:"the pool's max_input_nesting_level: a form job nested deeper is dead-lettered (form-mismatch)"`
-	RequestTimeout     time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one attempt on php-fpm, connect to last byte; a timeout is a failed attempt, retried later (keep php-fpm's request_terminate_timeout above it)"`
+	RequestTimeout     time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one attempt, told to the script (HTTP_X_DEADLINE); php-fpm's request_terminate_timeout should end a run there (compose sets it so): the daemon never cuts a run itself but waits for php-fpm to end it, so that a job's next attempt never starts while an earlier one may run; a run that ends late counts as it ended (a failure is retried later)"`
 	DelayMax           time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"longest delay queue: one queue per power of two seconds up to it holds the jobs published with a delay (caller --delay); longer delays pass through it again"`
 	MaxPriority        int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (caller --priority); must match the caller's; an existing queue must be re-created for it"`
 	ConsumerTimeout    time.Duration `envconfig:"AMQP_CONSUMER_TIMEOUT" default:"30m" desc:"the broker's consumer acknowledgement timeout (RabbitMQ's consumer_timeout: 30m unless changed; 0: none); the daemon settles every delivery within it, and asks for a longer one on its subscription when REQUEST_TIMEOUT and PREFETCH need it"`
@@ -57,7 +57,7 @@ type config struct {
 	KeepAlive          bool          `envconfig:"FASTCGI_KEEPALIVE" default:"false" desc:"keep one FastCGI connection open per worker (each pins a php-fpm child: give the pool a child to spare)"`
 	PingPath           string        `envconfig:"FASTCGI_PING_PATH" default:"/ping" desc:"php-fpm ping.path, requested to see whether the pool is back after an outage"`
 	StatusPath         string        `envconfig:"FASTCGI_STATUS_PATH" default:"/status" desc:"php-fpm pm.status_path, read for the pool metrics (fpmq_phpfpm_*)"`
-	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"on SIGTERM, how long in-flight jobs may finish before they are requeued"`
+	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"on SIGTERM, how long the daemon waits for jobs that php-fpm is not running (waiting to be due, or for the broker to take their copy) before it requeues them; a job php-fpm runs is waited for until php-fpm ends it"`
 	ConnectTimeout     time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of one broker connection attempt"`
 	ReconnectMax       time.Duration `envconfig:"RECONNECT_MAX_DELAY" default:"30s" desc:"longest pause between broker reconnection attempts (backoff with jitter)"`
 	MetricsAddr        string        `envconfig:"METRICS_ADDR" default:":9090" desc:"address of /metrics, /healthz and /readyz; empty turns them off"`
@@ -193,6 +193,9 @@ type holding struct {
 	// runs: one REQUEST_TIMEOUT for each round of the workers that the
 	// deliveries prefetched beyond CONCURRENCY may wait for, plus its own.
 	Work time.Duration
+	// RunHold bounds how long past REQUEST_TIMEOUT the daemon waits for
+	// php-fpm to end a run (dispatch.Config.RunHold); 0: none.
+	RunHold time.Duration
 	// CopyHold bounds the wait for the broker to take a retry or
 	// dead-letter copy afterwards (dispatch.Config.CopyHold); 0: none.
 	CopyHold time.Duration
@@ -209,13 +212,17 @@ func (c config) holding() holding {
 	}
 	rounds := (max(prefetch-c.Concurrency, 0) + c.Concurrency - 1) / c.Concurrency
 	h := holding{Work: time.Duration(rounds+1) * c.RequestTimeout}
+	// What the broker allows beyond Work is shared by a run that php-fpm
+	// lets go past its deadline and the copy afterwards.
 	switch t := c.ConsumerTimeout; {
 	case t == 0:
-	case h.Work+minCopyHold+holdMargin <= t:
-		h.CopyHold = t - h.Work - holdMargin
+	case h.Work+2*minCopyHold+holdMargin <= t:
+		rest := t - h.Work - holdMargin
+		h.RunHold = rest / 2
+		h.CopyHold = rest - h.RunHold
 	default:
-		h.CopyHold = minCopyHold
-		h.Ask = h.Work + minCopyHold + holdMargin
+		h.RunHold, h.CopyHold = minCopyHold, minCopyHold
+		h.Ask = h.Work + 2*minCopyHold + holdMargin
 	}
 	return h
 }

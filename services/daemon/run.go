@@ -111,10 +111,10 @@ func logStart(cfg config, log zerolog.Logger) {
 	hold := cfg.holding()
 	switch {
 	case cfg.ConsumerTimeout == 0:
-		log.Info().Dur("work", hold.Work).Msg("the broker has no consumer timeout (AMQP_CONSUMER_TIMEOUT=0): jobs wait for their retry and dead-letter copies without a bound")
+		log.Info().Dur("work", hold.Work).Msg("the broker has no consumer timeout (AMQP_CONSUMER_TIMEOUT=0): jobs wait for php-fpm to end their runs, and for their retry and dead-letter copies, without a bound")
 	case hold.Ask == 0:
-		log.Info().Dur("consumer_timeout", cfg.ConsumerTimeout).Dur("work", hold.Work).Dur("copy_hold", hold.CopyHold).
-			Msg("every delivery is settled within the broker's consumer timeout: waiting for a worker and running take at most work, publishing its copy at most copy_hold")
+		log.Info().Dur("consumer_timeout", cfg.ConsumerTimeout).Dur("work", hold.Work).Dur("run_hold", hold.RunHold).Dur("copy_hold", hold.CopyHold).
+			Msg("every delivery is settled within the broker's consumer timeout: waiting for a worker and running take at most work, a run php-fpm lets go past REQUEST_TIMEOUT is waited for at most run_hold more, publishing its copy at most copy_hold")
 	default:
 		log.Warn().Dur("consumer_timeout", cfg.ConsumerTimeout).Dur("work", hold.Work).Dur("asked", hold.Ask).
 			Msg("REQUEST_TIMEOUT and PREFETCH let a delivery wait longer than the broker's consumer timeout: asking for a longer one on the subscription (x-consumer-timeout, honoured by RabbitMQ 3.12 and later; on older brokers raise consumer_timeout, or the broker closes the channel and delivers the job again)")
@@ -243,6 +243,7 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 		Topology:       topology,
 		CopyRetryMin:   cfg.RetryInitial,
 		CopyRetryMax:   cfg.RetryMax,
+		RunHold:        hold.RunHold,
 		CopyHold:       hold.CopyHold,
 	}, log)
 

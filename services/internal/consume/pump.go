@@ -188,7 +188,7 @@ func (s *session) drain() {
 	s.c.setPauseReason(nil)
 	if s.ctx.Err() != nil {
 		if s.jobs.Err() != nil {
-			s.c.log.Warn().Msg("shutdown timeout: unfinished jobs were requeued")
+			s.c.log.Warn().Msg("shutdown timeout: jobs waiting to be due or for the broker to take their copy were requeued; jobs php-fpm ran were waited for")
 		} else {
 			s.c.log.Info().Msg("in-flight jobs done")
 		}

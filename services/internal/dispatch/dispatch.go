@@ -11,6 +11,7 @@ import (
 	"path"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -54,8 +55,19 @@ type Config struct {
 	// FormLimits are the pool's max_input_vars and max_input_nesting_level,
 	// which a form body must stay within.
 	FormLimits phpform.Limits
-	// Timeout bounds one attempt, connect to last byte.
+	// Timeout is an attempt's deadline, which the script sees
+	// (HTTP_X_DEADLINE). php-fpm's request_terminate_timeout should end a
+	// run there: the daemon never ends it itself, since php-fpm would run
+	// the script on regardless. It waits for php-fpm to end every run,
+	// past Timeout and through a shutdown, so that a job's next attempt
+	// never starts while an earlier one may still run.
 	Timeout time.Duration
+	// RunHold bounds how long past Timeout the daemon waits for php-fpm to
+	// end a run, holding its delivery, before it counts the attempt as
+	// failed although the script may still run (the broker would take the
+	// delivery back at its consumer acknowledgement timeout anyway). 0
+	// means no bound.
+	RunHold time.Duration
 	// MaxAttempts is how many times a job runs before it is dead-lettered.
 	MaxAttempts int
 	// MaxMessageSize bounds a message's body in bytes, checked first.
@@ -149,7 +161,9 @@ func (d *Dispatcher) CopyFailures() int64 { return d.copyFailures.Load() }
 // copies through pub before acking the original, so that a job is never
 // lost between the two. It returns once m is settled, or once settling
 // failed because the channel is gone (the broker then requeues m itself).
-// Cancelling ctx aborts the job, which is then requeued.
+// Cancelling ctx (a shutdown) requeues a job that waits to be due, or
+// whose copy the broker does not take; a job php-fpm runs is waited for
+// until php-fpm ends it (see Config.Timeout).
 //
 // A Result whose Err wraps outcome.ErrPoolUnavailable means the pool could
 // not take the job, or php-fpm refused to run the script: m was requeued
@@ -265,7 +279,7 @@ func (d *Dispatcher) admit(ctx context.Context, m amqp.Delivery, pub Publisher, 
 func (d *Dispatcher) attempt(ctx context.Context, m amqp.Delivery, body []byte, contentType string, res *outcome.Result) verdict {
 	var stderr phpfpm.Stderr
 	sent := time.Now()
-	resp, err := d.run(ctx, m, body, contentType, res.Attempt, &stderr)
+	resp, end, err := d.run(ctx, m, body, contentType, res.Attempt, &stderr)
 	stderr.Close()
 	res.Ran, res.WorkerTime = true, time.Since(sent)
 	if resp != nil {
@@ -279,8 +293,16 @@ func (d *Dispatcher) attempt(ctx context.Context, m amqp.Delivery, body []byte, 
 	}
 	a.fatal = stderr.Fatal()
 	res.Fatal = a.fatal != ""
-	a.cancelled = ctx.Err() != nil
-	return decide(a, d.cfg.Script, func() bool { return d.poolDown(ctx) })
+	a.overran, a.abandoned = end.overran, end.abandoned
+	if a.abandoned {
+		d.log.Error().Str("message_id", m.MessageId).Dur("timeout", d.cfg.Timeout).Dur("held", d.cfg.RunHold).
+			Msg("php-fpm still runs the job after REQUEST_TIMEOUT and as long again as the broker lets the daemon hold it: counted as failed; its next attempt may overlap this run. Set php-fpm's request_terminate_timeout to REQUEST_TIMEOUT")
+	} else if a.overran && err == nil {
+		d.log.Warn().Str("message_id", m.MessageId).Dur("timeout", d.cfg.Timeout).Dur("took", res.WorkerTime).
+			Msg("job ended after REQUEST_TIMEOUT; its answer stands")
+	}
+	// The ping outlives a shutdown: it decides whether an attempt counts.
+	return decide(a, d.cfg.Script, func() bool { return d.poolDown(context.WithoutCancel(ctx)) })
 }
 
 // settleVerdict settles m as v says, noting in *res the error, reason and
@@ -298,7 +320,7 @@ func (d *Dispatcher) settleVerdict(ctx context.Context, m amqp.Delivery, pub Pub
 		res.Outcome = d.failed(ctx, m, pub, res)
 	case deadLetterNow:
 		res.Outcome = d.deadLetter(ctx, m, pub, res)
-	case requeuePoolUnavailable, requeueShutdown:
+	case requeuePoolUnavailable:
 		res.Outcome = d.requeue(ctx, m, pub)
 	}
 	if v.refusal != "" {
@@ -364,16 +386,28 @@ func (d *Dispatcher) body(m amqp.Delivery) ([]byte, string, error) {
 	return form, "application/x-www-form-urlencoded", err
 }
 
-func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, contentType string, attempt int, stderr *phpfpm.Stderr) (*fastcgi.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, contentType string, attempt int, stderr *phpfpm.Stderr) (*fastcgi.Response, runEnd, error) {
+	start := time.Now()
+	deadline := start.Add(d.cfg.Timeout)
+	// Neither the deadline nor a shutdown ends the request: php-fpm would
+	// run the script on, and its next attempt could start meanwhile.
+	runCtx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if d.cfg.RunHold > 0 {
+		runCtx, cancel = context.WithDeadline(runCtx, deadline.Add(d.cfg.RunHold))
+	}
 	defer cancel()
-	deadline, _ := ctx.Deadline()
+	overrun := time.AfterFunc(d.cfg.Timeout, func() {
+		d.log.Warn().Str("message_id", m.MessageId).Dur("timeout", d.cfg.Timeout).
+			Msg("job runs past REQUEST_TIMEOUT: waiting for php-fpm to end it before anything else; php-fpm's request_terminate_timeout should end it")
+	})
+	defer overrun.Stop()
 
-	params := make([]fastcgi.Param, 0, len(d.fixed)+16+len(m.Headers))
+	params := make([]fastcgi.Param, 0, len(d.fixed)+17+len(m.Headers))
 	params = append(params, d.fixed...)
 	params = append(params,
 		fastcgi.Param{Name: "CONTENT_TYPE", Value: contentType},
 		fastcgi.Param{Name: "CONTENT_LENGTH", Value: strconv.Itoa(len(body))},
+		postReading(contentType),
 	)
 	params = appendJobParams(params, m, d.cfg.Topology.Queue, attempt, deadline)
 	params, omitted := appendHeaderParams(params, m.Headers)
@@ -381,11 +415,41 @@ func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, cont
 		d.log.Warn().Str("message_id", m.MessageId).Strs("headers", omitted).
 			Msg("headers too large for a FastCGI record were left out; the worker sees their names in HTTP_X_FPMQ_OMITTED_HEADERS")
 	}
-	resp, err := d.client.Do(ctx, &fastcgi.Request{Params: params, Body: body, Stderr: stderr})
+	resp, err := d.client.Do(runCtx, &fastcgi.Request{Params: params, Body: body, Stderr: stderr})
+	// Only RunHold's deadline bounds runCtx; the connection's deadline,
+	// set from it, can fire a moment before the context's timer.
+	abandoned := err != nil && (runCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded))
+	end := runEnd{overran: time.Since(start) > d.cfg.Timeout, abandoned: abandoned}
 	if err != nil {
-		return nil, fmt.Errorf("fastcgi request: %w", err)
+		return nil, end, fmt.Errorf("fastcgi request: %w", err)
 	}
-	return resp, nil
+	return resp, end, nil
+}
+
+// runEnd says how a run ended with respect to its deadline.
+type runEnd struct {
+	// overran: the run outlasted Config.Timeout.
+	overran bool
+	// abandoned: the daemon stopped waiting for php-fpm after RunHold;
+	// the script may still run.
+	abandoned bool
+}
+
+// postReading returns the PHP_VALUE param that keeps PHP from consuming
+// the request body of the given content type before the script runs. PHP
+// parses a multipart/form-data body into $_POST and $_FILES and then leaves
+// php://input empty (php-src main/rfc1867.c; PHP's manual on php://input),
+// so a job whose body is such a form would reach a raw-mode script as
+// nothing. enable_post_data_reading=Off leaves it on php://input. Every
+// request carries the setting, On otherwise, because php-fpm keeps a
+// PHP_VALUE for the child's later requests (fpm_php_apply_defines_ex
+// alters the master value).
+func postReading(contentType string) fastcgi.Param {
+	media, _, _ := strings.Cut(contentType, ";")
+	if strings.EqualFold(strings.TrimSpace(media), "multipart/form-data") {
+		return fastcgi.Param{Name: "PHP_VALUE", Value: "enable_post_data_reading=Off"}
+	}
+	return fastcgi.Param{Name: "PHP_VALUE", Value: "enable_post_data_reading=On"}
 }
 
 // retry publishes a copy of m to the retry queue of its attempt, with a

@@ -298,33 +298,53 @@ func TestHandleUnreachablePool(t *testing.T) {
 	}
 }
 
-func TestHandleTimeoutIsRetried(t *testing.T) {
+// A run past the deadline is waited for: the job's next attempt must not
+// start while php-fpm still runs it. A run that then succeeds stands, once.
+func TestHandleWaitsForARunPastItsDeadline(t *testing.T) {
+	addr, requests := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(150 * time.Millisecond) // the script's own work, past its deadline
+	})
+	var log bytes.Buffer
+	d := newDispatcher(t, addr, &log)
+	d.cfg.Timeout = 20 * time.Millisecond
+	m, ack := delivery(`{"number":1}`, nil)
+	pub := &publisher{}
+	res := d.Handle(context.Background(), m, pub)
+	if res.Outcome != outcome.Succeeded || len(ack.settled) != 1 || ack.settled[0] != "ack" || len(pub.sent) != 0 {
+		t.Errorf("result %+v, settled %v, published %v; want succeeded, acked, no copy", res, ack.settled, pub.sent)
+	}
+	if len(requests()) != 1 || res.WorkerTime < 150*time.Millisecond {
+		t.Errorf("%d runs, worker time %s; want one run, waited for to its end", len(requests()), res.WorkerTime)
+	}
+	if !strings.Contains(log.String(), "job runs past REQUEST_TIMEOUT") || !strings.Contains(log.String(), "job ended after REQUEST_TIMEOUT") {
+		t.Errorf("log does not say the job ran past its deadline:\n%s", log.String())
+	}
+}
+
+// A run that php-fpm does not end within RunHold past the deadline is a
+// failed attempt, said to be one that may still run.
+func TestHandleAbandonsARunAfterRunHold(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	addr, _ := serve(t, func(http.ResponseWriter, *http.Request) { <-release })
 	var log bytes.Buffer
 	d := newDispatcher(t, addr, &log)
-	d.cfg.Timeout = 100 * time.Millisecond
-	// The hung server does not answer the ping that tells a pool gone
-	// away from a job broken on its own either.
-	d.poolCheck = 10 * time.Millisecond
+	d.cfg.Timeout, d.cfg.RunHold = 20*time.Millisecond, 50*time.Millisecond
 	m, _ := delivery(`{"number":1}`, nil)
 	pub := &publisher{}
-
-	start := time.Now()
 	res := d.Handle(context.Background(), m, pub)
-	if res.Outcome != outcome.Retried || !errors.Is(res.Err, context.DeadlineExceeded) {
-		t.Errorf("result %+v, want retried after a deadline", res)
+	if res.Outcome != outcome.Retried || !errors.Is(res.Err, context.DeadlineExceeded) || !strings.Contains(res.Err.Error(), "may still run") {
+		t.Errorf("result %+v, want retried, the run abandoned", res)
 	}
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("a hung worker held the job for %s", elapsed)
+	if !strings.Contains(log.String(), "its next attempt may overlap this run") {
+		t.Errorf("log does not warn of the overlap:\n%s", log.String())
 	}
 }
 
-// Shutdown cutting a job short is not the job's fault: requeued, no copy.
-func TestHandleAbortedByShutdown(t *testing.T) {
+// A shutdown does not cut a running job short: php-fpm would run it on,
+// and another daemon could start it meanwhile. Its answer settles it.
+func TestHandleShutdownWaitsForTheRun(t *testing.T) {
 	release := make(chan struct{})
-	defer close(release)
 	running := make(chan struct{})
 	addr, _ := serve(t, func(http.ResponseWriter, *http.Request) {
 		close(running) // the job's only request
@@ -340,12 +360,15 @@ func TestHandleAbortedByShutdown(t *testing.T) {
 	go func() { done <- d.Handle(ctx, m, pub) }()
 	<-running
 	cancel()
-	res := <-done
-	if res.Outcome != outcome.Requeued || len(pub.sent) != 0 || len(ack.settled) != 1 || ack.settled[0] != "nack-requeue" {
-		t.Errorf("result %+v, settled %v, published %v; want a plain requeue", res, ack.settled, pub.sent)
+	select {
+	case res := <-done:
+		t.Fatalf("Handle returned %+v while the job still ran", res)
+	case <-time.After(50 * time.Millisecond):
 	}
-	if errors.Is(res.Err, outcome.ErrPoolUnavailable) || !errors.Is(res.Err, context.Canceled) {
-		t.Errorf("error %v, want the shutdown's, not the pool's", res.Err)
+	close(release)
+	res := <-done
+	if res.Outcome != outcome.Succeeded || len(ack.settled) != 1 || ack.settled[0] != "ack" {
+		t.Errorf("result %+v, settled %v; want the run's own outcome, succeeded", res, ack.settled)
 	}
 }
 

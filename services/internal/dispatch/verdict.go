@@ -23,8 +23,10 @@ type answer struct {
 	// fatal is the PHP fatal error the script died of, from its stderr, or
 	// "".
 	fatal string
-	// cancelled says that the job's context ended: the daemon shuts down.
-	cancelled bool
+	// overran says that the run outlasted the attempt's deadline
+	// (Config.Timeout); abandoned, that the daemon stopped waiting for
+	// php-fpm to end it (Config.RunHold), and the script may still run.
+	overran, abandoned bool
 }
 
 // verdictKind is what Handle does with a delivery once its attempt ended.
@@ -44,9 +46,6 @@ const (
 	// the pool could not take it, or php-fpm refused to run the script.
 	// The verdict's err wraps outcome.ErrPoolUnavailable.
 	requeuePoolUnavailable
-	// requeueShutdown puts the job back with no attempt counted: shutdown
-	// cut it short.
-	requeueShutdown
 )
 
 // verdict is what php-fpm's answer means for the job.
@@ -70,11 +69,21 @@ type verdict struct {
 // script in the error of a refusal. It reads a.resp whenever a.err is nil.
 //
 // The order of the cases matters: a refusal is php-fpm's, not the script's
-// answer; a clean 2xx stands even during shutdown; a shutdown or a pool
+// answer; a clean 2xx stands, even after the deadline (the job ran once,
+// whole); a run the daemon stopped waiting for is a failed attempt; a pool
 // that is down is not the job's fault; a PHP fatal error fails the attempt
 // whatever the status says (with display_errors on, or after output, PHP
-// still answers 200); a 4xx is the worker refusing the job for good.
+// still answers 200); a 4xx is the worker refusing the job for good. A
+// failure past the deadline says so.
 func decide(a answer, script string, poolDown func() bool) verdict {
+	v := decideAnswer(a, script, poolDown)
+	if a.overran && v.kind == failAttempt && !a.abandoned {
+		v.err = fmt.Errorf("ran past REQUEST_TIMEOUT until php-fpm ended it: %w", v.err)
+	}
+	return v
+}
+
+func decideAnswer(a answer, script string, poolDown func() bool) verdict {
 	switch {
 	case a.refused:
 		// php-fpm answered itself: no PHP ran, and no job can run until
@@ -86,8 +95,8 @@ func decide(a answer, script string, poolDown func() bool) verdict {
 		}
 	case a.err == nil && a.fatal == "" && a.resp.Status >= 200 && a.resp.Status < 300:
 		return verdict{kind: succeed}
-	case a.cancelled:
-		return verdict{kind: requeueShutdown, err: fmt.Errorf("aborted by shutdown: %w", a.err)}
+	case a.abandoned:
+		return verdict{kind: failAttempt, err: fmt.Errorf("php-fpm did not end the run within REQUEST_TIMEOUT and the longest the daemon may hold the job; it may still run: %w", a.err)}
 	case errors.Is(a.err, fastcgi.ErrUnavailable) || (a.err != nil && poolDown()):
 		return verdict{kind: requeuePoolUnavailable, err: fmt.Errorf("%w: %w", outcome.ErrPoolUnavailable, a.err)}
 	case a.fatal != "" && a.err != nil:

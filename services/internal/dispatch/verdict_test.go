@@ -45,22 +45,27 @@ var decideCases = []struct {
 	// php-fpm's own refusal comes first, even during shutdown.
 	{name: "refused 404", a: answer{resp: answered(404), refused: true, refusal: refusalText},
 		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: php-fpm refused to run /app/worker.php (status 404): " + refusalText, is: []error{outcome.ErrPoolUnavailable}},
-	{name: "refused 403 during shutdown", a: answer{resp: answered(403), refused: true, refusal: "Access denied", cancelled: true},
+	{name: "refused 403 past the deadline", a: answer{resp: answered(403), refused: true, refusal: "Access denied", overran: true},
 		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: php-fpm refused to run /app/worker.php (status 403): Access denied", is: []error{outcome.ErrPoolUnavailable}},
 
-	// A clean 2xx succeeds, even during shutdown.
+	// A clean 2xx succeeds, even past the deadline: the job ran, whole.
 	{name: "200", a: answer{resp: answered(200)}, kind: succeed},
 	{name: "204", a: answer{resp: answered(204)}, kind: succeed},
 	{name: "299", a: answer{resp: answered(299)}, kind: succeed},
-	{name: "200 during shutdown", a: answer{resp: answered(200), cancelled: true}, kind: succeed},
+	{name: "200 past the deadline", a: answer{resp: answered(200), overran: true}, kind: succeed},
 
-	// Shutdown cut the job short: requeued, whatever else happened.
-	{name: "cancelled request", a: answer{err: errAborted, cancelled: true},
-		kind: requeueShutdown, err: "aborted by shutdown: fastcgi request: context canceled", is: []error{context.Canceled}},
-	{name: "cancelled while unavailable", a: answer{err: errUnavailable, cancelled: true}, poolDown: true,
-		kind: requeueShutdown, err: "aborted by shutdown: " + errUnavailable.Error(), is: []error{fastcgi.ErrUnavailable}},
-	{name: "500 during shutdown", a: answer{resp: answered(500), cancelled: true}, kind: requeueShutdown},
-	{name: "fatal 200 during shutdown", a: answer{resp: answered(200), fatal: fatalText, cancelled: true}, kind: requeueShutdown},
+	// A run past the deadline that php-fpm ended is a failed attempt that
+	// says so; one the daemon stopped waiting for fails, pinging nothing.
+	{name: "abandoned run", a: answer{err: errTimedOut, overran: true, abandoned: true},
+		kind: failAttempt, err: "php-fpm did not end the run within REQUEST_TIMEOUT and the longest the daemon may hold the job; it may still run: " + errTimedOut.Error(), is: []error{context.DeadlineExceeded}},
+	{name: "500 past the deadline", a: answer{resp: answered(500), overran: true},
+		kind: failAttempt, err: "ran past REQUEST_TIMEOUT until php-fpm ended it: worker answered status 500"},
+	{name: "killed past the deadline, pool up", a: answer{err: errBroken, overran: true}, pings: 1,
+		kind: failAttempt, err: "ran past REQUEST_TIMEOUT until php-fpm ended it: " + errBroken.Error(), is: []error{io.ErrUnexpectedEOF}},
+	{name: "fatal 200 past the deadline", a: answer{resp: answered(200), fatal: fatalText, overran: true},
+		kind: failAttempt, err: "ran past REQUEST_TIMEOUT until php-fpm ended it: PHP fatal error (status 200): " + fatalText},
+	{name: "4xx past the deadline", a: answer{resp: answered(422), overran: true},
+		kind: deadLetterNow, reason: outcome.ReasonRejected, err: "worker answered status 422"},
 
 	// The pool could not take the job, or went away mid-request.
 	{name: "pool unavailable", a: answer{err: errUnavailable}, poolDown: false,
@@ -169,7 +174,6 @@ func TestSettleVerdict(t *testing.T) {
 		{"rejected", verdict{kind: deadLetterNow, reason: outcome.ReasonRejected, err: errors.New("worker answered status 422")}, 1, outcome.DeadLettered, outcome.ReasonRejected, "jobs.dead", "ack"},
 		{"pool unavailable", verdict{kind: requeuePoolUnavailable, err: outcome.ErrPoolUnavailable}, 1, outcome.Requeued, "", "", "nack-requeue"},
 		{"refused", verdict{kind: requeuePoolUnavailable, err: outcome.ErrPoolUnavailable, refusal: refusalText}, 1, outcome.Requeued, "", "", "nack-requeue"},
-		{"shutdown", verdict{kind: requeueShutdown, err: context.Canceled}, 1, outcome.Requeued, "", "", "nack-requeue"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,5 +200,24 @@ func TestSettleVerdict(t *testing.T) {
 				t.Errorf("refusal logged: %v, want %v:\n%s", logged, tc.v.refusal != "", log.String())
 			}
 		})
+	}
+}
+
+// TestPostReading: only a multipart/form-data body, which PHP would parse
+// into $_POST and $_FILES and take off php://input, turns PHP's reading of
+// the body off; every other request turns it on again, whatever a request
+// before it on the same php-fpm child set.
+func TestPostReading(t *testing.T) {
+	for ct, want := range map[string]string{
+		"multipart/form-data; boundary=x":   "enable_post_data_reading=Off",
+		" Multipart/Form-Data ;boundary=x":  "enable_post_data_reading=Off",
+		"multipart/mixed; boundary=x":       "enable_post_data_reading=On",
+		"application/x-www-form-urlencoded": "enable_post_data_reading=On",
+		"application/json":                  "enable_post_data_reading=On",
+		"":                                  "enable_post_data_reading=On",
+	} {
+		if p := postReading(ct); p.Name != "PHP_VALUE" || p.Value != want {
+			t.Errorf("postReading(%q) = %+v, want PHP_VALUE %s", ct, p, want)
+		}
 	}
 }
