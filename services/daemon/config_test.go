@@ -7,9 +7,9 @@ import (
 
 func TestHolding(t *testing.T) {
 	for _, tc := range []struct {
-		name                  string
-		c                     config
-		work, hold, asked     time.Duration // hold: both RunHold and CopyHold
+		name              string
+		c                 config
+		work, hold, asked time.Duration // hold: both RunHold and CopyHold
 	}{
 		{
 			name: "defaults: well within RabbitMQ's 30 minutes",
