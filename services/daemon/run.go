@@ -211,6 +211,7 @@ const (
 // daemon is the assembled daemon: the dispatcher, the consumer that feeds
 // it, the pool it asks about php-fpm, and the metrics that watch them.
 type daemon struct {
+	jobs       *fastcgi.Client // the jobs' FastCGI client
 	dispatcher *dispatch.Dispatcher
 	consumer   *consume.Consumer
 	pool       *phpfpm.Pool
@@ -229,6 +230,7 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 	topology := cfg.topology()
 	hold := cfg.holding()
 	d := &daemon{
+		jobs:     client,
 		pool:     &phpfpm.Pool{Client: pages, PingPath: cfg.PingPath, StatusPath: cfg.StatusPath},
 		rates:    jobrate.New(nil),
 		topology: topology,
@@ -316,6 +318,7 @@ func (d *daemon) newMetrics(cfg config) *metrics.Metrics {
 		},
 		Reconnects:   func() float64 { return float64(c.Reconnects()) },
 		CopyFailures: func() float64 { return float64(d.dispatcher.CopyFailures()) },
+		Resent:       func() float64 { return float64(d.jobs.Resent()) },
 	})
 	m.MustRegister(metrics.NewPoolCollector(d.pool.Status, statusTimeout))
 	// Its series name each of the route's queues in their own queue label.

@@ -60,6 +60,10 @@ type Gauges struct {
 	// CopyFailures counts the retry and dead-letter copies the broker
 	// refused, as they happen.
 	CopyFailures func() float64
+	// Resent counts the requests sent again on a new connection because
+	// php-fpm had ended their kept connection without reading them
+	// (fastcgi.Client.Resent); nil leaves the series out.
+	Resent func() float64
 }
 
 // New creates and registers the metrics of the daemon consuming queue, with
@@ -118,6 +122,12 @@ func New(queue string, g Gauges) *Metrics {
 			Help: "Retry or dead-letter copies the broker did not take; each is tried again after a growing pause, without running the job again.",
 		}, g.CopyFailures),
 	)
+	if g.Resent != nil {
+		m.labelled.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: namespace, Name: "fastcgi_requests_resent_total",
+			Help: "Jobs sent again at once, with no attempt counted, because php-fpm had ended their kept-alive connection without reading them (a child at pm.max_requests, an idle child stopped, a reload).",
+		}, g.Resent))
+	}
 	r.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
