@@ -1,5 +1,8 @@
-// Package envhelp prints the environment variables a command reads, for its
-// -h text: one line each, with the variable's default and description.
+// Package envhelp lists the environment variables a command reads, from
+// its configuration struct's envconfig tags: for its -h text (Print: one
+// line each, with the variable's default and description), and as the
+// Markdown tables of its README (Markdown), which Sync and SyncFile keep
+// equal to the code between marker lines.
 package envhelp
 
 import (
