@@ -114,6 +114,13 @@ lint: ## gofmt, go vet, staticcheck and go mod tidy -diff, in both modules
 	$(GO) mod tidy -diff
 	$(GO) -C $(IT) mod tidy -diff
 
+# The README tables of the settings are generated from the same envconfig
+# tags as -h: TestREADMEConfiguration fails when they differ, and rewrites
+# them with FPMQ_UPDATE_DOCS=1.
+.PHONY: docs
+docs: ## regenerate the settings tables of the daemon's and the caller's READMEs from the code (what -h prints)
+	FPMQ_UPDATE_DOCS=1 $(GO) test -count=1 -run TestREADMEConfiguration ./services/daemon/ ./services/caller/
+
 BENCH_OUT ?= $(CURDIR)/bench-results
 .PHONY: bench
 bench: ## the system benchmark in containers (after make images; as root), then the micro-benchmarks

@@ -32,7 +32,7 @@ type config struct {
 	QueueType   string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the job queue: classic, or quorum for a RabbitMQ cluster; must match the daemon's"`
 	MaxPriority int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (see --priority); must match the daemon's"`
 	DelayMax    time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"the daemon's DELAY_MAX: a job published with --delay waits in the delay queue of the largest power of two seconds not above the delay and DELAY_MAX"`
-	Timeout     time.Duration `envconfig:"CALLER_TIMEOUT" default:"10s" desc:"bound on the whole run: connecting, reconnecting and waiting for every publisher confirm"`
+	Timeout     time.Duration `envconfig:"CALLER_TIMEOUT" default:"10s" desc:"bound on the whole run: connecting, reconnecting and waiting for every publisher confirm; past it the caller exits 1"`
 
 	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES, set by loadConfig

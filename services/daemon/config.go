@@ -37,7 +37,7 @@ type config struct {
 
 	Queue              string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"queue to consume jobs from"`
 	QueueType          string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the daemon's queues: classic, or quorum for a RabbitMQ cluster"`
-	DeadQueue          string        `envconfig:"DEAD_LETTER_QUEUE" desc:"queue of jobs that will never succeed (default: AMQP_QUEUE + \".dead\")"`
+	DeadQueue          string        `envconfig:"DEAD_LETTER_QUEUE" desc:"queue of jobs that will never succeed (empty: AMQP_QUEUE + \".dead\")"`
 	FastCGIAddr        string        `envconfig:"FASTCGI_ADDR" default:"unix:///run/php-fpm/commands.sock" desc:"php-fpm pool address: unix:///PATH or tcp://HOST:PORT"`
 	ScriptFilename     string        `envconfig:"SCRIPT_FILENAME" default:"/app/worker.php" desc:"absolute path of the worker script where php-fpm runs"`
 	Concurrency        int           `envconfig:"CONCURRENCY" default:"5" desc:"jobs run at once; at most the pool's pm.max_children"`
@@ -45,28 +45,28 @@ type config struct {
 	RequestBody        string        `envconfig:"REQUEST_BODY" default:"form" desc:"how a job's body reaches the script: form (a JSON object's fields in $_POST) or raw (the body unchanged on php://input, CONTENT_TYPE from the message)"`
 	MaxInputVars       int           `envconfig:"FORM_MAX_INPUT_VARS" default:"1000" desc:"the pool's max_input_vars: a form job with more fields is dead-lettered (form-mismatch), not cut short by PHP"`
 	MaxInputNesting    int           `envconfig:"FORM_MAX_INPUT_NESTING_LEVEL" default:"64" desc:"the pool's max_input_nesting_level: a form job nested deeper is dead-lettered (form-mismatch)"`
-	RequestTimeout     time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one attempt, told to the script (HTTP_X_DEADLINE); php-fpm's request_terminate_timeout should end a run there (compose sets it so): the daemon never cuts a run itself but waits for php-fpm to end it, so that a job's next attempt never starts while an earlier one may run; a run that ends late counts as it ended (a failure is retried later)"`
-	DelayMax           time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"longest delay queue: one queue per power of two seconds up to it holds the jobs published with a delay (caller --delay); longer delays pass through it again"`
-	MaxPriority        int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (caller --priority); must match the caller's; an existing queue must be re-created for it"`
-	ConsumerTimeout    time.Duration `envconfig:"AMQP_CONSUMER_TIMEOUT" default:"30m" desc:"the broker's consumer acknowledgement timeout (RabbitMQ's consumer_timeout: 30m unless changed; 0: none); the daemon settles every delivery within it, and asks for a longer one on its subscription when REQUEST_TIMEOUT and PREFETCH need it"`
+	RequestTimeout     time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"deadline of one attempt, told to the script (HTTP_X_DEADLINE); php-fpm's request_terminate_timeout should end a run there (compose sets it so): the daemon never cuts a run itself but waits for php-fpm to end it, so that a job's next attempt never starts while an earlier one may run; a run that ends late counts as it ended (a failure is retried later); see \"One run at a time\" in the daemon's README"`
+	DelayMax           time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"longest delay queue: one queue per power of two seconds up to it holds the jobs published with a delay (caller --delay); longer delays pass through it again; see \"Delayed jobs\" in the daemon's README"`
+	MaxPriority        int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (caller --priority); must match the caller's; an existing queue must be re-created for it; see \"Priorities\" in the daemon's README"`
+	ConsumerTimeout    time.Duration `envconfig:"AMQP_CONSUMER_TIMEOUT" default:"30m" desc:"the broker's consumer acknowledgement timeout (RabbitMQ's consumer_timeout: 30m unless changed; 0: none); the daemon settles every delivery within it, and asks for a longer one on its subscription (x-consumer-timeout) when REQUEST_TIMEOUT and PREFETCH need it; see \"Reliability\" in the daemon's README"`
 	MaxAttempts        int           `envconfig:"MAX_ATTEMPTS" default:"5" desc:"attempts of a job before it is dead-lettered"`
 	RetryInitial       time.Duration `envconfig:"RETRY_INITIAL_DELAY" default:"1s" desc:"wait before the 2nd attempt; later waits grow by RETRY_FACTOR (with jitter)"`
 	RetryFactor        float64       `envconfig:"RETRY_FACTOR" default:"2" desc:"growth of the wait between attempts"`
 	RetryMax           time.Duration `envconfig:"RETRY_MAX_DELAY" default:"60s" desc:"longest wait between attempts"`
 	MaxMessageSize     int           `envconfig:"MAX_MESSAGE_SIZE" default:"1048576" desc:"largest job body in bytes; larger ones are dead-lettered"`
-	KeepAlive          bool          `envconfig:"FASTCGI_KEEPALIVE" default:"false" desc:"keep one FastCGI connection open per worker (each pins a php-fpm child: give the pool a child to spare)"`
+	KeepAlive          bool          `envconfig:"FASTCGI_KEEPALIVE" default:"false" desc:"keep one FastCGI connection open per worker instead of one per job (compose: true; see BENCHMARKS.md); each pins a php-fpm child, so give the pool one child more than CONCURRENCY, as compose does: the daemon warns at start when it has none to spare"`
 	PingPath           string        `envconfig:"FASTCGI_PING_PATH" default:"/ping" desc:"php-fpm ping.path, requested to see whether the pool is back after an outage"`
 	StatusPath         string        `envconfig:"FASTCGI_STATUS_PATH" default:"/status" desc:"php-fpm pm.status_path, read for the pool metrics (fpmq_phpfpm_*)"`
 	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"on SIGTERM, how long the daemon waits for jobs that php-fpm is not running (waiting to be due, or for the broker to take their copy) before it requeues them; a job php-fpm runs is waited for until php-fpm ends it"`
 	ConnectTimeout     time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of one broker connection attempt"`
 	ReconnectMax       time.Duration `envconfig:"RECONNECT_MAX_DELAY" default:"30s" desc:"longest pause between broker reconnection attempts (backoff with jitter)"`
-	MetricsAddr        string        `envconfig:"METRICS_ADDR" default:":9090" desc:"address of /metrics, /healthz and /readyz; empty turns them off"`
+	MetricsAddr        string        `envconfig:"METRICS_ADDR" default:":9090" desc:"address of /metrics, /healthz, /readyz and the admin endpoints /admin/; empty turns them off"`
 	QueueStatsInterval time.Duration `envconfig:"QUEUE_STATS_INTERVAL" default:"15s" desc:"how often the daemon reads its queues' figures from RabbitMQ for fpmq_queue_* metrics; 0 turns it off"`
-	AdminToken         string        `envconfig:"ADMIN_TOKEN" desc:"bearer token that lets requests from other addresses use /admin/ (pause, resume, status) on METRICS_ADDR; empty: loopback only"`
+	AdminToken         string        `envconfig:"ADMIN_TOKEN" desc:"bearer token that lets requests from other addresses use /admin/ (pause, resume, status) on METRICS_ADDR; at least 16 characters (make .env generates one); empty: loopback only; see \"Operating it\" in the daemon's README"`
 	Pprof              bool          `envconfig:"PPROF" default:"false" desc:"also serve Go profiles under /debug/pprof/ on METRICS_ADDR"`
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
-	LogFlushInterval   time.Duration `envconfig:"LOG_FLUSH_INTERVAL" default:"10ms" desc:"log lines are written out together at most this long after they happen (errors at once), as each write costs the container engine about 100 µs; longer makes bigger bursts for the engine, which show in job latency; 0 writes each line at once"`
+	LogFlushInterval   time.Duration `envconfig:"LOG_FLUSH_INTERVAL" default:"10ms" desc:"log lines are written out together at most this long after they happen (at once for errors, and on a terminal), as each write costs the container engine about 100 µs of CPU whatever its size; longer makes bigger bursts for the engine, which show in job latency (see BENCHMARKS.md); 0 writes each line at once"`
 
 	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES, set by loadConfig

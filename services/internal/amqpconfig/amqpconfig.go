@@ -21,8 +21,8 @@ import (
 // the struct embeds them: first, in each command of fpmq.
 type Settings struct {
 	URL       string `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST or amqps://... (required; percent-encode special characters); with compose, the vhost is fpmq and the user RABBITMQ_DAEMON_USER for the daemon, RABBITMQ_OPERATOR_USER for daemon dead, RABBITMQ_CALLER_USER for the caller"`
-	Addresses string `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,...: each replaces AMQP_URL's host and port in turn, keeping its user, password, vhost and TLS; fpmq connects to the first that answers and, when that one fails, reconnects to another (default: AMQP_URL's host alone)"`
-	CAFile    string `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ over amqps:// (default: the system's)"`
+	Addresses string `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,... (empty: AMQP_URL's host alone): each replaces AMQP_URL's host and port in turn, keeping its user, password, vhost and TLS; fpmq connects to the first that answers and, when that one fails, reconnects to another, where the caller publishes its unconfirmed jobs again; see \"A RabbitMQ cluster\" in the daemon's README"`
+	CAFile    string `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ's certificate over amqps:// (empty: the system's CA bundle)"`
 	CertFile  string `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
 	KeyFile   string `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
 }
