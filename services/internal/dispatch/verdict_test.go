@@ -25,7 +25,6 @@ var (
 	errBroken      = fmt.Errorf("fastcgi request: %w", io.ErrUnexpectedEOF)
 	errTimedOut    = fmt.Errorf("fastcgi request: %w", context.DeadlineExceeded)
 	errUnavailable = fmt.Errorf("fastcgi request: %w", fastcgi.ErrUnavailable)
-	errAborted     = fmt.Errorf("fastcgi request: %w", context.Canceled)
 )
 
 func answered(code int) *fastcgi.Response { return &fastcgi.Response{Status: code} }
