@@ -156,7 +156,7 @@ func newDispatcherWith(t *testing.T, addr string, opts fastcgi.Options, log *byt
 		Topology:       topology,
 		CopyRetryMin:   time.Millisecond,
 		CopyRetryMax:   4 * time.Millisecond,
-	}, zerolog.New(log))
+	}, zerolog.New(zerolog.SyncWriter(log))) // the overrun warning comes from a timer
 }
 
 func delivery(body string, headers amqp.Table) (amqp.Delivery, *acknowledger) {
