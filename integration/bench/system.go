@@ -13,6 +13,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/fpmq/fpmq/integration/stack"
 )
@@ -206,7 +207,10 @@ func (s *system) createDaemon(ctx context.Context, env map[string]string) (*test
 	e := maps.Clone(s.dep.daemonEnv)
 	e["AMQP_QUEUE"], e["SCRIPT_FILENAME"] = jobQueue, script
 	maps.Copy(e, env)
-	return s.Daemon(ctx, stack.Run{Env: e, NoStart: true})
+	// Starting it waits for its log line, not for readiness: the figures
+	// were taken with this wait, and a health check run in the container
+	// would add to the engine's CPU time they count.
+	return s.Daemon(ctx, stack.Run{Env: e, NoStart: true, Wait: wait.ForLog(stack.ConsumingLog).WithStartupTimeout(stack.DaemonStartTimeout)})
 }
 
 // startDaemon starts a daemon with env over compose's settings and waits
