@@ -66,7 +66,8 @@ var buildImages = sync.OnceValues(func() (stack.Images, error) {
 var logVersions sync.Once
 
 // versions returns the RabbitMQ and PHP versions st runs, as
-// "RabbitMQ 4.0.5, PHP 8.4.27"; a part it cannot read says why.
+// "RabbitMQ 4.0.5, PHP 8.4.27"; a part it cannot read says why, and PHP
+// says "none started" on a stack without php-fpm.
 func versions(ctx context.Context, st *stack.Stack) string {
 	read := func(c *testcontainers.DockerContainer, cmd ...string) string {
 		code, out, err := stack.Exec(ctx, c, cmd...)
@@ -78,8 +79,11 @@ func versions(ctx context.Context, st *stack.Stack) string {
 		}
 		return strings.TrimSpace(out)
 	}
-	return "RabbitMQ " + read(st.RabbitMQ, "rabbitmq-diagnostics", "-q", "server_version") +
-		", PHP " + read(st.PHP, "php", "-r", "echo PHP_VERSION;")
+	php := "none started" // noPHP
+	if st.PHP != nil {
+		php = read(st.PHP, "php", "-r", "echo PHP_VERSION;")
+	}
+	return "RabbitMQ " + read(st.RabbitMQ, "rabbitmq-diagnostics", "-q", "server_version") + ", PHP " + php
 }
 
 // repoRoot returns the repository's root, or fails the test.
