@@ -330,17 +330,8 @@ func (s *Server) methodLocked(c *conn, f frame) next {
 	if f.channel == 0 {
 		switch {
 		case class == 10 && id == 11: // connection.start-ok
-			d.table() // client properties
-			mechanism := d.shortstr()
-			response := d.longstr()
-			if d.err != nil {
+			if c.user = startOKUser(d); d.err != nil {
 				return malformed()
-			}
-			// Any password goes; the user is kept for the user-id check.
-			if mechanism == "PLAIN" { // authzid NUL user NUL password
-				if f := strings.Split(response, "\x00"); len(f) == 3 {
-					c.user = f[1]
-				}
 			}
 			c.method(0, 10, 30, func(e *enc) { // connection.tune
 				e.u16(2047)
@@ -533,6 +524,23 @@ func (s *Server) methodLocked(c *conn, f frame) next {
 		return s.notImplementedLocked(c, class, id)
 	}
 	return goOn
+}
+
+// startOKUser decodes the arguments of a connection.start-ok and returns
+// the user it authenticates with PLAIN, empty with another mechanism. Any
+// password goes; the user is kept for the user-id check.
+func startOKUser(d *dec) string {
+	d.table() // client properties
+	mechanism := d.shortstr()
+	response := d.longstr()
+	if mechanism != "PLAIN" {
+		return ""
+	}
+	// authzid NUL user NUL password
+	if f := strings.Split(response, "\x00"); len(f) == 3 {
+		return f[1]
+	}
+	return ""
 }
 
 func (s *Server) notImplementedLocked(c *conn, class, id uint16) next {
