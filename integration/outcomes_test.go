@@ -246,7 +246,7 @@ func TestOutcomes(t *testing.T) {
 }
 
 // routeDaemon starts a daemon of its own on queue (as the admin, who may
-// use any queue) with env, and waits until it consumes.
+// use any queue) with env, and waits until it is ready.
 func (s *testStack) routeDaemon(t *testing.T, queue string, env map[string]string) *testcontainers.DockerContainer {
 	t.Helper()
 	e := map[string]string{"AMQP_QUEUE": queue, "AMQP_URL": s.URL(rabbitUser)}

@@ -66,7 +66,8 @@ var buildImages = sync.OnceValues(func() (stack.Images, error) {
 var logVersions sync.Once
 
 // versions returns the RabbitMQ and PHP versions st runs, as
-// "RabbitMQ 4.0.5, PHP 8.4.27"; a part it cannot read says why.
+// "RabbitMQ 4.0.5, PHP 8.4.27"; a part it cannot read says why, and PHP
+// says "none started" on a stack without php-fpm.
 func versions(ctx context.Context, st *stack.Stack) string {
 	read := func(c *testcontainers.DockerContainer, cmd ...string) string {
 		code, out, err := stack.Exec(ctx, c, cmd...)
@@ -78,8 +79,11 @@ func versions(ctx context.Context, st *stack.Stack) string {
 		}
 		return strings.TrimSpace(out)
 	}
-	return "RabbitMQ " + read(st.RabbitMQ, "rabbitmq-diagnostics", "-q", "server_version") +
-		", PHP " + read(st.PHP, "php", "-r", "echo PHP_VERSION;")
+	php := "none started" // noPHP
+	if st.PHP != nil {
+		php = read(st.PHP, "php", "-r", "echo PHP_VERSION;")
+	}
+	return "RabbitMQ " + read(st.RabbitMQ, "rabbitmq-diagnostics", "-q", "server_version") + ", PHP " + php
 }
 
 // repoRoot returns the repository's root, or fails the test.
@@ -154,28 +158,38 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 	return s
 }
 
-// startDaemon starts a daemon container on the stack and waits until it consumes.
+// startDaemon starts a daemon container on the stack and waits until it is
+// ready (stack.DaemonReady). The daemon is removed when the test (or
+// subtest) ends.
 func (s *testStack) startDaemon(t *testing.T, env map[string]string) *testcontainers.DockerContainer {
 	t.Helper()
-	return s.startDaemonUntil(t, env, stack.ConsumingLog)
+	return s.startDaemonWaiting(t, env, stack.DaemonReady())
 }
 
 // startReportsDaemon starts a daemon of the reports route (stack.ReportsDaemon)
-// with env and waits until it consumes.
+// with env and waits until it is ready.
 func (s *testStack) startReportsDaemon(t *testing.T, env map[string]string) *testcontainers.DockerContainer {
 	t.Helper()
 	e := map[string]string{"RETRY_INITIAL_DELAY": retryDelay, "QUEUE_STATS_INTERVAL": "1s"}
 	maps.Copy(e, env)
-	return s.run(t, s.ReportsDaemon, stack.Run{Env: e, Wait: wait.ForLog(stack.ConsumingLog).WithStartupTimeout(stack.DaemonStartTimeout)})
+	return s.run(t, s.ReportsDaemon, stack.Run{Env: e, Wait: stack.DaemonReady()})
 }
 
 // startDaemonUntil starts a daemon container and waits until its log shows
-// logLine. The daemon is removed when the test (or subtest) ends.
+// logLine, for a daemon that is not to become ready. The daemon is removed
+// when the test (or subtest) ends.
 func (s *testStack) startDaemonUntil(t *testing.T, env map[string]string, logLine string) *testcontainers.DockerContainer {
+	t.Helper()
+	return s.startDaemonWaiting(t, env, wait.ForLog(logLine).WithStartupTimeout(stack.DaemonStartTimeout))
+}
+
+// startDaemonWaiting starts a daemon container with the tests' settings and
+// env on top, and waits as until says.
+func (s *testStack) startDaemonWaiting(t *testing.T, env map[string]string, until wait.Strategy) *testcontainers.DockerContainer {
 	t.Helper()
 	e := map[string]string{"RETRY_INITIAL_DELAY": retryDelay, "QUEUE_STATS_INTERVAL": "1s"}
 	maps.Copy(e, env)
-	return s.run(t, s.Daemon, stack.Run{Env: e, Wait: wait.ForLog(logLine).WithStartupTimeout(stack.DaemonStartTimeout)})
+	return s.run(t, s.Daemon, stack.Run{Env: e, Wait: until})
 }
 
 // run runs a daemon or a caller container with start and removes it when

@@ -77,7 +77,7 @@ func TestTLS(t *testing.T) {
 			"AMQP_CERT_FILE": certsDir + "/daemon.pem",
 			"AMQP_KEY_FILE":  certsDir + "/daemon-key.pem",
 			"LOG_FORMAT":     "json",
-		}, wait.ForLog(stack.ConsumingLog).WithStartupTimeout(stack.DaemonStartTimeout))
+		}, stack.DaemonReady())
 
 		caller := s.startWithCerts(t, s.Caller, certs, map[string]string{
 			"AMQP_URL":     amqpsURL(t, s.URL(callerUser)),

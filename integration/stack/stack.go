@@ -74,8 +74,21 @@ const (
 	StopTimeout = 30 * time.Second
 )
 
-// ConsumingLog is in the daemon's log once it consumes its queue.
+// ConsumingLog is in the daemon's log once it subscribed to its queue. Wait
+// for DaemonReady instead: the line only shows whether a daemon ever
+// consumed.
 const ConsumingLog = `"message":"consuming"`
+
+// DaemonReady waits until a daemon answers ready on /readyz: it consumes its
+// queue (subscribed, not paused), the broker does not block it, and its
+// php-fpm pool answers. It asks as compose's health check does, with
+// "daemon healthcheck" inside the container, every 200 ms for at most
+// DaemonStartTimeout, and fails at once if the container stopped.
+func DaemonReady() wait.Strategy {
+	return wait.ForExec([]string{"/daemon", "healthcheck"}).
+		WithPollInterval(200 * time.Millisecond).
+		WithStartupTimeout(DaemonStartTimeout)
+}
 
 // Options tune a stack; zero values mean the defaults.
 type Options struct {
@@ -340,8 +353,8 @@ type Run struct {
 	Env   map[string]string
 	Args  []string
 	Binds []string // bind mounts, "HOST:CONTAINER[:ro]"
-	// Wait says when the container is ready. Nil means: for the daemon, once
-	// it logs that it consumes; for the caller, once it exited.
+	// Wait says when the container is ready. Nil means: for the daemon,
+	// DaemonReady; for the caller, once it exited.
 	Wait wait.Strategy
 	// NoStart creates the container without starting it, nor waiting.
 	NoStart bool
@@ -357,7 +370,7 @@ func (s *Stack) Daemon(ctx context.Context, r Run) (*testcontainers.DockerContai
 		"LOG_FORMAT":  "json",
 	}
 	if r.Wait == nil {
-		r.Wait = wait.ForLog(ConsumingLog).WithStartupTimeout(DaemonStartTimeout)
+		r.Wait = DaemonReady()
 	}
 	return s.run(ctx, "daemon", s.Images.Daemon, env, r,
 		s.socket,

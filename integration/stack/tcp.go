@@ -148,7 +148,7 @@ func (s *Stack) TCPDaemon(ctx context.Context, r Run) (*testcontainers.DockerCon
 		"FASTCGI_ADDR": PoolAddr,
 	}
 	if r.Wait == nil {
-		r.Wait = wait.ForLog(ConsumingLog).WithStartupTimeout(DaemonStartTimeout)
+		r.Wait = DaemonReady()
 	}
 	return s.run(ctx, "daemon", s.Images.Daemon, env, r,
 		network.WithNetworkName(nil, s.fastcgi.Name),

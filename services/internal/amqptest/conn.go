@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -36,6 +37,7 @@ type conn struct {
 	kill func()        // closes the socket and dead, once
 
 	frameMax  int
+	user      string // authenticated with PLAIN; empty for another mechanism
 	channels  map[uint16]*channel
 	publisher bool // published, or enabled confirms
 	blocked   bool // sent connection.blocked for the current alarm
@@ -328,6 +330,9 @@ func (s *Server) methodLocked(c *conn, f frame) next {
 	if f.channel == 0 {
 		switch {
 		case class == 10 && id == 11: // connection.start-ok
+			if c.user = startOKUser(d); d.err != nil {
+				return malformed()
+			}
 			c.method(0, 10, 30, func(e *enc) { // connection.tune
 				e.u16(2047)
 				e.u32(defaultFrameMax)
@@ -478,6 +483,13 @@ func (s *Server) methodLocked(c *conn, f frame) next {
 		if d.err != nil {
 			return malformed()
 		}
+		if p.Exchange != "" {
+			// The default exchange is the only one: as RabbitMQ with an
+			// exchange that does not exist. The content that follows is
+			// ignored with the closing channel.
+			s.channelErrorLocked(ch, codeNotFound, fmt.Sprintf("NOT_FOUND - no exchange '%s' in vhost '/'", p.Exchange), class, id)
+			return goOn
+		}
 		ch.content, ch.headerSeen, ch.body = p, false, nil
 	case class == 60 && id == 80: // basic.ack
 		tag := d.u64()
@@ -512,6 +524,23 @@ func (s *Server) methodLocked(c *conn, f frame) next {
 		return s.notImplementedLocked(c, class, id)
 	}
 	return goOn
+}
+
+// startOKUser decodes the arguments of a connection.start-ok and returns
+// the user it authenticates with PLAIN, empty with another mechanism. Any
+// password goes; the user is kept for the user-id check.
+func startOKUser(d *dec) string {
+	d.table() // client properties
+	mechanism := d.shortstr()
+	response := d.longstr()
+	if mechanism != "PLAIN" {
+		return ""
+	}
+	// authzid NUL user NUL password
+	if f := strings.Split(response, "\x00"); len(f) == 3 {
+		return f[1]
+	}
+	return ""
 }
 
 func (s *Server) notImplementedLocked(c *conn, class, id uint16) next {
@@ -643,6 +672,11 @@ func (s *Server) contentLocked(c *conn, f frame) next {
 	p := *ch.content
 	p.Body = ch.body
 	ch.content, ch.headerSeen, ch.body = nil, false, nil
+	if p.UserId != "" && c.user != "" && p.UserId != c.user {
+		// RabbitMQ's validated user-id.
+		s.channelErrorLocked(ch, codePrecondition, fmt.Sprintf("PRECONDITION_FAILED - user_id property set to '%s' but authenticated user was '%s'", p.UserId, c.user), 60, 40)
+		return goOn
+	}
 	return s.publishLocked(ch, p)
 }
 
@@ -685,7 +719,7 @@ func (s *Server) publishLocked(ch *channel, p Publishing) next {
 	}
 	route := func() {
 		q := s.queues[p.RoutingKey]
-		if p.Exchange != "" || q == nil {
+		if q == nil {
 			if p.Mandatory {
 				returnIt()
 			}

@@ -6,10 +6,18 @@
 // failures, and memory alarms that block publishing connections. Tests
 // import it the way they import net/http/httptest; programs never do.
 //
-// What it leaves out: exchanges other than the default one, bindings,
-// dead-lettering, message TTLs, basic.get, transactions, authentication
-// (it accepts any user) and the checks RabbitMQ makes that a queue is
-// declared again with the same arguments.
+// What it leaves out: exchanges other than the default one (a publish to
+// one is a channel error, as to an exchange that does not exist),
+// bindings, dead-lettering, message TTLs, queue length and message size
+// limits, the delivery counts of quorum queues, basic.get, transactions,
+// passwords (it takes any, and checks a message's user-id against the
+// user) and the checks RabbitMQ makes that a queue is declared again with
+// the same arguments; tests stand in for some with OnPublish and
+// RejectDeclare. It blocks a publishing connection as soon as an alarm is
+// raised, where RabbitMQ does at its next publish.
+//
+// TestScenarios checks the behaviours it shares with RabbitMQ against
+// the fake and, given AMQPTEST_URL, against a real broker.
 package amqptest
 
 import (
