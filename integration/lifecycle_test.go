@@ -83,8 +83,8 @@ func TestPHPFPMLifecycle(t *testing.T) {
 				starts = append(starts, r.At)
 			}
 		}
-		if len(starts) != 2 || dead[0].Headers["x-fpmq-reason"] != "exhausted" {
-			t.Fatalf("runs at %v, dead letter %v; want 2 runs, then exhausted", starts, dead[0].Headers)
+		if len(starts) != 2 || dead[0].Headers["x-fpmq-reason"] != "attempts-exhausted" {
+			t.Fatalf("runs at %v, dead letter %v; want 2 runs, then attempts-exhausted", starts, dead[0].Headers)
 		}
 		if gap := starts[1] - starts[0]; gap < 4 {
 			t.Errorf("the second attempt started %.1f s after the first, before php-fpm ended it at 4 s", gap)
