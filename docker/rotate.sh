@@ -18,7 +18,7 @@ if [ -z "$("${compose[@]}" ps -q rabbitmq)" ]; then
   exit 0
 fi
 "${compose[@]}" up -d --wait --no-deps rabbitmq
-# Every route's daemon logs in as the daemon user (README "Routes").
+# Every route's daemon logs in as the daemon user (docker/README.md, "Routes").
 daemons=(daemon daemon-reports)
 "${compose[@]}" up -d --no-deps "${daemons[@]}"
 # Not up --wait: it fails at once on a daemon still unhealthy from the

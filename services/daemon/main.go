@@ -1,5 +1,5 @@
 // The daemon consumes jobs from RabbitMQ and runs each one on a php-fpm pool
-// over FastCGI. See the README for its configuration.
+// over FastCGI. services/daemon/README.md is its manual.
 package main
 
 import (
