@@ -36,12 +36,11 @@ type conn struct {
 	dead chan struct{} // closed by kill
 	kill func()        // closes the socket and dead, once
 
-	frameMax  int
-	user      string // authenticated with PLAIN; empty for another mechanism
-	channels  map[uint16]*channel
-	publisher bool // published, or enabled confirms
-	blocked   bool // sent connection.blocked for the current alarm
-	gone      bool // released: the broker forgot it
+	frameMax int
+	user     string // authenticated with PLAIN; empty for another mechanism
+	channels map[uint16]*channel
+	blocked  bool // sent connection.blocked for the current alarm
+	gone     bool // released: the broker forgot it
 }
 
 // channel is one channel of a connection.
@@ -229,11 +228,11 @@ func (s *Server) serve(c *conn) {
 	s.mu.Unlock()
 
 	for {
-		f, err := readFrame(r)
-		if err != nil {
+		if !s.waitWhileBlocked(c) {
 			return
 		}
-		if !s.waitWhileBlocked(c) {
+		f, err := readFrame(r)
+		if err != nil {
 			return
 		}
 		s.mu.Lock()
@@ -253,8 +252,8 @@ func (s *Server) serve(c *conn) {
 	}
 }
 
-// waitWhileBlocked stops reading from c while an alarm blocks it. It
-// returns false if c was dropped meanwhile.
+// waitWhileBlocked holds c's next frame unread while an alarm blocks c
+// (see Server.SetAlarm). It returns false if c was dropped meanwhile.
 func (s *Server) waitWhileBlocked(c *conn) bool {
 	s.mu.Lock()
 	var off chan struct{}
@@ -516,7 +515,6 @@ func (s *Server) methodLocked(c *conn, f frame) next {
 	case class == 85 && id == 10: // confirm.select
 		noWait := bit(d.u8(), 0)
 		ch.confirm = true
-		s.becomePublisherLocked(c)
 		if !noWait {
 			c.method(ch.id, 85, 11, nil)
 		}
@@ -645,6 +643,7 @@ func (s *Server) contentLocked(c *conn, f frame) next {
 		return s.connErrorLocked(c, codeChannelError, fmt.Sprintf("CHANNEL_ERROR - channel %d not open", f.channel), 0, 0)
 	}
 	if ch.closing {
+		s.contentReceivedLocked(c)
 		return goOn
 	}
 	if ch.content == nil || (f.typ == frameHeader) == ch.headerSeen {
@@ -666,6 +665,7 @@ func (s *Server) contentLocked(c *conn, f frame) next {
 			return s.connErrorLocked(c, codeFrameError, "FRAME_ERROR - body longer than announced", 0, 0)
 		}
 	}
+	s.contentReceivedLocked(c)
 	if uint64(len(ch.body)) < ch.bodySize {
 		return goOn
 	}
@@ -680,19 +680,11 @@ func (s *Server) contentLocked(c *conn, f frame) next {
 	return s.publishLocked(ch, p)
 }
 
-func (s *Server) becomePublisherLocked(c *conn) {
-	c.publisher = true
-	if s.alarm {
-		s.blockLocked(c)
-	}
-}
-
 // publishLocked answers a complete basic.publish as OnPublish decides.
 func (s *Server) publishLocked(ch *channel, p Publishing) next {
 	c := ch.conn
 	s.seq++
 	s.published = append(s.published, p)
-	s.becomePublisherLocked(c)
 	var tag uint64
 	if ch.confirm {
 		ch.published++

@@ -13,8 +13,7 @@
 // passwords (it takes any, and checks a message's user-id against the
 // user) and the checks RabbitMQ makes that a queue is declared again with
 // the same arguments; tests stand in for some with OnPublish and
-// RejectDeclare. It blocks a publishing connection as soon as an alarm is
-// raised, where RabbitMQ does at its next publish.
+// RejectDeclare.
 //
 // TestScenarios checks the behaviours it shares with RabbitMQ against
 // the fake and, given AMQPTEST_URL, against a real broker.
@@ -108,10 +107,9 @@ type QueueInfo struct {
 
 // ConnInfo is the state of one open connection.
 type ConnInfo struct {
-	Number    int
-	Publisher bool // it published, or put a channel in confirm mode
-	Blocked   bool // the server sent connection.blocked and not yet unblocked
-	Channels  []ChannelInfo
+	Number   int
+	Blocked  bool // the server sent connection.blocked and not yet unblocked
+	Channels []ChannelInfo
 }
 
 // ChannelInfo is the state of one open channel.
@@ -289,7 +287,7 @@ func (s *Server) Conns() []ConnInfo {
 	var infos []ConnInfo
 	for _, n := range slices.Sorted(maps.Keys(s.conns)) {
 		c := s.conns[n]
-		info := ConnInfo{Number: n, Publisher: c.publisher, Blocked: c.blocked}
+		info := ConnInfo{Number: n, Blocked: c.blocked}
 		for _, id := range slices.Sorted(maps.Keys(c.channels)) {
 			ch := c.channels[id]
 			if ch.closing {
@@ -429,11 +427,17 @@ func (s *Server) CancelConsumers(queueName string) int {
 	return s.cancelConsumersLocked(q)
 }
 
-// SetAlarm raises or clears a resource alarm. While it is raised, every
-// connection that publishes is blocked, as RabbitMQ does under a memory or
-// disk alarm: the server sends it connection.blocked and stops reading
-// from it, so that its publishes, and anything else it sends, wait. Clearing
-// the alarm sends connection.unblocked and reads on.
+// SetAlarm raises or clears a resource alarm. While it is raised, the
+// server blocks a connection when it publishes, as RabbitMQ does under a
+// memory or disk alarm: at the first content frame of a publish (its
+// header, or a body frame) that the connection sends, the server takes
+// that frame, sends connection.blocked and reads nothing more from the
+// connection, so that the rest of its publishes, and anything else it
+// sends, wait. The publish whose header blocks the connection is taken,
+// and confirmed, if it has no body; otherwise its body waits too. Raising
+// the alarm sends nothing: a connection that does not publish under it is
+// never blocked, whatever it did before. Clearing the alarm sends
+// connection.unblocked to the blocked connections and reads on.
 func (s *Server) SetAlarm(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -443,11 +447,6 @@ func (s *Server) SetAlarm(on bool) {
 	s.alarm = on
 	if on {
 		s.alarmOff = make(chan struct{})
-		for _, c := range s.conns {
-			if c.publisher {
-				s.blockLocked(c)
-			}
-		}
 		return
 	}
 	close(s.alarmOff)
@@ -459,9 +458,11 @@ func (s *Server) SetAlarm(on bool) {
 	}
 }
 
-// blockLocked blocks c for the alarm, once.
-func (s *Server) blockLocked(c *conn) {
-	if c.blocked || c.gone {
+// contentReceivedLocked follows each content frame of a publish that c
+// sent, once the frame is taken: under an alarm it blocks c, once (see
+// SetAlarm).
+func (s *Server) contentReceivedLocked(c *conn) {
+	if !s.alarm || c.blocked || c.gone {
 		return
 	}
 	c.blocked = true

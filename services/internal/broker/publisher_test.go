@@ -92,17 +92,22 @@ func TestReturnsNilSafe(t *testing.T) {
 	}
 }
 
-// TestPublisherWaitsWhileBlocked: under a resource alarm, Publish sends
-// nothing, so that giving up (ctx) can never leave a copy behind that a
-// second try would duplicate; once the alarm clears it sends.
+// TestPublisherWaitsWhileBlocked: once the broker blocked the connection
+// under a resource alarm, Publish sends nothing, so that giving up (ctx)
+// can never leave a copy behind that a second try would duplicate; once
+// the alarm clears it sends. The publish that the broker blocked the
+// connection at is confirmed once the alarm clears.
 func TestPublisherWaitsWhileBlocked(t *testing.T) {
 	srv := amqptest.NewServer(t)
 	p := publisher(t, srv)
-	// RabbitMQ blocks only connections that have published.
-	if err := p.Publish(t.Context(), "jobs", amqp.Publishing{MessageId: "before"}); err != nil {
-		t.Fatal(err)
-	}
 	srv.SetAlarm(true)
+	// The broker blocks the connection at its first publish under the
+	// alarm, as RabbitMQ does at the message's header: its body, and so its
+	// confirm, wait for the alarm to clear.
+	blocking := make(chan error, 1)
+	go func() {
+		blocking <- p.Publish(t.Context(), "jobs", amqp.Publishing{MessageId: "blocking", Body: []byte("job")})
+	}()
 	amqptest.WaitFor(t, "the publisher to see the block", p.blocks.Blocked)
 	// The publish gives up once ctx ends, whether it was waiting by then or
 	// not: either way it has sent nothing.
@@ -114,11 +119,14 @@ func TestPublisherWaitsWhileBlocked(t *testing.T) {
 		t.Errorf("publish while blocked: %v, want ErrNotSent", err)
 	}
 	srv.SetAlarm(false)
+	if err := receive(t, "the blocking publish's end", blocking); err != nil {
+		t.Errorf("the publish that the connection was blocked at, after the alarm: %v", err)
+	}
 	if err := p.Publish(t.Context(), "jobs", amqp.Publishing{MessageId: "after"}); err != nil {
 		t.Errorf("publish after the alarm: %v", err)
 	}
 	if q, _ := srv.Queue("jobs"); q.Ready != 3 {
-		t.Errorf("queue holds %d messages, want 3: existing, before, after (not during)", q.Ready)
+		t.Errorf("queue holds %d messages, want 3: existing, blocking, after (not during)", q.Ready)
 	}
 }
 
@@ -176,8 +184,17 @@ func TestOneBlockWatch(t *testing.T) {
 		t.Fatal("the Publisher watches the connection's blocks itself, want the watch it was given")
 	}
 	pub.Store(p)
+	// The broker blocks the connection at its first publish under an
+	// alarm; without body, that publish is taken whole.
+	blockingPublish := func(id string) {
+		t.Helper()
+		if err := p.Publish(t.Context(), "jobs", amqp.Publishing{MessageId: id}); err != nil {
+			t.Fatalf("the publish that blocks the connection: %v", err)
+		}
+	}
 
 	srv.SetAlarm(true)
+	blockingPublish("blocking")
 	if got := receive(t, "the block", seen); !got.b.Active || got.b.Reason != "low on memory" || !got.blocked || got.gateOpen {
 		t.Errorf("onChange saw %+v at the block, want active with the reason, blocked, the gate shut", got)
 	}
@@ -197,6 +214,7 @@ func TestOneBlockWatch(t *testing.T) {
 	// Blocked again, the connection goes away: the watch ends, unblocked,
 	// so that publishes fail at once instead of waiting.
 	srv.SetAlarm(true)
+	blockingPublish("blocking again")
 	if got := receive(t, "the second block", seen); !got.b.Active || got.gateOpen {
 		t.Errorf("onChange saw %+v at the second block, want active, the gate shut", got)
 	}
@@ -217,8 +235,8 @@ func TestOneBlockWatch(t *testing.T) {
 	for got := range seen {
 		t.Errorf("onChange called again with %+v, want once per change", got)
 	}
-	if q, _ := srv.Queue("jobs"); q.Ready != 2 {
-		t.Errorf("queue holds %d messages, want 2: existing, after (not during)", q.Ready)
+	if q, _ := srv.Queue("jobs"); q.Ready != 4 {
+		t.Errorf("queue holds %d messages, want 4: existing, blocking, after, blocking again (not during)", q.Ready)
 	}
 }
 

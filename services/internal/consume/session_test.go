@@ -223,8 +223,9 @@ func TestReconnectBackoffAfterFailedDials(t *testing.T) {
 }
 
 // TestBlockedPublishingConnection raises a memory alarm: the publishing
-// connection is blocked, and a job waiting to publish its copy does not
-// stop other jobs from being acked on the consuming connection.
+// connection is blocked when a job publishes its copy, and that job,
+// waiting for its copy's confirm, does not stop other jobs from being
+// acked on the consuming connection.
 func TestBlockedPublishingConnection(t *testing.T) {
 	srv := amqptest.NewServer(t)
 	publishing := make(chan string, 2)
@@ -250,9 +251,12 @@ func TestBlockedPublishingConnection(t *testing.T) {
 	}
 
 	srv.SetAlarm(true)
-	amqptest.WaitFor(t, "blocked", h.c.Blocked)
+	// The broker blocks the publishing connection at its first publish under
+	// the alarm, as RabbitMQ does at the message's header: the body of
+	// copy-2's copy, and so its confirm, wait for the alarm to clear.
 	enqueue(t, srv, "copy-2")
 	<-publishing
+	amqptest.WaitFor(t, "blocked", h.c.Blocked)
 	enqueue(t, srv, "plain")
 	amqptest.WaitFor(t, "a job acked while another waits to publish", func() bool { return slices.Contains(acked(srv), "plain") })
 	if slices.Contains(acked(srv), "copy-2") {
@@ -298,6 +302,11 @@ func TestOneBlockWatch(t *testing.T) {
 	}
 
 	srv.SetAlarm(true)
+	// The broker blocks the publishing connection at its first publish under
+	// the alarm; without body, that publish is taken whole.
+	if err := pub.Publish(t.Context(), topology.DeadQueue, amqp.Publishing{MessageId: "blocking"}); err != nil {
+		t.Fatalf("the publish that blocks the connection: %v", err)
+	}
 	amqptest.WaitFor(t, "blocked", h.c.Blocked)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -315,7 +324,7 @@ func TestOneBlockWatch(t *testing.T) {
 	if n := len(h.logs.entries("broker unblocked the publishing connection")); n != 0 {
 		t.Errorf("logged an unblock %d times for a connection that closed, want none", n)
 	}
-	if n := len(srv.Published()); n != 0 {
-		t.Errorf("%d messages published while blocked, want none", n)
+	if pubs := srv.Published(); len(pubs) != 1 || pubs[0].MessageId != "blocking" {
+		t.Errorf("published %+v, want only the publish that blocked the connection", pubs)
 	}
 }
