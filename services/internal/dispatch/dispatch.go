@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
@@ -169,9 +170,14 @@ func (d *Dispatcher) CopyFailures() int64 { return d.copyFailures.Load() }
 // not take the job, or php-fpm refused to run the script: m was requeued
 // with no attempt counted, and the caller should stop taking jobs until
 // the pool answers again. Handle logs one line per job.
+//
+// A job's identity (see identity) is its message id from the start: the
+// worker sees it, the ledger keys on it, and every copy carries it.
 func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher) (res outcome.Result) {
 	start := time.Now()
+	m.MessageId = identity(m)
 	res.Attempt = attemptOf(m)
+	res.MaxAttempts = d.ownLimit(m)
 	defer func() {
 		// No message may crash the daemon: whatever went wrong is this
 		// message's problem, and it goes to the dead-letter queue.
@@ -202,7 +208,8 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 
 // settleFromLedger settles a redelivered m by what its attempt did, if the
 // ledger holds that attempt (see ledger): an ack if nothing is left to do,
-// else the failure path for the failed attempt, which *res then describes.
+// else the dead-letter queue or the failure path, as the attempt's verdict
+// said, for the attempt that *res then describes.
 // It reports whether it settled m.
 func (d *Dispatcher) settleFromLedger(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) bool {
 	e, ok := d.ledger.take(m)
@@ -215,8 +222,12 @@ func (d *Dispatcher) settleFromLedger(ctx context.Context, m amqp.Delivery, pub 
 		return true
 	}
 	// The attempt ran and failed, and its copy was lost with its channel:
-	// count it now.
+	// count it now, or dead-letter the job as its answer said.
 	*res = e.res
+	if e.deadLetter {
+		res.Outcome = d.deadLetter(ctx, m, pub, res)
+		return true
+	}
 	res.Outcome = d.failed(ctx, m, pub, res)
 	return true
 }
@@ -279,7 +290,7 @@ func (d *Dispatcher) admit(ctx context.Context, m amqp.Delivery, pub Publisher, 
 func (d *Dispatcher) attempt(ctx context.Context, m amqp.Delivery, body []byte, contentType string, res *outcome.Result) verdict {
 	var stderr phpfpm.Stderr
 	sent := time.Now()
-	resp, end, err := d.run(ctx, m, body, contentType, res.Attempt, &stderr)
+	resp, end, err := d.run(ctx, m, body, contentType, res, &stderr)
 	stderr.Close()
 	res.Ran, res.WorkerTime = true, time.Since(sent)
 	if resp != nil {
@@ -302,7 +313,12 @@ func (d *Dispatcher) attempt(ctx context.Context, m amqp.Delivery, body []byte, 
 			Msg("job ended after REQUEST_TIMEOUT; its answer stands")
 	}
 	// The ping outlives a shutdown: it decides whether an attempt counts.
-	return decide(a, d.cfg.Script, func() bool { return d.poolDown(context.WithoutCancel(ctx)) })
+	v := decide(a, rules{script: d.cfg.Script, delayMax: d.cfg.Topology.DelayMax}, func() bool { return d.poolDown(context.WithoutCancel(ctx)) })
+	for _, bad := range v.malformed {
+		d.log.Warn().Str("message_id", m.MessageId).Str("header", bad.header).Str("value", bad.value).Str("expected", bad.want).
+			Msg("the worker answered a malformed value: ignored, as if it were absent")
+	}
+	return v
 }
 
 // settleVerdict settles m as v says, noting in *res the error, reason and
@@ -311,6 +327,10 @@ func (d *Dispatcher) settleVerdict(ctx context.Context, m amqp.Delivery, pub Pub
 	res.Err = v.err
 	if v.reason != "" {
 		res.Reason = v.reason
+	}
+	res.RetryAsked, res.RetryIn = v.retry, v.retryIn
+	if v.maxAttempts > 0 {
+		res.MaxAttempts = limitAfter(d.limit(res), res.Attempt, v.maxAttempts, v.retry)
 	}
 	switch v.kind {
 	case succeed:
@@ -364,13 +384,34 @@ func (d *Dispatcher) notDue(ctx context.Context, m amqp.Delivery, pub Publisher,
 }
 
 // failed settles a failed attempt: a retry, or the dead-letter queue once
-// the attempts are spent.
+// the job's attempts (its own limit, else the route's) are spent.
 func (d *Dispatcher) failed(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) outcome.Outcome {
-	if res.Attempt >= d.cfg.MaxAttempts {
+	if res.Attempt >= d.limit(res) {
 		res.Reason = outcome.ReasonExhausted
 		return d.deadLetter(ctx, m, pub, res)
 	}
 	return d.retry(ctx, m, pub, res)
+}
+
+// ownLimit returns m's own limit of attempts in all
+// (outcome.HeaderMaxAttempts), or 0 if it has none. A header whose value
+// is not one is logged and ignored: the route's MaxAttempts applies.
+func (d *Dispatcher) ownLimit(m amqp.Delivery) int {
+	n, ok, present := ownLimit(m.Headers)
+	if !ok && present {
+		d.log.Warn().Str("message_id", m.MessageId).Str("header", outcome.HeaderMaxAttempts).Str("value", fmt.Sprint(m.Headers[outcome.HeaderMaxAttempts])).
+			Msg("the job's own limit of attempts is not a whole number from 1 to 1000: ignored, the route's MAX_ATTEMPTS applies")
+	}
+	return n
+}
+
+// limit returns the number of attempts the job of res gets in all: its own
+// limit (res.MaxAttempts), else the route's MaxAttempts.
+func (d *Dispatcher) limit(res *outcome.Result) int {
+	if res.MaxAttempts > 0 {
+		return res.MaxAttempts
+	}
+	return d.cfg.MaxAttempts
 }
 
 // body returns the request body for m and its content type.
@@ -386,7 +427,10 @@ func (d *Dispatcher) body(m amqp.Delivery) ([]byte, string, error) {
 	return form, "application/x-www-form-urlencoded", err
 }
 
-func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, contentType string, attempt int, stderr *phpfpm.Stderr) (*fastcgi.Response, runEnd, error) {
+// run sends the job to php-fpm as attempt res.Attempt of the job's limit
+// (limit), and returns php-fpm's answer and how the run ended; the error
+// wraps the request's.
+func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, contentType string, res *outcome.Result, stderr *phpfpm.Stderr) (*fastcgi.Response, runEnd, error) {
 	start := time.Now()
 	deadline := start.Add(d.cfg.Timeout)
 	// Neither the deadline nor a shutdown ends the request: php-fpm would
@@ -402,19 +446,7 @@ func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, cont
 	})
 	defer overrun.Stop()
 
-	params := make([]fastcgi.Param, 0, len(d.fixed)+17+len(m.Headers))
-	params = append(params, d.fixed...)
-	params = append(params,
-		fastcgi.Param{Name: "CONTENT_TYPE", Value: contentType},
-		fastcgi.Param{Name: "CONTENT_LENGTH", Value: strconv.Itoa(len(body))},
-		postReading(contentType),
-	)
-	params = appendJobParams(params, m, d.cfg.Topology.Queue, attempt, deadline)
-	params, omitted := appendHeaderParams(params, m.Headers)
-	if len(omitted) > 0 {
-		d.log.Warn().Str("message_id", m.MessageId).Strs("headers", omitted).
-			Msg("headers too large for a FastCGI record were left out; the worker sees their names in HTTP_X_FPMQ_OMITTED_HEADERS")
-	}
+	params := d.params(m, len(body), contentType, res.Attempt, d.limit(res), deadline)
 	resp, err := d.client.Do(runCtx, &fastcgi.Request{Params: params, Body: body, Stderr: stderr})
 	// Only RunHold's deadline bounds runCtx; the connection's deadline,
 	// set from it, can fire a moment before the context's timer.
@@ -424,6 +456,28 @@ func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, cont
 		return nil, end, fmt.Errorf("fastcgi request: %w", err)
 	}
 	return resp, end, nil
+}
+
+// params returns the CGI params of a run of m: the fixed ones, the body's
+// (its length in bytes and content type), the job's (appendJobParams),
+// its headers and the whole message (HTTP_X_FPMQ_MESSAGE). What is too
+// large for a FastCGI record is left out, named for the worker and logged.
+func (d *Dispatcher) params(m amqp.Delivery, bodyLen int, contentType string, attempt, maxAttempts int, deadline time.Time) []fastcgi.Param {
+	params := make([]fastcgi.Param, 0, len(d.fixed)+20+len(m.Headers))
+	params = append(params, d.fixed...)
+	params = append(params,
+		fastcgi.Param{Name: "CONTENT_TYPE", Value: contentType},
+		fastcgi.Param{Name: "CONTENT_LENGTH", Value: strconv.Itoa(bodyLen)},
+		postReading(contentType),
+	)
+	params = appendJobParams(params, m, d.cfg.Topology.Queue, attempt, maxAttempts, deadline)
+	params, omitted := appendHeaderParams(params, m.Headers)
+	params, omitted = appendMessageParam(params, m, omitted)
+	if len(omitted) > 0 {
+		d.log.Warn().Str("message_id", m.MessageId).Strs("headers", omitted).
+			Msg("headers too large for a FastCGI record were left out; the worker sees their names in HTTP_X_FPMQ_OMITTED_HEADERS")
+	}
+	return appendOmitted(params, omitted)
 }
 
 // runEnd says how a run ended with respect to its deadline.
@@ -452,17 +506,65 @@ func postReading(contentType string) fastcgi.Param {
 	return fastcgi.Param{Name: "PHP_VALUE", Value: "enable_post_data_reading=On"}
 }
 
-// retry publishes a copy of m to the retry queue of its attempt, with a
-// jittered expiration, then acks m.
+// retry publishes a copy of m for its next attempt, then acks m: to the
+// retry queue of its attempt, with a jittered expiration; or, when the
+// worker asked for the wait (res.RetryAsked), through the delay queues
+// (retryAfter). A job whose own limit of attempts outlasts the route's
+// retry queues waits in the last of them; on a route with none
+// (MAX_ATTEMPTS 1), a second through the delay queues.
 func (d *Dispatcher) retry(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result) outcome.Outcome {
+	if res.RetryAsked {
+		return d.retryAfter(ctx, m, pub, res, res.RetryIn)
+	}
+	if len(d.cfg.Topology.RetryDelays) == 0 {
+		return d.retryAfter(ctx, m, pub, res, time.Second)
+	}
 	level := min(res.Attempt, len(d.cfg.Topology.RetryDelays)) - 1
 	delay := backoff.Jitter(d.cfg.Topology.RetryDelays[level])
+	msg := d.retryCopy(m, res)
+	msg.Expiration = strconv.FormatInt(max(delay.Milliseconds(), 1), 10)
+	return d.forward(ctx, m, pub, d.cfg.Topology.RetryQueue(level), msg, outcome.Retried, res)
+}
+
+// retryAfter publishes a copy of m for its next attempt, due in wait, then
+// acks m. The copy carries its due time (outcome.HeaderDue, Unix ms) and
+// goes, as a delayed job does, to the delay queue of the largest delay not
+// above wait (broker.DelayBucket), whence the job queue takes it back and
+// Handle holds it until it is due (notDue). A wait under a second goes
+// straight to the tail of the job queue, and one of 0 carries no due time:
+// it runs again as soon as its turn comes.
+func (d *Dispatcher) retryAfter(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result, wait time.Duration) outcome.Outcome {
+	msg := d.retryCopy(m, res)
+	queue := d.cfg.Topology.Queue
+	if wait > 0 {
+		msg.Headers[outcome.HeaderDue] = time.Now().Add(wait).UnixMilli()
+		if bucket, ok := broker.DelayBucket(wait, d.cfg.Topology.DelayMax); ok {
+			queue = d.cfg.Topology.DelayQueue(bucket)
+		}
+	}
+	return d.forward(ctx, m, pub, queue, msg, outcome.Retried, res)
+}
+
+// retryCopy returns the copy of m that carries its next attempt: its
+// number, the last status and error, and the job's own limit of attempts.
+func (d *Dispatcher) retryCopy(m amqp.Delivery, res *outcome.Result) amqp.Publishing {
 	msg := broker.CopyOf(m)
 	msg.Headers[outcome.HeaderAttempt] = int64(res.Attempt + 1)
 	msg.Headers[outcome.HeaderLastStatus] = int64(res.Status)
 	msg.Headers[outcome.HeaderLastError] = errText(res.Err)
-	msg.Expiration = strconv.FormatInt(max(delay.Milliseconds(), 1), 10)
-	return d.forward(ctx, m, pub, d.cfg.Topology.RetryQueue(level), msg, outcome.Retried, res)
+	carryLimit(msg.Headers, res)
+	return msg
+}
+
+// carryLimit writes the job's own limit of attempts (res.MaxAttempts) in
+// h, a copy's headers, as outcome.HeaderMaxAttempts; a job without one
+// loses a header that did not hold a valid one.
+func carryLimit(h amqp.Table, res *outcome.Result) {
+	if res.MaxAttempts > 0 {
+		h[outcome.HeaderMaxAttempts] = int64(res.MaxAttempts)
+	} else {
+		delete(h, outcome.HeaderMaxAttempts)
+	}
 }
 
 // deadLetter publishes a copy of m, with the reason and the last failure in
@@ -476,6 +578,7 @@ func (d *Dispatcher) deadLetter(ctx context.Context, m amqp.Delivery, pub Publis
 	msg.Headers[outcome.HeaderLastStatus] = int64(res.Status)
 	msg.Headers[outcome.HeaderLastError] = errText(res.Err)
 	msg.Headers[outcome.HeaderQueue] = d.cfg.Topology.Queue
+	carryLimit(msg.Headers, res)
 	return d.forward(ctx, m, pub, d.cfg.Topology.DeadQueue, msg, outcome.DeadLettered, res)
 }
 
@@ -501,7 +604,7 @@ func (d *Dispatcher) forward(ctx context.Context, m amqp.Delivery, pub Publisher
 	giveUp := func(err error, why string) outcome.Outcome {
 		d.log.Warn().Err(err).Str("message_id", m.MessageId).Str("queue", queue).Msg(why + "; requeueing the job")
 		if res.Ran && o != outcome.Delayed && o != outcome.Succeeded {
-			d.ledger.record(m, ledgerEntry{res: *res})
+			d.ledger.record(m, ledgerEntry{res: *res, deadLetter: o == outcome.DeadLettered})
 		}
 		return d.requeue(ctx, m, pub)
 	}
@@ -572,6 +675,12 @@ func (d *Dispatcher) logResult(m amqp.Delivery, res outcome.Result) {
 		return // level disabled
 	}
 	e = e.Str("message_id", m.MessageId).Int("attempt", res.Attempt)
+	if res.MaxAttempts > 0 {
+		e = e.Int("max_attempts", res.MaxAttempts)
+	}
+	if res.RetryAsked {
+		e = e.Dur("retry_in", res.RetryIn)
+	}
 	if m.Type != "" {
 		e = e.Str("job", m.Type)
 	}
@@ -619,13 +728,19 @@ func attemptOf(m amqp.Delivery) int {
 // maxErrText bounds the last error in a copy's headers, in bytes.
 const maxErrText = 1024
 
+// errText returns err's text, cut to at most maxErrText bytes on a
+// character boundary; "" for nil.
 func errText(err error) string {
 	if err == nil {
 		return ""
 	}
 	s := err.Error()
 	if len(s) > maxErrText {
-		s = s[:maxErrText]
+		cut := maxErrText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
 	}
 	return s
 }

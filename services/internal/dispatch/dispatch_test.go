@@ -148,6 +148,8 @@ func newDispatcherWith(t *testing.T, addr string, opts fastcgi.Options, log *byt
 		t.Fatal(err)
 	}
 	t.Cleanup(client.CloseIdleConnections)
+	// The run's overrun warning is logged from a timer's goroutine: the
+	// buffer needs a lock.
 	return New(client, &phpfpm.Pool{Client: client, PingPath: "/ping", StatusPath: "/status"}, Config{
 		Script:         "/app/worker.php",
 		Timeout:        2 * time.Second,
@@ -156,7 +158,7 @@ func newDispatcherWith(t *testing.T, addr string, opts fastcgi.Options, log *byt
 		Topology:       topology,
 		CopyRetryMin:   time.Millisecond,
 		CopyRetryMax:   4 * time.Millisecond,
-	}, zerolog.New(zerolog.SyncWriter(log))) // the overrun warning comes from a timer
+	}, zerolog.New(zerolog.SyncWriter(log)))
 }
 
 func delivery(body string, headers amqp.Table) (amqp.Delivery, *acknowledger) {

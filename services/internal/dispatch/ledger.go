@@ -9,7 +9,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/outcome"
 )
 
-// ledger remembers, by message id, the attempts that ran to an end whose
+// ledger remembers, by the job's identity (see identity), the attempts that ran to an end whose
 // delivery could not be settled because its channel closed meanwhile: a
 // broker's consumer acknowledgement timeout, a lost connection. The broker
 // then delivers the job again, flagged redelivered, with the attempt
@@ -20,9 +20,10 @@ import (
 // failed and nothing was published for it. So the attempt counts once and
 // the job runs once.
 //
-// It only helps when the redelivery comes back to this daemon, and only for
-// messages with a message id; its entries last ledgerTTL, at most
-// ledgerMax of them.
+// It only helps when the redelivery comes back to this daemon; its entries
+// last ledgerTTL, at most ledgerMax of them. A failed attempt's entry keeps
+// what the worker asked (outcome.Result's RetryIn and MaxAttempts), so that
+// the redelivery settles as the answer said.
 type ledger struct {
 	mu      sync.Mutex
 	entries map[string]ledgerEntry
@@ -32,9 +33,12 @@ type ledger struct {
 type ledgerEntry struct {
 	// done means nothing is left to do but ack the redelivery.
 	done bool
-	// res is the failed attempt, when not done.
-	res outcome.Result
-	at  time.Time
+	// res is the failed attempt, when not done; deadLetter says that it
+	// was to be dead-lettered at once (res.Reason says why), else it is
+	// settled as a failed attempt (a retry, or attempts-exhausted).
+	res        outcome.Result
+	deadLetter bool
+	at         time.Time
 }
 
 const (
@@ -42,11 +46,8 @@ const (
 	ledgerMax = 10000
 )
 
-// record notes what the attempt of m did, if m has a message id.
+// record notes what the attempt of m did, under m's identity.
 func (l *ledger) record(m amqp.Delivery, e ledgerEntry) {
-	if m.MessageId == "" {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.entries == nil {
@@ -61,22 +62,23 @@ func (l *ledger) record(m amqp.Delivery, e ledgerEntry) {
 		}
 	}
 	e.at = now
-	l.entries[m.MessageId] = e
+	l.entries[identity(m)] = e
 }
 
 // take returns and forgets the entry of a redelivered m, if there is one
 // not older than ledgerTTL.
 func (l *ledger) take(m amqp.Delivery) (ledgerEntry, bool) {
-	if !m.Redelivered || m.MessageId == "" {
+	if !m.Redelivered {
 		return ledgerEntry{}, false
 	}
+	id := identity(m)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.entries[m.MessageId]
+	e, ok := l.entries[id]
 	if !ok {
 		return ledgerEntry{}, false
 	}
-	delete(l.entries, m.MessageId)
+	delete(l.entries, id)
 	if time.Since(e.at) > ledgerTTL {
 		return ledgerEntry{}, false
 	}

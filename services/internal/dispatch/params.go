@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,10 +16,12 @@ import (
 const omittedParam = "HTTP_X_FPMQ_OMITTED_HEADERS"
 
 // appendJobParams adds what the worker may know about its job, each value
-// derived from the message and its delivery, never choosing what runs.
-// Params of properties the message does not have are left out. The README's
-// "What the worker sees" table documents each one.
-func appendJobParams(params []fastcgi.Param, m amqp.Delivery, queue string, attempt int, deadline time.Time) []fastcgi.Param {
+// derived from the message and its delivery, never choosing what runs:
+// attempt is this attempt's number from 1, maxAttempts the number the job
+// gets in all, deadline the attempt's end. m's message id is its identity
+// (Handle sets it). Params of properties the message does not have are left
+// out. The README's "What the worker sees" table documents each one.
+func appendJobParams(params []fastcgi.Param, m amqp.Delivery, queue string, attempt, maxAttempts int, deadline time.Time) []fastcgi.Param {
 	add := func(name, value string) {
 		if value != "" {
 			params = append(params, fastcgi.Param{Name: name, Value: cgiValue(value)})
@@ -26,6 +29,7 @@ func appendJobParams(params []fastcgi.Param, m amqp.Delivery, queue string, atte
 	}
 	add("HTTP_X_MESSAGE_ID", m.MessageId)
 	add("HTTP_X_ATTEMPT", strconv.Itoa(attempt))
+	add("HTTP_X_MAX_ATTEMPTS", strconv.Itoa(maxAttempts))
 	add("HTTP_X_REDELIVERED", boolParam(m.Redelivered))
 	if !m.Timestamp.IsZero() {
 		add("HTTP_X_TIMESTAMP", strconv.FormatInt(m.Timestamp.Unix(), 10))
@@ -58,8 +62,7 @@ func appendJobParams(params []fastcgi.Param, m amqp.Delivery, queue string, atte
 // and values stripped of control characters. Headers that are not scalars
 // (tables, arrays) are left out. Params are sorted by name for a stable
 // order. A header too large for one FastCGI record, which php-fpm could
-// not read, is left out too: its name is returned, and listed for the
-// worker, comma-separated, in HTTP_X_FPMQ_OMITTED_HEADERS.
+// not read, is left out too: its name is returned, for appendOmitted.
 func appendHeaderParams(params []fastcgi.Param, headers amqp.Table) ([]fastcgi.Param, []string) {
 	if len(headers) == 0 {
 		return params, nil
@@ -80,15 +83,35 @@ func appendHeaderParams(params []fastcgi.Param, headers amqp.Table) ([]fastcgi.P
 	}
 	added := params[start:]
 	sort.Slice(added, func(i, j int) bool { return added[i].Name < added[j].Name })
-	if len(omitted) > 0 {
-		sort.Strings(omitted)
-		list := strings.Join(omitted, ",")
-		if fastcgi.PairSize(omittedParam, list) > fastcgi.MaxPairSize {
-			list = strconv.Itoa(len(omitted)) + " headers"
-		}
-		params = append(params, fastcgi.Param{Name: omittedParam, Value: list})
-	}
 	return params, omitted
+}
+
+// appendMessageParam adds HTTP_X_FPMQ_MESSAGE, the JSON of m's properties
+// and headers (messageJSON). When it is too large for one FastCGI record it
+// is left out, and "x-fpmq-message" is added to omitted, which is
+// returned.
+func appendMessageParam(params []fastcgi.Param, m amqp.Delivery, omitted []string) ([]fastcgi.Param, []string) {
+	js, err := messageJSON(m)
+	if err != nil || fastcgi.PairSize(messageParam, string(js)) > fastcgi.MaxPairSize {
+		return params, append(omitted, messageOmitted)
+	}
+	return append(params, fastcgi.Param{Name: messageParam, Value: string(js)}), omitted
+}
+
+// appendOmitted lists for the worker, sorted and comma-separated in
+// HTTP_X_FPMQ_OMITTED_HEADERS, the names of the headers left out (and
+// "x-fpmq-message" when HTTP_X_FPMQ_MESSAGE was); nothing when there are
+// none. A list too long for one record says how many there are instead.
+func appendOmitted(params []fastcgi.Param, omitted []string) []fastcgi.Param {
+	if len(omitted) == 0 {
+		return params
+	}
+	sorted := slices.Sorted(slices.Values(omitted))
+	list := strings.Join(sorted, ",")
+	if fastcgi.PairSize(omittedParam, list) > fastcgi.MaxPairSize {
+		list = strconv.Itoa(len(sorted)) + " headers"
+	}
+	return append(params, fastcgi.Param{Name: omittedParam, Value: list})
 }
 
 func scalar(v any) (string, bool) {

@@ -3,6 +3,10 @@ package dispatch
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/outcome"
@@ -60,30 +64,148 @@ type verdict struct {
 	// refusal is php-fpm's refusal of the script, for the operator's log
 	// line, when that is why the job was requeued; else "".
 	refusal string
+	// retry says that the worker asked for its next attempt in retryIn
+	// (Fpmq-Retry-In, whole seconds) instead of after the route's
+	// backoff; only a failAttempt has it.
+	retry   bool
+	retryIn time.Duration
+	// maxAttempts is the number of attempts the worker asked the job to
+	// get in all (Fpmq-Max-Attempts), 0 if it did not; only a failAttempt
+	// has it.
+	maxAttempts int
+	// malformed lists the answer's values that were ignored, for the log.
+	malformed []malformedValue
+}
+
+// rules are what decide needs of the route besides the answer.
+type rules struct {
+	// script names the worker script in the error of a refusal.
+	script string
+	// delayMax bounds Fpmq-Retry-In (DELAY_MAX).
+	delayMax time.Duration
+}
+
+// The headers of the worker's answer that settle its job otherwise than its
+// status (the README's "What the worker sees"), canonical as
+// fastcgi.Response.Header keys them.
+const (
+	// answerRetryIn: "N", whole seconds from 0 to DELAY_MAX: a failed
+	// attempt, whatever the status; the next one comes N seconds later.
+	answerRetryIn = "Fpmq-Retry-In"
+	// answerFail: "TEXT": dead-lettered at once, whatever the status, with
+	// outcome.ReasonFailed and TEXT as the last error.
+	answerFail = "Fpmq-Fail"
+	// answerMaxAttempts: "N", 1 to outcome.MaxJobAttempts: the job gets N
+	// attempts in all from now on, instead of the route's MAX_ATTEMPTS.
+	answerMaxAttempts = "Fpmq-Max-Attempts"
+)
+
+// directives are what the worker asked for in its answer's headers.
+type directives struct {
+	retry       bool // Fpmq-Retry-In was given, as retryIn
+	retryIn     time.Duration
+	fail        bool // Fpmq-Fail was given, with failText
+	failText    string
+	maxAttempts int // Fpmq-Max-Attempts, 0 when not given
+}
+
+// malformedValue is a value of the worker's answer that was ignored: the
+// header, its value, and what it should have been.
+type malformedValue struct {
+	header, value, want string
+}
+
+// readDirectives reads the Fpmq-* headers of h, a response header with
+// canonical keys; of a header given twice, the last value counts, as
+// PHP's header() replaces an earlier one. A number that is not one, or out
+// of its range (Fpmq-Retry-In beyond delayMax), is left out and listed in
+// malformed.
+func readDirectives(h http.Header, delayMax time.Duration) (directives, []malformedValue) {
+	var d directives
+	var bad []malformedValue
+	if v, ok := lastValue(h, answerRetryIn); ok {
+		most := int(delayMax / time.Second)
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= most {
+			d.retry, d.retryIn = true, time.Duration(n)*time.Second
+		} else {
+			bad = append(bad, malformedValue{answerRetryIn, v, fmt.Sprintf("whole seconds from 0 to %d (DELAY_MAX)", most)})
+		}
+	}
+	if v, ok := lastValue(h, answerMaxAttempts); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 1 && n <= outcome.MaxJobAttempts {
+			d.maxAttempts = n
+		} else {
+			bad = append(bad, malformedValue{answerMaxAttempts, v, fmt.Sprintf("a whole number from 1 to %d", outcome.MaxJobAttempts)})
+		}
+	}
+	if v, ok := lastValue(h, answerFail); ok {
+		d.fail, d.failText = true, strings.TrimSpace(v)
+		if d.failText == "" {
+			d.failText = "the worker answered " + answerFail + " with no reason"
+		}
+	}
+	return d, bad
+}
+
+// lastValue returns the last value of the header name in h, and whether
+// there is one.
+func lastValue(h http.Header, name string) (string, bool) {
+	vs := h.Values(name)
+	if len(vs) == 0 {
+		return "", false
+	}
+	return vs[len(vs)-1], true
 }
 
 // decide turns a's facts into a verdict. It does no I/O of its own: it
 // calls poolDown, which may ping the pool, only when a's request broke in a
 // way that could be php-fpm going away (a restart kills its children
-// mid-request) rather than the job's own fault. script names the worker
-// script in the error of a refusal. It reads a.resp whenever a.err is nil.
+// mid-request) rather than the job's own fault. It reads a.resp whenever
+// a.err is nil.
 //
 // The order of the cases matters: a refusal is php-fpm's, not the script's
-// answer; a clean 2xx stands, even after the deadline (the job ran once,
-// whole); a run the daemon stopped waiting for is a failed attempt; a pool
-// that is down is not the job's fault; a PHP fatal error fails the attempt
+// answer; the script's Fpmq-Fail ends the job whatever else it says; a
+// clean 2xx stands, even after the deadline (the job ran once, whole); a
+// run the daemon stopped waiting for is a failed attempt; a pool that is
+// down is not the job's fault; a PHP fatal error fails the attempt
 // whatever the status says (with display_errors on, or after output, PHP
-// still answers 200); a 4xx is the worker refusing the job for good. A
-// failure past the deadline says so.
-func decide(a answer, script string, poolDown func() bool) verdict {
-	v := decideAnswer(a, script, poolDown)
+// still answers 200); a 4xx is the worker refusing the job for good. Then
+// Fpmq-Retry-In makes any of those but Fpmq-Fail a failed attempt with its
+// wait, and Fpmq-Max-Attempts rides on a failed attempt. A failure past
+// the deadline says so.
+func decide(a answer, r rules, poolDown func() bool) verdict {
+	var asked directives
+	var malformed []malformedValue
+	if a.err == nil && !a.refused {
+		asked, malformed = readDirectives(a.resp.Header, r.delayMax)
+	}
+	v := decideAnswer(a, asked, r.script, poolDown)
+	if asked.retry && !asked.fail {
+		v = retryVerdict(v, asked.retryIn)
+	}
+	if v.kind == failAttempt {
+		v.maxAttempts = asked.maxAttempts
+	}
+	v.malformed = malformed
 	if a.overran && v.kind == failAttempt && !a.abandoned {
 		v.err = fmt.Errorf("ran past REQUEST_TIMEOUT until php-fpm ended it: %w", v.err)
 	}
 	return v
 }
 
-func decideAnswer(a answer, script string, poolDown func() bool) verdict {
+// retryVerdict returns v, a verdict of a script that answered
+// Fpmq-Retry-In, as the failed attempt it is, whose next attempt comes in
+// wait: its error is v's, if any, and says that the worker asked.
+func retryVerdict(v verdict, wait time.Duration) verdict {
+	asked := fmt.Sprintf("the worker asked to run the job again in %s (%s)", wait, answerRetryIn)
+	err := errors.New(asked)
+	if v.err != nil {
+		err = fmt.Errorf("%w; %s", v.err, asked)
+	}
+	return verdict{kind: failAttempt, err: err, retry: true, retryIn: wait}
+}
+
+func decideAnswer(a answer, asked directives, script string, poolDown func() bool) verdict {
 	switch {
 	case a.refused:
 		// php-fpm answered itself: no PHP ran, and no job can run until
@@ -93,6 +215,8 @@ func decideAnswer(a answer, script string, poolDown func() bool) verdict {
 			err:     fmt.Errorf("%w: php-fpm refused to run %s (status %d): %s", outcome.ErrPoolUnavailable, script, a.resp.Status, a.refusal),
 			refusal: a.refusal,
 		}
+	case asked.fail:
+		return verdict{kind: deadLetterNow, reason: outcome.ReasonFailed, err: errors.New(asked.failText)}
 	case a.err == nil && a.fatal == "" && a.resp.Status >= 200 && a.resp.Status < 300:
 		return verdict{kind: succeed}
 	case a.abandoned:

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -29,6 +31,25 @@ var (
 
 func answered(code int) *fastcgi.Response { return &fastcgi.Response{Status: code} }
 
+// answeredWith is an answer with status code and the headers of kv, name
+// then value, a name given twice keeping both values in order.
+func answeredWith(code int, kv ...string) *fastcgi.Response {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return &fastcgi.Response{Status: code, Header: h}
+}
+
+// testRules are a route's rules for decide: DELAY_MAX an hour.
+var testRules = rules{script: "/app/worker.php", delayMax: time.Hour}
+
+// The texts of the verdicts of Fpmq-Retry-In.
+const (
+	askedIn2s = "the worker asked to run the job again in 2s (Fpmq-Retry-In)"
+	askedIn0s = "the worker asked to run the job again in 0s (Fpmq-Retry-In)"
+)
+
 // decideCases are the facts of an attempt that TestDecide hands to decide,
 // one case or more for each of its branches, and what it must make of them.
 var decideCases = []struct {
@@ -40,6 +61,13 @@ var decideCases = []struct {
 	err      string  // the verdict's error text exactly; "" for none
 	is       []error // what that error must wrap
 	pings    int     // how many times poolDown must be asked
+	// What the worker asked with its answer's headers: the wait before
+	// its next attempt (retry), its limit of attempts, and how many values
+	// were malformed.
+	retry       bool
+	retryIn     time.Duration
+	maxAttempts int
+	malformed   int
 }{
 	// php-fpm's own refusal comes first, even during shutdown.
 	{name: "refused 404", a: answer{resp: answered(404), refused: true, refusal: refusalText},
@@ -102,6 +130,71 @@ var decideCases = []struct {
 	{name: "199", a: answer{resp: answered(199)}, kind: failAttempt, err: "worker answered status 199"},
 	{name: "300", a: answer{resp: answered(300)}, kind: failAttempt, err: "worker answered status 300"},
 	{name: "399", a: answer{resp: answered(399)}, kind: failAttempt, err: "worker answered status 399"},
+
+	// Fpmq-Fail dead-letters at once whatever else the answer says, with
+	// its text exactly; only php-fpm's own refusal comes first.
+	{name: "Fail with 200", a: answer{resp: answeredWith(200, "Fpmq-Fail", "no such user 42")},
+		kind: deadLetterNow, reason: outcome.ReasonFailed, err: "no such user 42"},
+	{name: "Fail with 500", a: answer{resp: answeredWith(500, "Fpmq-Fail", "App\\Exception: gone")},
+		kind: deadLetterNow, reason: outcome.ReasonFailed, err: "App\\Exception: gone"},
+	{name: "Fail with 422", a: answer{resp: answeredWith(422, "Fpmq-Fail", "bad input")},
+		kind: deadLetterNow, reason: outcome.ReasonFailed, err: "bad input"},
+	{name: "Fail with a fatal error", a: answer{resp: answeredWith(500, "Fpmq-Fail", "given up"), fatal: fatalText},
+		kind: deadLetterNow, reason: outcome.ReasonFailed, err: "given up"},
+	{name: "Fail past the deadline", a: answer{resp: answeredWith(200, "Fpmq-Fail", "too late"), overran: true},
+		kind: deadLetterNow, reason: outcome.ReasonFailed, err: "too late"},
+	{name: "Fail without text", a: answer{resp: answeredWith(200, "Fpmq-Fail", "")},
+		kind: deadLetterNow, reason: outcome.ReasonFailed, err: "the worker answered Fpmq-Fail with no reason"},
+	{name: "Fail wins over Retry-In and Max-Attempts", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", "2", "Fpmq-Fail", "stop", "Fpmq-Max-Attempts", "9")},
+		kind: deadLetterNow, reason: outcome.ReasonFailed, err: "stop"},
+	{name: "Fail on php-fpm's refusal is php-fpm's", a: answer{resp: answeredWith(404, "Fpmq-Fail", "x"), refused: true, refusal: refusalText},
+		kind: requeuePoolUnavailable, err: "php-fpm pool unavailable: php-fpm refused to run /app/worker.php (status 404): " + refusalText, is: []error{outcome.ErrPoolUnavailable}},
+
+	// Fpmq-Retry-In makes any answer a failed attempt, with its wait.
+	{name: "Retry-In with 200", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", "2")},
+		kind: failAttempt, err: askedIn2s, retry: true, retryIn: 2 * time.Second},
+	{name: "Retry-In 0 with 204", a: answer{resp: answeredWith(204, "Fpmq-Retry-In", "0")},
+		kind: failAttempt, err: askedIn0s, retry: true},
+	{name: "Retry-In with 500", a: answer{resp: answeredWith(500, "Fpmq-Retry-In", "2")},
+		kind: failAttempt, err: "worker answered status 500; " + askedIn2s, retry: true, retryIn: 2 * time.Second},
+	{name: "Retry-In with 422 is not a rejection", a: answer{resp: answeredWith(422, "Fpmq-Retry-In", "2")},
+		kind: failAttempt, err: "worker answered status 422; " + askedIn2s, retry: true, retryIn: 2 * time.Second},
+	{name: "Retry-In with a fatal error", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", "2"), fatal: fatalText},
+		kind: failAttempt, err: "PHP fatal error (status 200): " + fatalText + "; " + askedIn2s, retry: true, retryIn: 2 * time.Second},
+	{name: "Retry-In past the deadline", a: answer{resp: answeredWith(500, "Fpmq-Retry-In", "2"), overran: true},
+		kind: failAttempt, err: "ran past REQUEST_TIMEOUT until php-fpm ended it: worker answered status 500; " + askedIn2s, retry: true, retryIn: 2 * time.Second},
+	{name: "Retry-In of DELAY_MAX", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", " 3600 ")},
+		kind: failAttempt, err: "the worker asked to run the job again in 1h0m0s (Fpmq-Retry-In)", retry: true, retryIn: time.Hour},
+	{name: "Retry-In given twice: the last counts", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", "5", "Fpmq-Retry-In", "2")},
+		kind: failAttempt, err: askedIn2s, retry: true, retryIn: 2 * time.Second},
+	{name: "Retry-In on a broken request: no answer to read", a: answer{err: errBroken}, pings: 1,
+		kind: failAttempt, err: errBroken.Error()},
+
+	// A malformed Retry-In is ignored: the answer stands as if it had none.
+	{name: "Retry-In beyond DELAY_MAX", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", "3601")}, kind: succeed, malformed: 1},
+	{name: "Retry-In negative", a: answer{resp: answeredWith(500, "Fpmq-Retry-In", "-1")}, kind: failAttempt, err: "worker answered status 500", malformed: 1},
+	{name: "Retry-In not a number", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", "soon")}, kind: succeed, malformed: 1},
+	{name: "Retry-In not whole", a: answer{resp: answeredWith(422, "Fpmq-Retry-In", "2.5")},
+		kind: deadLetterNow, reason: outcome.ReasonRejected, err: "worker answered status 422", malformed: 1},
+	{name: "Retry-In empty", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", "")}, kind: succeed, malformed: 1},
+	{name: "Retry-In huge", a: answer{resp: answeredWith(200, "Fpmq-Retry-In", "99999999999999999999")}, kind: succeed, malformed: 1},
+
+	// Fpmq-Max-Attempts rides on a failed attempt, and only on one.
+	{name: "Max-Attempts with 500", a: answer{resp: answeredWith(500, "Fpmq-Max-Attempts", "7")},
+		kind: failAttempt, err: "worker answered status 500", maxAttempts: 7},
+	{name: "Max-Attempts with Retry-In", a: answer{resp: answeredWith(200, "Fpmq-Max-Attempts", "7", "Fpmq-Retry-In", "2")},
+		kind: failAttempt, err: askedIn2s, retry: true, retryIn: 2 * time.Second, maxAttempts: 7},
+	{name: "Max-Attempts 1 with a fatal error", a: answer{resp: answeredWith(200, "Fpmq-Max-Attempts", "1"), fatal: fatalText},
+		kind: failAttempt, err: "PHP fatal error (status 200): " + fatalText, maxAttempts: 1},
+	{name: "Max-Attempts 1000", a: answer{resp: answeredWith(503, "Fpmq-Max-Attempts", "1000")},
+		kind: failAttempt, err: "worker answered status 503", maxAttempts: 1000},
+	{name: "Max-Attempts with 200", a: answer{resp: answeredWith(200, "Fpmq-Max-Attempts", "7")}, kind: succeed},
+	{name: "Max-Attempts with 422", a: answer{resp: answeredWith(422, "Fpmq-Max-Attempts", "7")},
+		kind: deadLetterNow, reason: outcome.ReasonRejected, err: "worker answered status 422"},
+	{name: "Max-Attempts 0", a: answer{resp: answeredWith(500, "Fpmq-Max-Attempts", "0")}, kind: failAttempt, err: "worker answered status 500", malformed: 1},
+	{name: "Max-Attempts 1001", a: answer{resp: answeredWith(500, "Fpmq-Max-Attempts", "1001")}, kind: failAttempt, err: "worker answered status 500", malformed: 1},
+	{name: "Max-Attempts not a number", a: answer{resp: answeredWith(500, "Fpmq-Max-Attempts", "many")}, kind: failAttempt, err: "worker answered status 500", malformed: 1},
+	{name: "both malformed", a: answer{resp: answeredWith(500, "Fpmq-Max-Attempts", "-3", "Fpmq-Retry-In", "1e3")}, kind: failAttempt, err: "worker answered status 500", malformed: 2},
 }
 
 // TestDecide goes through decideCases with no FastCGI server: what the
@@ -111,7 +204,7 @@ func TestDecide(t *testing.T) {
 	for _, tc := range decideCases {
 		t.Run(tc.name, func(t *testing.T) {
 			pings := 0
-			v := decide(tc.a, "/app/worker.php", func() bool { pings++; return tc.poolDown })
+			v := decide(tc.a, testRules, func() bool { pings++; return tc.poolDown })
 			if v.kind != tc.kind || v.reason != tc.reason {
 				t.Errorf("verdict %d reason %q, want %d reason %q", v.kind, v.reason, tc.kind, tc.reason)
 			}
@@ -138,6 +231,12 @@ func TestDecide(t *testing.T) {
 			if errors.Is(v.err, outcome.ErrPoolUnavailable) != (tc.kind == requeuePoolUnavailable) {
 				t.Errorf("error %v: ErrPoolUnavailable must mark exactly the pool's requeues", v.err)
 			}
+			if v.retry != tc.retry || v.retryIn != tc.retryIn || v.maxAttempts != tc.maxAttempts {
+				t.Errorf("asked: retry %v in %s, max attempts %d; want retry %v in %s, max attempts %d", v.retry, v.retryIn, v.maxAttempts, tc.retry, tc.retryIn, tc.maxAttempts)
+			}
+			if len(v.malformed) != tc.malformed {
+				t.Errorf("malformed values %+v, want %d", v.malformed, tc.malformed)
+			}
 		})
 	}
 }
@@ -148,7 +247,7 @@ func TestDecide(t *testing.T) {
 // failed attempt that names both, retried as any other, never a panic.
 func TestDecideFatalAfterBrokenRequest(t *testing.T) {
 	a := answer{err: fmt.Errorf("fastcgi request: %w", fastcgi.ErrProtocol), fatal: fatalText}
-	v := decide(a, "/app/worker.php", func() bool { return false })
+	v := decide(a, testRules, func() bool { return false })
 	if v.kind != failAttempt || !errors.Is(v.err, fastcgi.ErrProtocol) || !strings.Contains(v.err.Error(), fatalText) {
 		t.Errorf("got %+v, want a failed attempt naming the broken request and the fatal error", v)
 	}

@@ -98,7 +98,7 @@ func New(queue string, g Gauges) *Metrics {
 		latency:       histogram("job_latency_seconds", "Time from a job's publication (its timestamp) to the end of its attempt."),
 		queueWait:     histogram("queue_wait_seconds", "Time from a job's publication (its timestamp) to the start of its attempt."),
 	}
-	for _, reason := range []string{outcome.ReasonMalformed, outcome.ReasonTooLarge, outcome.ReasonFormMismatch, outcome.ReasonRejected, outcome.ReasonExhausted, outcome.ReasonPanic} {
+	for _, reason := range outcome.Reasons() {
 		m.deadLettered.WithLabelValues(reason)
 	}
 	for _, class := range []string{"2xx", "3xx", "4xx", "5xx"} {

@@ -92,6 +92,7 @@ func TestObserveCountsEachOutcome(t *testing.T) {
 		`fpmq_broker_reconnects_total{queue="commands"} 2`,
 		`fpmq_copy_publish_failures_total{queue="commands"} 4`,
 		`fpmq_jobs_dead_lettered_total{queue="commands",reason="attempts-exhausted"} 0`,
+		`fpmq_jobs_dead_lettered_total{queue="commands",reason="failed"} 0`,
 		`fpmq_worker_responses_total{class="4xx",queue="commands"} 1`,
 	} {
 		if !strings.Contains(text, want) {

@@ -59,9 +59,17 @@ const (
 	ReasonTooLarge     = "too-large"          // over MAX_MESSAGE_SIZE
 	ReasonFormMismatch = "form-mismatch"      // PHP's form parser would change it: a field name it renames, or a limit of its own
 	ReasonRejected     = "rejected"           // the worker answered 4xx
-	ReasonExhausted    = "attempts-exhausted" // MAX_ATTEMPTS failed attempts
+	ReasonExhausted    = "attempts-exhausted" // the job's attempts (MAX_ATTEMPTS, or its own limit) failed
+	ReasonFailed       = "failed"             // the worker answered Fpmq-Fail: never run it again
 	ReasonPanic        = "panic"              // the daemon failed on this message
 )
+
+// Reasons returns every Reason constant, in the order of their declaration,
+// so that metrics can create a series for each before any job is
+// dead-lettered. The slice is new at each call.
+func Reasons() []string {
+	return []string{ReasonMalformed, ReasonTooLarge, ReasonFormMismatch, ReasonRejected, ReasonExhausted, ReasonFailed, ReasonPanic}
+}
 
 // Headers the daemon sets on the copies it publishes.
 const (
@@ -71,7 +79,15 @@ const (
 	HeaderLastStatus = "x-fpmq-last-status" // the worker's last status, 0 if none
 	HeaderLastError  = "x-fpmq-last-error"  // the last failure, as text
 	HeaderQueue      = "x-fpmq-queue"       // on dead letters: the job queue
+	// HeaderMaxAttempts is the job's own limit of attempts (an integer,
+	// 1 to MaxJobAttempts), which replaces the route's MAX_ATTEMPTS: set by
+	// the worker's Fpmq-Max-Attempts answer and carried by every copy.
+	HeaderMaxAttempts = "x-fpmq-max-attempts"
 )
+
+// MaxJobAttempts is the largest limit of attempts a job may have of its own
+// (HeaderMaxAttempts).
+const MaxJobAttempts = 1000
 
 // HeaderDue, set by the caller on a job published with a delay, is the
 // earliest time the job may run, in Unix milliseconds (an integer).
@@ -99,6 +115,15 @@ type Result struct {
 	Attempt int    // the attempt's number, from 1
 	Status  int    // the worker's HTTP status; 0 if it did not answer
 	Reason  string // why the job was dead-lettered, one of the Reason constants
+	// MaxAttempts is the job's own limit of attempts in all, which
+	// replaces the route's MAX_ATTEMPTS: from its HeaderMaxAttempts, or the
+	// worker's Fpmq-Max-Attempts answer. 0 when it has none.
+	MaxAttempts int
+	// RetryIn is the wait before the next attempt that the worker asked
+	// for (Fpmq-Retry-In), whole seconds, when RetryAsked; else the
+	// route's backoff applies.
+	RetryIn    time.Duration
+	RetryAsked bool
 	// Duration is the whole handling, settling included.
 	Duration time.Duration
 	// Ran says whether the job was sent to php-fpm; WorkerTime is how long
