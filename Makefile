@@ -76,9 +76,10 @@ logs: ## follow the daemons' logs (both routes)
 	$(COMPOSE) logs -f daemon daemon-reports
 
 .PHONY: test
-test: ## unit tests of both modules (no Docker needed)
+test: ## unit tests of both Go modules and the PHP packages (no Docker needed)
 	GORACE=atexit_sleep_ms=50 $(GO) test -race -count=1 ./...
 	GORACE=atexit_sleep_ms=50 $(GO) -C $(IT) test -race -count=1 ./...
+	$(MAKE) --no-print-directory php-test
 
 # testcontainers-go: Ryuk's image cannot be pulled (the tests clean up
 # themselves), and the engine's published ports are reached as localhost.
@@ -105,7 +106,7 @@ monitoring-test: .env ## the monitoring profile checked in headless Chromium (ru
 	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v -run TestMonitoring .
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck and go mod tidy -diff, in both modules
+lint: ## gofmt, go vet, staticcheck and go mod tidy -diff in both Go modules; phpcs (PSR-12) on php/, shellcheck on the shell scripts
 	@test -z "$$(gofmt -l services $(IT))" || { echo "gofmt -w these:"; gofmt -l services $(IT); exit 1; }
 	$(GO) vet ./...
 	$(GO) -C $(IT) vet -tags integration ./...
@@ -113,6 +114,36 @@ lint: ## gofmt, go vet, staticcheck and go mod tidy -diff, in both modules
 	cd $(IT) && $(STATICCHECK) -tags integration ./...
 	$(GO) mod tidy -diff
 	$(GO) -C $(IT) mod tidy -diff
+	$(MAKE) --no-print-directory php-lint shellcheck
+
+# need checks that each command in $(1) is installed; if one is not, it
+# names them and the command that provides them, as preflight.sh does for
+# Docker.
+need = @gone=; for c in $(1); do command -v $$c >/dev/null || gone="$$gone no $$c,"; done; \
+	[ -z "$$gone" ] || { echo "make:$${gone%,}; run: sudo ./docker/deps.sh --tests" >&2; exit 1; }
+
+PHPUNIT ?= phpunit
+PHPCS ?= phpcs
+SHELLCHECK ?= shellcheck
+# Every shell script of the repository.
+SHELL_SCRIPTS = $(shell git ls-files '*.sh') .ci/run
+
+.PHONY: php-test
+php-test: ## the PHPUnit tests of each PHP package in php/ and of the scripts php-fpm runs
+	$(call need,php $(PHPUNIT))
+	$(PHPUNIT) -c php/client/phpunit.xml.dist
+	$(PHPUNIT) -c php/worker/phpunit.xml.dist
+	$(PHPUNIT) -c php/phpunit.xml.dist
+
+.PHONY: php-lint
+php-lint: ## PSR-12 in php/ (phpcs), with no findings
+	$(call need,$(PHPCS))
+	$(PHPCS) --standard=PSR12 --extensions=php --ignore='*/vendor/*' php/
+
+.PHONY: shellcheck
+shellcheck: ## shellcheck on every shell script, with no findings
+	$(call need,$(SHELLCHECK))
+	$(SHELLCHECK) $(SHELL_SCRIPTS)
 
 # The README tables of the settings are generated from the same envconfig
 # tags as -h: TestREADMEConfiguration fails when they differ, and rewrites

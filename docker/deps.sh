@@ -8,7 +8,8 @@
 #   deps.sh          what the stack needs (make deps)
 #   deps.sh --tests  also what the tests need besides Docker: Debian's
 #                    chromium, the browser the monitoring test drives
-#                    (make check)
+#                    (make check); PHP's CLI, phpunit, php-codesniffer,
+#                    php-amqplib and shellcheck (make test, make lint)
 #
 #   COMPOSE_VERSION (v5.6.0)  the compose plugin to build
 set -euo pipefail
@@ -35,6 +36,16 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 [ "$tests" = no ] || command -v chromium >/dev/null || missing+=(chromium)
+if [ "$tests" = yes ]; then
+  command -v php >/dev/null || missing+=(php-cli)
+  command -v phpunit >/dev/null || missing+=(phpunit)
+  command -v phpcs >/dev/null || missing+=(php-codesniffer)
+  command -v shellcheck >/dev/null || missing+=(shellcheck)
+  # The PHP client's library and the extensions PHPUnit and it load.
+  [ -f /usr/share/php/PhpAmqpLib/autoload.php ] || missing+=(php-amqplib)
+  { command -v php >/dev/null && php -m | grep -qx dom; } || missing+=(php-xml)
+  { command -v php >/dev/null && php -m | grep -qx mbstring; } || missing+=(php-mbstring)
+fi
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

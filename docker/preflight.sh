@@ -10,7 +10,7 @@
 #     project-images  the images make images builds exist (fpmq/*:dev)
 #     rabbitmq3-image the RabbitMQ 3 image .env names (RABBITMQ3_IMAGE) exists
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit
 
 missing=()
 fixes=()

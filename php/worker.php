@@ -1,16 +1,23 @@
 <?php
+
 // The job worker: php-fpm runs this script once per job. The daemon posts the
-// job's fields as form fields, so $_POST['number'] holds the job's number.
+// job's fields as form fields, so the job's "number" field holds its number.
 // Delivery is at least once: the same job may arrive twice (see the README),
-// and $_SERVER['HTTP_X_MESSAGE_ID'] tells the copies apart.
+// and $job->id() tells the copies apart.
 
 declare(strict_types=1);
 
-$number = $_POST['number'] ?? null;
+require __DIR__ . '/autoload.php';
+
+use Fpmq\Worker\Job;
+
+$job = Job::fromGlobals();
+
+$number = $job->fields()['number'] ?? null;
 if (!is_string($number) || preg_match('/^-?[0-9]+$/D', $number) !== 1) {
     // A job without an integer number can never succeed: answer 4xx so the
     // daemon does not retry it.
-    http_response_code(400);
+    $job->reject();
     error_log('worker: rejected a job without an integer number');
     exit;
 }
@@ -23,7 +30,7 @@ if ($log === false || $log === '') {
 }
 if (file_put_contents($log, $line . "\n", FILE_APPEND | LOCK_EX) === false) {
     // Not writing the line is a failure of this attempt: the daemon retries.
-    http_response_code(500);
+    $job->retry();
     error_log("worker: cannot write to {$log}");
     exit;
 }

@@ -71,7 +71,7 @@ dead="^$q\\\\.dead\$"
 # RabbitMQ checks as "amq.default" whatever the routing key. It may
 # configure nothing. An .env from before this user has no password for it:
 # the user is then left out, and only "daemon dead" cannot log in.
-operator_user= operator_permissions=
+operator_user='' operator_permissions=''
 if [ -n "$RABBITMQ_OPERATOR_PASSWORD" ]; then
   operator_user=",
     {\"name\": \"$(json "$RABBITMQ_OPERATOR_USER")\", \"password\": \"$(json "$RABBITMQ_OPERATOR_PASSWORD")\", \"tags\": \"\"}"
@@ -138,6 +138,9 @@ if [ -n "${RABBITMQ_CLUSTER_NODES:-}" ]; then
   # peer discovery would keep a node waiting until the others run, and
   # RabbitMQ 3's could form two clusters when they start together.)
   seed=${RABBITMQ_CLUSTER_NODES%% *}
+  # HOSTNAME is not POSIX, but Docker sets it in every container's
+  # environment; hostname(1) is the fallback.
+  # shellcheck disable=SC3028
   me=${HOSTNAME:-$(hostname)}
   {
     echo "# Written by fpmq-definitions.sh from RABBITMQ_CLUSTER_NODES."

@@ -1,4 +1,5 @@
 <?php
+
 // Enqueues the job {"number": N} for each number given, as `caller N` does,
 // and prints each message id once the broker has confirmed the job:
 //

@@ -139,7 +139,8 @@ final class Publisher
      *
      * @param string $name the job's name, the AMQP type ($_SERVER['HTTP_X_JOB_NAME']); '' for none
      * @param array<string, mixed> $payload the job's fields; not a list
-     * @param array<string, string|int|float|bool> $headers AMQP headers ($_SERVER['HTTP_X_HEADER_<NAME>']); x-fpmq-* names are the daemon's
+     * @param array<string, string|int|float|bool> $headers AMQP headers ($_SERVER['HTTP_X_HEADER_<NAME>']);
+     *        x-fpmq-* names are the daemon's
      * @param int|float $delay seconds before the job may run, 0 to 168 h
      * @param int $priority 0 to 255: see the README's Priorities
      * @param string|null $messageId null for a new random one; the id of a job to publish again
@@ -161,7 +162,10 @@ final class Publisher
         }
         $body = $payload === []
             ? '{}'
-            : json_encode($payload, JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PRESERVE_ZERO_FRACTION);
+            : json_encode(
+                $payload,
+                JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PRESERVE_ZERO_FRACTION,
+            );
         return $this->send($name, $body, 'application/json', $headers, $delay, $priority, $messageId);
     }
 
@@ -210,8 +214,11 @@ final class Publisher
      * syntax (commands.delay.16s, commands.delay.1h8m16s); under a second,
      * the job queue itself.
      */
-    public static function delayQueue(string $queue, int|float $seconds, int $delayMax = self::DEFAULT_DELAY_MAX): string
-    {
+    public static function delayQueue(
+        string $queue,
+        int|float $seconds,
+        int $delayMax = self::DEFAULT_DELAY_MAX,
+    ): string {
         $limit = min($seconds, $delayMax);
         if ($limit < 1) {
             return $queue;
@@ -241,8 +248,15 @@ final class Publisher
     /**
      * @param array<array-key, mixed> $headers
      */
-    private function send(string $name, string $body, string $contentType, array $headers, int|float $delay, int $priority, ?string $messageId): string
-    {
+    private function send(
+        string $name,
+        string $body,
+        string $contentType,
+        array $headers,
+        int|float $delay,
+        int $priority,
+        ?string $messageId,
+    ): string {
         if (strlen($name) > 255) {
             throw new \InvalidArgumentException('fpmq: a job name is at most 255 bytes');
         }
@@ -296,7 +310,11 @@ final class Publisher
             // A confirm may still come: this channel is left alone, and
             // the next publish opens another.
             $this->channel = null;
-            throw new ConfirmTimeoutException("fpmq: job {$id} not confirmed within {$this->confirmTimeout} s: it may or may not be queued", $id, $e);
+            throw new ConfirmTimeoutException(
+                "fpmq: job {$id} not confirmed within {$this->confirmTimeout} s: it may or may not be queued",
+                $id,
+                $e,
+            );
         } catch (AMQPExceptionInterface | \ErrorException $e) {
             // The broker closed the channel (a refused permission) or the
             // connection is lost: either way this channel is done.
@@ -312,7 +330,13 @@ final class Publisher
             $hint = $routingKey === $this->queue
                 ? "no queue {$routingKey}"
                 : "no delay queue {$routingKey}";
-            throw new ReturnedException("fpmq: broker returned job {$id} as unroutable: {$code} {$text}: {$hint}: start the daemon first, it declares the queues", $id, $code, $routingKey);
+            throw new ReturnedException(
+                "fpmq: broker returned job {$id} as unroutable: {$code} {$text}: {$hint}:"
+                . ' start the daemon first, it declares the queues',
+                $id,
+                $code,
+                $routingKey,
+            );
         }
         if ($settled === false) {
             throw new NackedException("fpmq: broker refused job {$id} (nack)", $id);
@@ -341,7 +365,9 @@ final class Publisher
                 throw new \InvalidArgumentException("fpmq: header {$k}: x-fpmq- headers are the daemon's");
             }
             if (!is_string($v) && !is_int($v) && !is_float($v) && !is_bool($v)) {
-                throw new \InvalidArgumentException("fpmq: header {$k}: the value must be a string, int, float or bool");
+                throw new \InvalidArgumentException(
+                    "fpmq: header {$k}: the value must be a string, int, float or bool"
+                );
             }
             $table->set($k, $v);
         }
@@ -361,9 +387,11 @@ final class Publisher
         $channel->set_nack_handler(function (AMQPMessage $m): void {
             $this->settled[(string) $m->get('message_id')] = false;
         });
-        $channel->set_return_listener(function (int $code, string $text, string $exchange, string $routingKey, AMQPMessage $m): void {
-            $this->returned[(string) $m->get('message_id')] = [$code, $text];
-        });
+        $channel->set_return_listener(
+            function (int $code, string $text, string $exchange, string $routingKey, AMQPMessage $m): void {
+                $this->returned[(string) $m->get('message_id')] = [$code, $text];
+            }
+        );
         $channel->confirm_select();
         $this->channel = $channel;
         return $channel;
