@@ -368,7 +368,7 @@ func (c *Consumer) session(ctx, jobs context.Context, onConsuming func()) error 
 	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil { // false: per consumer
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	if err := c.cfg.Topology.Declare(ch); err != nil {
+	if err := c.cfg.Topology.Declare(conn); err != nil {
 		return err
 	}
 	c.declaredOnce.Do(func() { close(c.declared) })
