@@ -171,8 +171,14 @@ func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	return d.run(ctx)
 }
 
-// closeTimeout bounds closing the connection at the end.
-const closeTimeout = 5 * time.Second
+const (
+	// closeTimeout bounds closing the connection at the end.
+	closeTimeout = 5 * time.Second
+	// checkTimeout bounds checkDeadQueue: RabbitMQ reports the policies
+	// of a queue just created, or of a broker just started, within 5 to
+	// 10 s, and the check waits for them.
+	checkTimeout = 15 * time.Second
+)
 
 // exitRefused is the exit status of an action refused before it read
 // anything, because reading could make RabbitMQ drop dead jobs.
@@ -186,7 +192,7 @@ const exitRefused = 3
 // ruled out, 1 when the queue does not exist. It runs before the session
 // opens, so that a refused action reads nothing.
 func checkDeadQueue(ctx context.Context, cfg deadConfig, prog string, stderr io.Writer) int {
-	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	err := queuepolicy.CheckDead(ctx, cfg.api, cfg.DeadQueue)
 	switch {

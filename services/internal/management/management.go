@@ -124,7 +124,10 @@ type Queue struct {
 	Policy         string `json:"policy"`
 	OperatorPolicy string `json:"operator_policy"`
 	// Effective is the definition in effect from the two policies merged,
-	// by key ("delivery-limit", "dead-letter-exchange", ...).
+	// by key ("delivery-limit", "dead-letter-exchange", ...). It is nil
+	// when the answer has none: RabbitMQ reports it, and Policy and
+	// OperatorPolicy, with the queue's statistics, a few seconds after the
+	// queue was created or the broker started, and leaves them out before.
 	Effective Definition `json:"effective_policy_definition"`
 	// Arguments are the queue's optional arguments, by name
 	// ("x-queue-type", "x-dead-letter-exchange", ...).

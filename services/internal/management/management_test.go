@@ -94,7 +94,7 @@ func TestQueues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(qs) != 4 || qs[0].Name != "commands" || qs[1].Name != "commands.dead" {
+			if len(qs) != 3 || qs[0].Name != "commands" || qs[1].Name != "commands.dead" {
 				t.Fatalf("Queues = %+v", qs)
 			}
 			if !strings.HasPrefix((*uris)[0], "/api/queues/fpmq?columns=") || !strings.Contains((*uris)[0], "effective_policy_definition") {

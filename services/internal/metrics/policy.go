@@ -18,8 +18,8 @@ type policyCollector struct {
 // role} from the verdicts that last returns (queuepolicy.Watcher.Last):
 // 1 when the queue's arguments and policies are what fpmq relies on, 0
 // when they are not (the daemon's log says why). It reports none before
-// the first check, when the check failed, and for a queue that does not
-// exist. Like the queue figures, its series name each of the route's
+// the first check, when the check failed, for a queue that does not
+// exist, and for one whose policies RabbitMQ has not reported yet. Like the queue figures, its series name each of the route's
 // queues in their own queue label: register it through Registry.
 func NewPolicyCollector(last func() ([]queuepolicy.Verdict, bool)) prometheus.Collector {
 	return &policyCollector{
@@ -35,7 +35,7 @@ func (c *policyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.ok }
 func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
 	verdicts, _ := c.last()
 	for _, v := range verdicts {
-		if !v.Missing {
+		if v.Known() {
 			ch <- prometheus.MustNewConstMetric(c.ok, prometheus.GaugeValue, bit(v.OK()), v.Name, v.Role)
 		}
 	}

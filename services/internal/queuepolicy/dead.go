@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/management"
 )
+
+// reportPoll is the pause between two questions to the API while it has
+// not reported a queue's policies: it does every 5 s by default.
+const reportPoll = 500 * time.Millisecond
 
 // Reasons why "daemon dead" must not read a dead-letter queue; test them
 // with errors.Is.
@@ -28,13 +33,28 @@ var (
 // classic, or a quorum queue without a delivery limit or with one of
 // broker.DeadDeliveryLimit or more. Otherwise its error says why and what
 // to do, and wraps ErrLimited, ErrUnverified (c nil means the API is off)
-// or management.ErrNotFound (no such queue).
+// or management.ErrNotFound (no such queue). While RabbitMQ has not
+// reported the policies of a quorum queue yet (see Verdict.Unknown), it
+// asks again every reportPoll until ctx ends.
 func CheckDead(ctx context.Context, c *management.Client, name string) error {
 	if c == nil {
 		return fmt.Errorf("%w: RABBITMQ_MANAGEMENT_URL is off, so nothing tells whether %s is a quorum queue with a delivery limit, which would drop jobs read too often; "+
 			"set RABBITMQ_MANAGEMENT_URL to RabbitMQ's management API (the user needs the management tag)", ErrUnverified, name)
 	}
 	q, err := c.Queue(ctx, name)
+	// A queue just created, or a broker just started, reports its
+	// policies within seconds: wait for them while ctx lets.
+	for err == nil && q.Type == broker.QueueQuorum && !Reported(q) {
+		t := time.NewTimer(reportPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: RabbitMQ has not reported yet which policies apply to %s, which it does within seconds of the queue's creation or of its own start: try again shortly",
+				ErrUnverified, name)
+		case <-t.C:
+		}
+		q, err = c.Queue(ctx, name)
+	}
 	if errors.Is(err, management.ErrNotFound) {
 		return err
 	}

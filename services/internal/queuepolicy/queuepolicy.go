@@ -34,6 +34,11 @@ type Verdict struct {
 	queuestat.Queue
 	// Missing: the queue does not exist; nothing else is known.
 	Missing bool
+	// Unknown: RabbitMQ has not reported the policies in effect on the
+	// queue yet, which it does with the queue's statistics, every few
+	// seconds: a queue just created, or a broker just started, shows none
+	// for 5 to 10 s. Nothing else is known.
+	Unknown bool
 	// Type is the queue's type: classic or quorum.
 	Type string
 	// Policy and OperatorPolicy name the policies in effect; "" for none.
@@ -42,8 +47,12 @@ type Verdict struct {
 	Problems []Problem
 }
 
-// OK tells whether the queue exists and has no problem.
-func (v Verdict) OK() bool { return !v.Missing && len(v.Problems) == 0 }
+// OK tells whether the queue exists, is known, and has no problem.
+func (v Verdict) OK() bool { return !v.Missing && !v.Unknown && len(v.Problems) == 0 }
+
+// Known tells whether v says anything of the queue: it exists and
+// RabbitMQ reported its policies.
+func (v Verdict) Known() bool { return !v.Missing && !v.Unknown }
 
 // Keys returns the keys of v's problems, for logs.
 func (v Verdict) Keys() []string {
@@ -115,6 +124,10 @@ func Check(t broker.Topology, b Broker, qs []management.Queue) []Verdict {
 func checkQueue(want queuestat.Queue, t broker.Topology, b Broker, q management.Queue) Verdict {
 	s := settings{q: q, major: b.Major}
 	v := Verdict{Queue: want, Type: q.Type, Policy: q.Policy, OperatorPolicy: q.OperatorPolicy}
+	if !Reported(q) {
+		v.Unknown = true
+		return v
+	}
 	add := func(key, what string, args ...any) {
 		v.Problems = append(v.Problems, Problem{Key: key, What: fmt.Sprintf(what, args...)})
 	}
@@ -156,6 +169,11 @@ func checkQueue(want queuestat.Queue, t broker.Topology, b Broker, q management.
 	}
 	return v
 }
+
+// Reported tells whether the management API's answer for q says which
+// policies apply: it leaves out effective_policy_definition, with the
+// other statistics, until the queue first reported them.
+func Reported(q management.Queue) bool { return q.Effective != nil }
 
 // DeliveryLimit returns the delivery limit RabbitMQ applies to the quorum
 // queue q, and false if it applies none. It resolves the queue argument

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -109,6 +110,71 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckRealAnswers checks the verdicts on what RabbitMQ 4.0 and 3.10
+// answered (management/testdata): on 4.0, quorum queues declared as older
+// versions did, under the catch-all policy; on 3.10, classic queues under
+// fpmq's own policies (a classic queue takes no delivery-limit, so the
+// dead-letter queue's policy does not apply to it, and needs not).
+func TestCheckRealAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		version string
+		major   int
+		want    map[string][]string // problem keys by queue; nil: OK
+	}{
+		{"4.0", 4, map[string][]string{"commands": {"dead-letter-exchange"}, "commands.dead": {"delivery-limit", "max-length"}}},
+		{"3.10", 3, map[string][]string{}},
+	} {
+		t.Run(tt.version, func(t *testing.T) {
+			b, err := os.ReadFile("../management/testdata/rabbitmq-" + tt.version + "-queues.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var qs []management.Queue
+			if err := json.Unmarshal(b, &qs); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range Check(topology, Broker{Major: tt.major}, qs) {
+				if v.Role == queuestat.RoleRetry {
+					if !v.Missing {
+						t.Errorf("%s: not missing", v.Name)
+					}
+					continue
+				}
+				if got := v.Keys(); !slices.Equal(got, tt.want[v.Name]) || v.Unknown {
+					t.Errorf("%s: problems %v (unknown %v), want %v", v.Name, got, v.Unknown, tt.want[v.Name])
+				}
+			}
+		})
+	}
+}
+
+// TestCheckUnreported checks a queue RabbitMQ has not reported the
+// policies of yet: nothing is said of it, and daemon dead does not read a
+// quorum one.
+func TestCheckUnreported(t *testing.T) {
+	q := management.Queue{Name: "commands.dead", Type: "quorum", Arguments: management.Definition{"x-queue-type": "quorum"}}
+	verdicts := Check(topology, Broker{Major: 4}, []management.Queue{q})
+	if v := verdicts[len(verdicts)-1]; !v.Unknown || v.Known() || v.OK() || len(v.Problems) != 0 {
+		t.Errorf("verdict %+v, want unknown", v)
+	}
+	api := &fakeAPI{version: "4.0.5", queue: map[string]any{"name": "commands.dead", "type": "quorum", "arguments": map[string]any{"x-queue-type": "quorum"}}}
+	c := newAPI(t, api)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*reportPoll)
+	defer cancel()
+	if err := CheckDead(ctx, c, "commands.dead"); !errors.Is(err, ErrUnverified) || !strings.Contains(err.Error(), "try again shortly") {
+		t.Errorf("CheckDead: %v, want ErrUnverified", err)
+	}
+
+	// Reported while CheckDead waits: it goes on with what was reported.
+	time.AfterFunc(reportPoll/2, func() {
+		api.set(map[string]any{"name": "commands.dead", "type": "quorum", "arguments": map[string]any{"x-queue-type": "quorum"},
+			"effective_policy_definition": map[string]any{"delivery-limit": 1000000}, "policy": "fpmq-commands-dead"})
+	})
+	if err := CheckDead(context.Background(), c, "commands.dead"); err != nil {
+		t.Errorf("CheckDead once reported: %v, want nil", err)
 	}
 }
 
@@ -245,6 +311,14 @@ func TestWatcher(t *testing.T) {
 	w := &Watcher{Client: newAPI(t, api), Topology: topology, Log: zerolog.New(&logs)}
 	ctx := context.Background()
 
+	// Just declared: RabbitMQ has not reported its policies yet.
+	reported := api.queue
+	api.set(map[string]any{"name": "commands.dead", "type": "quorum", "arguments": map[string]any{"x-queue-type": "quorum"}})
+	w.Check(ctx)
+	if verdicts, _ := w.Last(); !verdicts[len(verdicts)-1].Unknown || logs.Len() != 0 {
+		t.Fatalf("unreported queue: %+v, logged %s", verdicts, logs.String())
+	}
+	api.set(reported)
 	w.Check(ctx)
 	verdicts, checked := w.Last()
 	dead := verdicts[len(verdicts)-1]

@@ -29,10 +29,11 @@ type Watcher struct {
 	Every time.Duration
 	Log   zerolog.Logger
 
-	mu       sync.Mutex
-	verdicts []Verdict // nil until a check got an answer, and after one that did not
-	logged   map[string]string
-	problem  string // the last failure of the API, as logged
+	mu        sync.Mutex
+	verdicts  []Verdict         // nil until a check got an answer, and after one that did not
+	logged    map[string]string // by queue: what was last logged of it, "" for nothing wrong
+	problem   string            // the last failure of the API, as logged
+	announced bool              // the first complete check found all well, and said so
 }
 
 // Last returns the verdicts of the latest check, one per queue of the
@@ -82,8 +83,7 @@ func (w *Watcher) Check(ctx context.Context) {
 	}
 	w.mu.Lock()
 	w.verdicts = verdicts
-	first := w.logged == nil
-	if first {
+	if w.logged == nil {
 		w.logged = map[string]string{}
 	}
 	w.mu.Unlock()
@@ -97,7 +97,7 @@ func (w *Watcher) Check(ctx context.Context) {
 	}
 	ok := 0
 	for _, v := range verdicts {
-		if v.Missing {
+		if !v.Known() {
 			continue
 		}
 		w.logChange(ctx, v)
@@ -105,7 +105,8 @@ func (w *Watcher) Check(ctx context.Context) {
 			ok++
 		}
 	}
-	if first && ok == len(verdicts) {
+	if !w.announced && ok == len(verdicts) {
+		w.announced = true
 		w.Log.Info().Int("queues", ok).Str("management_url", w.Client.URL()).Msg("what RabbitMQ applies to the daemon's queues is what fpmq relies on")
 	}
 }
