@@ -23,32 +23,32 @@ help: ## list the targets
 deps: ## as root on Debian/Ubuntu: install docker.io and debootstrap, start dockerd, build the compose plugin
 	./docker/deps.sh
 
-# step prints a heading for each stage of make check.
-step = @printf '\n=== %s (%s)\n' $(1) "$$(date +%T)"
+# STEP "LABEL" prints a heading for each stage of make check, with the time.
+STEP = @printf '\n=== %s (%s)\n'
 
 .PHONY: check
 check: ## as root on a fresh Debian machine: provision, build every image, run every test (both RabbitMQ generations) and the quick start; what CI runs
-	$(call step,"Docker engine, debootstrap, compose plugin, chromium")
+	$(STEP) "Docker engine, debootstrap, compose plugin, chromium" "$$(date +%T)"
 	./docker/deps.sh --tests
-	$(call step,"images")
+	$(STEP) "images" "$$(date +%T)"
 	$(MAKE) --no-print-directory images
-	$(call step,"lint")
+	$(STEP) "lint" "$$(date +%T)"
 	$(MAKE) --no-print-directory lint
-	$(call step,"unit tests")
+	$(STEP) "unit tests" "$$(date +%T)"
 	$(MAKE) --no-print-directory test
-	$(call step,"fuzz, $(FUZZTIME) each")
+	$(STEP) "fuzz, $(FUZZTIME) each" "$$(date +%T)"
 	$(MAKE) --no-print-directory fuzz
-	$(call step,"alerting rules")
+	$(STEP) "alerting rules" "$$(date +%T)"
 	$(MAKE) --no-print-directory alerts-test
-	$(call step,"micro-benchmarks once each, so they keep compiling")
+	$(STEP) "micro-benchmarks once each, so they keep compiling" "$$(date +%T)"
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./services/...
-	$(call step,"integration tests on RabbitMQ 4")
+	$(STEP) "integration tests on RabbitMQ 4" "$$(date +%T)"
 	FPMQ_REQUIRE_BROWSER=1 $(MAKE) --no-print-directory integration-test
-	$(call step,"integration tests on RabbitMQ 3")
+	$(STEP) "integration tests on RabbitMQ 3" "$$(date +%T)"
 	FPMQ_REQUIRE_BROWSER=1 $(MAKE) --no-print-directory integration-test-rabbitmq3
-	$(call step,"the quick start")
+	$(STEP) "the quick start" "$$(date +%T)"
 	$(MAKE) --no-print-directory smoke
-	$(call step,"all green")
+	$(STEP) "all green" "$$(date +%T)"
 
 .PHONY: smoke
 smoke: ## the README's quick start end to end: make up, a job from the caller, its line in the worker's log, make down

@@ -114,6 +114,9 @@ func appendOmitted(params []fastcgi.Param, omitted []string) []fastcgi.Param {
 	return append(params, fastcgi.Param{Name: omittedParam, Value: list})
 }
 
+// scalar returns v as a param's text, if v is a string, bytes, a bool or a
+// number of any type AMQP has; tables, arrays, timestamps and decimals are
+// not scalars.
 func scalar(v any) (string, bool) {
 	switch v := v.(type) {
 	case string:
@@ -122,26 +125,12 @@ func scalar(v any) (string, bool) {
 		return string(v), true
 	case bool:
 		return boolParam(v), true
-	case int8:
-		return strconv.FormatInt(int64(v), 10), true
-	case int16:
-		return strconv.FormatInt(int64(v), 10), true
-	case int32:
-		return strconv.FormatInt(int64(v), 10), true
-	case int64:
-		return strconv.FormatInt(v, 10), true
-	case int:
-		return strconv.Itoa(v), true
-	case uint8:
-		return strconv.FormatUint(uint64(v), 10), true
-	case uint16:
-		return strconv.FormatUint(uint64(v), 10), true
 	case float32:
 		return strconv.FormatFloat(float64(v), 'g', -1, 32), true
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64), true
 	}
-	return "", false
+	return integerText(v)
 }
 
 // cgiName upper-cases name and turns every byte outside [A-Z0-9] into '_'.
