@@ -329,7 +329,12 @@ type fakeServer struct {
 // serveFake runs handle for every connection and returns the server. It
 // exists because net/http/fcgi cannot be made to misbehave.
 func serveFake(t *testing.T, handle func(conn net.Conn, r *bufio.Reader)) *fakeServer {
-	ln, addr := listen(t, "unix")
+	return serveFakeOn(t, "unix", handle)
+}
+
+// serveFakeOn is serveFake on network ("unix" or "tcp").
+func serveFakeOn(t *testing.T, network string, handle func(conn net.Conn, r *bufio.Reader)) *fakeServer {
+	ln, addr := listen(t, network)
 	srv := &fakeServer{addr: addr}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,43 +30,28 @@ func waitReadable(conn net.Conn) {
 // on it; every later connection is served normally. run counts the
 // requests whose script would have run: read whole and answered, or read
 // whole and then died on.
-func recyclingServer(t *testing.T, network string, end func(conn net.Conn, r *bufio.Reader, run *atomic.Int64)) (addr string, accepted, run *atomic.Int64) {
-	ln, addr := listen(t, network)
-	accepted, run = new(atomic.Int64), new(atomic.Int64)
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
+func recyclingServer(t *testing.T, network string, end func(conn net.Conn, r *bufio.Reader, run *atomic.Int64)) (srv *fakeServer, run *atomic.Int64) {
+	run = new(atomic.Int64)
+	var first atomic.Bool
+	srv = serveFakeOn(t, network, func(conn net.Conn, r *bufio.Reader) {
+		isFirst := first.CompareAndSwap(false, true)
 		for {
-			conn, err := ln.Accept()
+			req, err := decodeRequest(r)
 			if err != nil {
 				return
 			}
-			first := accepted.Add(1) == 1
-			wg.Go(func() {
-				defer conn.Close()
-				r := bufio.NewReader(conn)
-				for {
-					req, err := decodeRequest(r)
-					if err != nil {
-						return
-					}
-					run.Add(1)
-					if !okReply(conn) || !req.keep {
-						return
-					}
-					if first {
-						waitReadable(conn)
-						end(conn, r, run)
-						return
-					}
-				}
-			})
+			run.Add(1)
+			if !okReply(conn) || !req.keep {
+				return
+			}
+			if isFirst {
+				waitReadable(conn)
+				end(conn, r, run)
+				return
+			}
 		}
 	})
-	return addr, accepted, run
+	return srv, run
 }
 
 // The ways php-fpm ends a kept connection between two requests, and
@@ -124,8 +108,9 @@ func TestKeptConnectionEndedByServer(t *testing.T) {
 	for _, network := range []string{"unix", "tcp"} {
 		for _, tc := range recycleCases {
 			t.Run(network+"/"+tc.name, func(t *testing.T) {
-				addr, accepted, run := recyclingServer(t, network, tc.end)
-				c := newClient(t, addr, Options{MaxIdleConns: 1, IdleConnTimeout: time.Minute})
+				srv, run := recyclingServer(t, network, tc.end)
+				accepted := &srv.accepted
+				c := newClient(t, srv.addr, Options{MaxIdleConns: 1, IdleConnTimeout: time.Minute})
 				if _, err := c.Do(t.Context(), &Request{Params: typicalParams()}); err != nil {
 					t.Fatalf("first request: %v", err)
 				}
