@@ -13,7 +13,12 @@
 #   RABBITMQ_OPERATOR_USER  may read the dead-letter queues and publish to the default
 #                           exchange (daemon dead: list, replay, purge), nothing else;
 #                           only if RABBITMQ_OPERATOR_PASSWORD is set
-# No "guest" user exists.
+# No "guest" user exists. The daemon and operator users have the management
+# tag, the least that lets a user read the management HTTP API: through it
+# they check the policies and delivery limits in effect on their queues,
+# which no AMQP method tells. It lets them see the vhost's queues, exchanges
+# and bindings with their figures, and their own connections; it gives them
+# no permission beyond their AMQP ones (docker/README.md, Security).
 #
 # RABBITMQ_CLUSTER_NODES, if set, makes this node one of a cluster: it lists
 # the host names of every node, this one's included, separated by spaces
@@ -74,7 +79,7 @@ dead="^$q\\\\.dead\$"
 operator_user='' operator_permissions=''
 if [ -n "$RABBITMQ_OPERATOR_PASSWORD" ]; then
   operator_user=",
-    {\"name\": \"$(json "$RABBITMQ_OPERATOR_USER")\", \"password\": \"$(json "$RABBITMQ_OPERATOR_PASSWORD")\", \"tags\": \"\"}"
+    {\"name\": \"$(json "$RABBITMQ_OPERATOR_USER")\", \"password\": \"$(json "$RABBITMQ_OPERATOR_PASSWORD")\", \"tags\": \"management\"}"
   operator_permissions=",
     {\"user\": \"$(json "$RABBITMQ_OPERATOR_USER")\", \"vhost\": \"$(json "$RABBITMQ_VHOST")\", \"configure\": \"^\$\", \"write\": \"^amq\\\\.default\$\", \"read\": \"$dead\"}"
 else
@@ -90,8 +95,14 @@ fi
 #   fpmq-QUEUE-dead  lifts the delivery limit of the dead-letter queue, whose
 #                    messages "daemon dead list" returns each time it reads
 #                    them, and which has no dead-letter target of its own.
-# Policies rather than queue arguments: they apply to queues that exist
-# already, and clients need not agree on them when they declare a queue.
+# The daemon also declares the queues it creates with the same as
+# arguments (x-dead-letter-*, x-delivery-limit), which hold whatever policy
+# applies (a policy's delivery-limit only if it is lower); the policies
+# cover queues declared by older versions, and by the caller. RabbitMQ
+# applies one policy per queue, the one of highest priority: a policy of
+# yours on these queues replaces these, unless it repeats their keys or
+# POLICY_PRIORITY is above its own. The daemon logs it, and "daemon dead"
+# refuses to read a dead-letter queue that would drop jobs read too often.
 policies=
 for queue in $RABBITMQ_QUEUES; do
   name=$(json "$queue")
@@ -111,7 +122,7 @@ cat >"$definitions" <<JSON
   "users": [
     {"name": "$(json "$RABBITMQ_ADMIN_USER")", "password": "$(json "$RABBITMQ_ADMIN_PASSWORD")", "tags": "administrator"},
     {"name": "$(json "$RABBITMQ_CALLER_USER")", "password": "$(json "$RABBITMQ_CALLER_PASSWORD")", "tags": ""},
-    {"name": "$(json "$RABBITMQ_DAEMON_USER")", "password": "$(json "$RABBITMQ_DAEMON_PASSWORD")", "tags": ""}$operator_user
+    {"name": "$(json "$RABBITMQ_DAEMON_USER")", "password": "$(json "$RABBITMQ_DAEMON_PASSWORD")", "tags": "management"}$operator_user
   ],
   "policies": [$policies
   ],

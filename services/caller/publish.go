@@ -301,14 +301,16 @@ func (s *sender) open(l *link) (*publisher, error) {
 		connCloses: l.NotifyClose(make(chan *amqp.Error, 1)),
 		queue:      s.cfg.Queue,
 	}
-	ch, err := l.Channel()
-	if err != nil {
-		return p, fmt.Errorf("open channel: %w", err)
+	// A refusal comes back with the channel it closed, which says that
+	// it is final (publisher.lost).
+	ch, _, err := broker.DeclareJobQueue(l.Connection, nil, s.cfg.Queue, s.cfg.QueueType, s.cfg.MaxPriority, "")
+	if ch == nil {
+		return p, err
 	}
 	p.ch = ch
 	l.ch = ch
 	p.chCloses = ch.NotifyClose(make(chan *amqp.Error, 1))
-	if _, err := broker.DeclareJobQueue(ch, s.cfg.Queue, s.cfg.QueueType, s.cfg.MaxPriority); err != nil {
+	if err != nil {
 		return p, err
 	}
 	if err := ch.Confirm(false /* noWait */); err != nil {

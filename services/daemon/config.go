@@ -13,6 +13,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
+	"github.com/fpmq/fpmq/services/internal/management"
 )
 
 // topology returns the queues the configuration describes.
@@ -34,6 +35,7 @@ const minAdminToken = 16
 // config is the daemon's whole configuration, read from the environment.
 type config struct {
 	amqpconfig.Settings // AMQP_URL, AMQP_ADDRESSES and the TLS files
+	management.Config   // RABBITMQ_MANAGEMENT_URL
 
 	Queue              string        `envconfig:"AMQP_QUEUE" default:"commands" desc:"queue to consume jobs from"`
 	QueueType          string        `envconfig:"AMQP_QUEUE_TYPE" default:"classic" desc:"type of the daemon's queues: classic, or quorum for a RabbitMQ cluster"`
@@ -70,6 +72,9 @@ type config struct {
 
 	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES, set by loadConfig
+	// api reads RabbitMQ's management API, set by loadConfig; nil when
+	// RABBITMQ_MANAGEMENT_URL is off.
+	api *management.Client
 }
 
 // loadConfig reads the configuration from the environment and checks it.
@@ -85,6 +90,9 @@ func loadConfig() (config, error) {
 	var err error
 	// An empty password is left to RabbitMQ to refuse, as it always was.
 	if c.nodes, c.tls, err = c.Settings.Check(""); err != nil {
+		return c, err
+	}
+	if c.api, err = c.Config.Client(c.URL, c.tls); err != nil {
 		return c, err
 	}
 	return c, c.validate()

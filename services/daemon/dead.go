@@ -19,7 +19,9 @@ import (
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/deadletter"
 	"github.com/fpmq/fpmq/services/internal/envhelp"
+	"github.com/fpmq/fpmq/services/internal/management"
 	"github.com/fpmq/fpmq/services/internal/progress"
+	"github.com/fpmq/fpmq/services/internal/queuepolicy"
 )
 
 // deadSynopsis is printed after a usage error; deadUsage, for -h, says more.
@@ -57,8 +59,17 @@ FILTERS are --reason R, --job NAME, --older-than D and --newer-than D; a job
 must pass all that are given. Ages D are Go durations or days: 90m, 36h,
 7d. Rates: 10/s, 30/m, 100/h. Progress shows on a terminal only.
 
+Every action reads the whole queue and gives back what it does not delete,
+and a quorum queue counts each read as a delivery: before it reads, the
+command asks RabbitMQ's management API (RABBITMQ_MANAGEMENT_URL) whether a
+delivery limit is in effect on a quorum dead-letter queue, which would drop
+jobs read too often. If one is, or if it cannot tell, it reads nothing and
+exits with status 3, saying why and how to lift the limit.
+
 Exit status: 0 done; 1 not all done, an id not found, or the broker could
-not be used; 2 bad arguments or configuration.
+not be used; 2 bad arguments or configuration; 3 refused, nothing read: a
+delivery limit is in effect on the quorum dead-letter queue, or the
+management API could not tell.
 
 Configuration, from environment variables:
 `
@@ -67,13 +78,15 @@ Configuration, from environment variables:
 // environment.
 type deadConfig struct {
 	amqpconfig.Settings // AMQP_URL, AMQP_ADDRESSES and the TLS files
+	management.Config   // RABBITMQ_MANAGEMENT_URL
 
 	DeadQueue      string        `envconfig:"DEAD_LETTER_QUEUE" default:"commands.dead" desc:"the dead-letter queue to work on"`
 	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of the connection to RabbitMQ"`
 	PublishTimeout time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"30s" desc:"replay: how long the broker may take to confirm one job"`
 
-	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE
-	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES
+	tls   *tls.Config        // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE
+	nodes []string           // the broker URLs of AMQP_URL and AMQP_ADDRESSES
+	api   *management.Client // from RABBITMQ_MANAGEMENT_URL; nil when off
 }
 
 // loadDeadConfig reads the configuration from the environment and checks
@@ -85,6 +98,9 @@ func loadDeadConfig() (deadConfig, error) {
 	}
 	var err error
 	if c.nodes, c.tls, err = c.Settings.Check("RABBITMQ_OPERATOR_PASSWORD"); err != nil {
+		return c, err
+	}
+	if c.api, err = c.Config.Client(c.URL, c.tls); err != nil {
 		return c, err
 	}
 	if c.DeadQueue == "" {
@@ -102,7 +118,8 @@ func loadDeadConfig() (deadConfig, error) {
 // deadCommand runs "daemon dead": args are the arguments after "dead".
 // It reads purge's confirmation from stdin, writes results to stdout, and
 // errors and, on a terminal, progress to stderr. It returns the exit
-// status: 0 done, 1 not (all) done, 2 bad arguments or configuration.
+// status: 0 done, 1 not (all) done, 2 bad arguments or configuration, 3
+// refused before reading (see checkDeadQueue).
 func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd, err := parseDeadArgs(args)
 	switch {
@@ -133,6 +150,9 @@ func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return 1
 	}
 	defer conn.CloseDeadline(time.Now().Add(closeTimeout))
+	if status := checkDeadQueue(ctx, cfg, prog, stderr); status != 0 {
+		return status
+	}
 	session, err := deadletter.Open(conn, cfg.DeadQueue)
 	if err != nil {
 		hint := accessHint(err)
@@ -154,10 +174,37 @@ func deadCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 const (
 	// closeTimeout bounds closing the connection at the end.
 	closeTimeout = 5 * time.Second
-	// deliveriesWarning is the count of earlier deliveries of a dead job
-	// from which the command warns about quorum queues' delivery limits.
-	deliveriesWarning = 10
+	// checkTimeout bounds checkDeadQueue: RabbitMQ reports the policies
+	// of a queue just created, or of a broker just started, within 5 to
+	// 10 s, and the check waits for them.
+	checkTimeout = 15 * time.Second
 )
+
+// exitRefused is the exit status of an action refused before it read
+// anything, because reading could make RabbitMQ drop dead jobs.
+const exitRefused = 3
+
+// checkDeadQueue asks the management API whether the dead-letter queue
+// may be read: every action gives back what it reads and does not
+// delete, and a quorum queue with a delivery limit drops a message given
+// back too often. It returns 0 when it may, else the exit status, having
+// said why on stderr: exitRefused when a limit is in effect or cannot be
+// ruled out, 1 when the queue does not exist. It runs before the session
+// opens, so that a refused action reads nothing.
+func checkDeadQueue(ctx context.Context, cfg deadConfig, prog string, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	err := queuepolicy.CheckDead(ctx, cfg.api, cfg.DeadQueue)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, management.ErrNotFound):
+		fmt.Fprintf(stderr, "%s: queue %q: %v\n(the daemon declares it when it starts; is DEAD_LETTER_QUEUE right?)\n", prog, cfg.DeadQueue, deadletter.ErrQueueNotFound)
+		return 1
+	}
+	fmt.Fprintf(stderr, "%s: refused, nothing was read: %v\n", prog, err)
+	return exitRefused
+}
 
 // deadRun is one run of an action on an open session. Each action is a
 // method that runs it on the session and returns what it did; run closes
@@ -291,18 +338,10 @@ func (d *deadRun) purge(ctx context.Context, now time.Time) (deadletter.Result, 
 	return deadletter.Purge(ctx, d.session, d.cmd.Filter, now, d.confirmWithProgressCleared(), d.progressOf("purging"))
 }
 
-// warn writes to stderr what the operator should know of the messages
-// read: a quorum queue's delivery limit that may drop them, and the ids
-// asked for that no message had.
+// warn writes to stderr the ids asked for that no message had.
 func (d *deadRun) warn(res deadletter.Result) {
-	queue := d.cfg.DeadQueue
-	if res.Deliveries >= deliveriesWarning {
-		fmt.Fprintf(d.stderr, "%s: warning: %s counts every read as a delivery (up to %d so far). A quorum queue with a delivery limit "+
-			"(RabbitMQ 4.0 sets 20 by default) drops a job read that often: lift the limit with a policy (delivery-limit -1) on %s.\n",
-			d.prog, queue, res.Deliveries, queue)
-	}
 	for _, id := range res.Missing {
-		fmt.Fprintf(d.stderr, "%s: no dead job with id %q in %s\n", d.prog, id, queue)
+		fmt.Fprintf(d.stderr, "%s: no dead job with id %q in %s\n", d.prog, id, d.cfg.DeadQueue)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/outcome"
 	"github.com/fpmq/fpmq/services/internal/phpform"
 	"github.com/fpmq/fpmq/services/internal/phpfpm"
+	"github.com/fpmq/fpmq/services/internal/queuepolicy"
 	"github.com/fpmq/fpmq/services/internal/queuestat"
 )
 
@@ -106,6 +107,7 @@ func logStart(cfg config, log zerolog.Logger) {
 		Int("concurrency", cfg.Concurrency).
 		Int("max_attempts", cfg.MaxAttempts).
 		Str("dead_letter_queue", cfg.DeadQueue).
+		Str("management_url", managementURL(cfg)).
 		Msg("daemon starting")
 
 	hold := cfg.holding()
@@ -121,16 +123,28 @@ func logStart(cfg config, log zerolog.Logger) {
 	}
 }
 
+// managementURL returns where the daemon reads RabbitMQ's management API,
+// for the log: "off" when it does not.
+func managementURL(cfg config) string {
+	if cfg.api == nil {
+		return "off"
+	}
+	return cfg.api.URL()
+}
+
 // runParts runs the daemon's parts under one errgroup: the consumer, the
-// admin server on ln (none if ln is nil) and the queue figures' poller
-// (none if QUEUE_STATS_INTERVAL is 0). A part that fails stops no other.
-// It returns once all have stopped, in this order:
+// admin server on ln (none if ln is nil), the queue figures' poller
+// (none if QUEUE_STATS_INTERVAL is 0) and the policies' watcher. A part
+// that fails stops no other. It returns once all have stopped, in this
+// order:
 //
 //  1. When ctx ends, the consumer stops taking jobs and drains: running
 //     jobs finish within SHUTDOWN_TIMEOUT, the others go back to the
-//     queue. The poller, whose context ends with ctx, stops at once.
+//     queue. The poller and the watcher, whose context ends with ctx,
+//     stop at once.
 //  2. Once the consumer has returned, "daemon stopped" is logged and the
-//     poller is stopped (if it still runs) and waited for.
+//     poller and the watcher are stopped (if they still run) and waited
+//     for.
 //  3. Then the admin server stops: /healthz, /readyz and /metrics answer
 //     while the consumer drains. Its error, if any, is logged last.
 func (d *daemon) runParts(ctx context.Context, ln net.Listener, cfg config, log zerolog.Logger) {
@@ -154,11 +168,18 @@ func (d *daemon) runParts(ctx context.Context, ln net.Listener, cfg config, log 
 	} else {
 		close(polled)
 	}
+	watched := make(chan struct{}) // closed once the watcher stopped
+	parts.Go(func() error {
+		defer close(watched)
+		d.watchPolicies(pollCtx)
+		return nil
+	})
 	parts.Go(func() error {
 		d.consumer.Run(ctx)
 		log.Info().Msg("daemon stopped")
 		stopPolling()
 		<-polled
+		<-watched
 		stopServing()
 		return nil
 	})
@@ -193,6 +214,16 @@ func (d *daemon) pollQueues(ctx context.Context) {
 	}
 }
 
+// watchPolicies runs the policies' watcher until ctx ends, once the
+// consumer declared the queues, which it checks.
+func (d *daemon) watchPolicies(ctx context.Context) {
+	select {
+	case <-d.consumer.Declared():
+		d.policies.Run(ctx)
+	case <-ctx.Done():
+	}
+}
+
 // statusPageMax bounds the full status page the daemon reads, in bytes:
 // about 400 per child, so room for some 2,500 children.
 const statusPageMax = 1 << 20
@@ -216,6 +247,7 @@ type daemon struct {
 	consumer   *consume.Consumer
 	pool       *phpfpm.Pool
 	queues     *queuestat.Poller
+	policies   *queuepolicy.Watcher
 	metrics    *metrics.Metrics
 	rates      *jobrate.Counter // recent succeeded and failed jobs, for the status
 	topology   broker.Topology
@@ -266,6 +298,14 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 		Queues: queuestat.Queues(topology),
 		Every:  cfg.QueueStatsInterval,
 		Log:    log,
+	}
+
+	// It checks as often as the figures are read; once if they are not.
+	d.policies = &queuepolicy.Watcher{
+		Client:   cfg.api,
+		Topology: topology,
+		Every:    cfg.QueueStatsInterval,
+		Log:      log,
 	}
 
 	d.metrics = d.newMetrics(cfg)
@@ -323,6 +363,8 @@ func (d *daemon) newMetrics(cfg config) *metrics.Metrics {
 	m.MustRegister(metrics.NewPoolCollector(d.pool.Status, statusTimeout))
 	// Its series name each of the route's queues in their own queue label.
 	m.Registry.MustRegister(metrics.NewQueueCollector(d.queues.Last))
+	m.Registry.MustRegister(metrics.NewPolicyCollector(d.policies.Last))
+	m.MustRegister(metrics.NewPolicyCheckedGauge(d.policies.Last))
 	return m
 }
 

@@ -564,6 +564,12 @@ func (s *Server) declareLocked(ch *channel, name string, flags uint8, args amqp.
 		}
 		q = &queue{name: name, durable: decl.Durable, args: maps.Clone(args)}
 		s.queues[name] = q
+	} else if s.CheckArgs && !decl.Passive {
+		if key, ok := firstDifference(q.args, args); ok {
+			s.channelErrorLocked(ch, codePrecondition, fmt.Sprintf("PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '/': received %s but current is %s",
+				key, name, argValue(args, key), argValue(q.args, key)), 50, 10)
+			return goOn
+		}
 	}
 	if !bit(flags, 4) { // no-wait
 		ch.conn.method(ch.id, 50, 11, func(e *enc) {
@@ -754,4 +760,44 @@ func (s *Server) publishLocked(ch *channel, p Publishing) next {
 		s.channelErrorLocked(ch, codePrecondition, text, 60, 40)
 	}
 	return goOn
+}
+
+// argOrder is the order in which RabbitMQ compares a queue's arguments
+// (rabbit_amqqueue:declare_args/0); the first that differs is named.
+var argOrder = []string{
+	"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+	"x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
+	"x-single-active-consumer", "x-queue-type", "x-delivery-limit",
+}
+
+// firstDifference returns the first argument, in argOrder and then in
+// name order, whose value differs between current and asked.
+func firstDifference(current, asked amqp.Table) (string, bool) {
+	keys := slices.Clone(argOrder)
+	var others []string
+	for _, t := range []amqp.Table{current, asked} {
+		for k := range t {
+			if !slices.Contains(keys, k) && !slices.Contains(others, k) {
+				others = append(others, k)
+			}
+		}
+	}
+	slices.Sort(others)
+	for _, k := range append(keys, others...) {
+		a, inA := current[k]
+		b, inB := asked[k]
+		if inA != inB || fmt.Sprint(a) != fmt.Sprint(b) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// argValue describes an argument's value as RabbitMQ's refusal does.
+func argValue(t amqp.Table, key string) string {
+	v, ok := t[key]
+	if !ok {
+		return "none"
+	}
+	return fmt.Sprintf("the value '%v'", v)
 }

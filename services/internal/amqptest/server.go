@@ -136,6 +136,11 @@ type Server struct {
 	// channel with 406 and this text, as RabbitMQ does when the queue exists
 	// with other arguments. The declaration is recorded first.
 	RejectDeclare string
+	// CheckArgs makes a queue.declare of an existing queue with other
+	// arguments close the channel with 406, naming the first argument
+	// that differs in RabbitMQ's order and words ("inequivalent arg
+	// 'x-queue-type' for queue ..."), as RabbitMQ does.
+	CheckArgs bool
 	// IgnoreChannelClose makes the server never answer a client's
 	// channel.close.
 	IgnoreChannelClose bool

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"strings"
@@ -178,12 +179,106 @@ func DeclareQueue(ch *amqp.Channel, name, queueType string) (amqp.Queue, error) 
 // (x-max-priority); a quorum queue takes no such argument (RabbitMQ 4 gives
 // every quorum queue two priorities, RabbitMQ 3 none), and 0 leaves the
 // queue as older versions declared it.
-func DeclareJobQueue(ch *amqp.Channel, name, queueType string, maxPriority int) (amqp.Queue, error) {
+//
+// deadQueue, if not empty, is the queue's dead-letter target, given as
+// arguments (x-dead-letter-exchange "", x-dead-letter-routing-key
+// deadQueue): a job the broker drops (a delivery limit, a length limit, a
+// TTL) then goes to deadQueue whatever policy applies, since RabbitMQ
+// prefers these arguments to a policy's. Declaring them takes read on the
+// queue and write on the default exchange: the daemon gives them; the
+// caller, which may not read, gives "". The dead-letter arguments are the
+// only ones that may differ from those of an existing queue: a queue
+// declared without them (by older versions, or the caller), or with
+// others, is used as it is.
+//
+// It declares on ch, or on a channel it opens from conn if ch is nil; a
+// refusal closes that channel, and another try opens another. It returns
+// the channel of the last try: open, and the queue declared on it, or on
+// failure closed by the broker, or nil if none could be opened.
+func DeclareJobQueue(conn *amqp.Connection, ch *amqp.Channel, name, queueType string, maxPriority int, deadQueue string) (*amqp.Channel, amqp.Queue, error) {
 	args := queueArgs(queueType)
 	if maxPriority > 0 && queueType == QueueClassic {
 		args["x-max-priority"] = int64(maxPriority)
 	}
-	return declare(ch, name, args)
+	if deadQueue == "" {
+		return declareFirst(conn, ch, name, args, nil)
+	}
+	withDLX := maps.Clone(args)
+	withDLX["x-dead-letter-exchange"] = ""
+	withDLX["x-dead-letter-routing-key"] = deadQueue
+	return declareFirst(conn, ch, name, withDLX, args, nil)
+}
+
+// DeadDeliveryLimit is the delivery limit of a quorum dead-letter queue
+// (x-delivery-limit, and the fpmq-QUEUE-dead policy of the rabbitmq
+// image): "daemon dead" returns every message it reads, which a quorum
+// queue counts as a delivery, and a dead letter must never be dropped for
+// it. RabbitMQ 3 knows no -1 for "no limit"; a million reads is none.
+const DeadDeliveryLimit = 1_000_000
+
+// DeclareDeadQueue declares the dead-letter queue name, on ch or channels
+// from conn as DeclareJobQueue does. A quorum queue gets x-delivery-limit
+// DeadDeliveryLimit, which holds unless a policy sets a lower limit
+// (RabbitMQ applies the lower of the two); a queue that exists without it,
+// or with another, is used as it is.
+func DeclareDeadQueue(conn *amqp.Connection, ch *amqp.Channel, name, queueType string) (*amqp.Channel, amqp.Queue, error) {
+	args := queueArgs(queueType)
+	if queueType != QueueQuorum {
+		return declareFirst(conn, ch, name, args)
+	}
+	lifted := maps.Clone(args)
+	lifted["x-delivery-limit"] = int64(DeadDeliveryLimit)
+	return declareFirst(conn, ch, name, lifted, args, nil)
+}
+
+// declareFirst declares the queue name with the first of tries that
+// RabbitMQ accepts; a nil try is a passive declaration, which takes the
+// queue as it is. The first try is on ch (if not nil), each other on a
+// channel it opens from conn, as a refused declaration closes its
+// channel. The next try is made only when RabbitMQ refused the previous
+// one for a dead-letter argument (x-dead-letter-*, x-delivery-limit): any
+// other difference, such as the queue type, is an error wrapping
+// ErrTopology, as it always was. It returns the channel of the last try,
+// as DeclareJobQueue says.
+func declareFirst(conn *amqp.Connection, ch *amqp.Channel, name string, tries ...amqp.Table) (*amqp.Channel, amqp.Queue, error) {
+	var err error
+	for i, args := range tries {
+		if ch == nil || ch.IsClosed() {
+			if ch, err = conn.Channel(); err != nil {
+				return nil, amqp.Queue{}, fmt.Errorf("declare queue %q: open channel: %w", name, err)
+			}
+		}
+		var q amqp.Queue
+		if args == nil {
+			q, err = ch.QueueDeclarePassive(name,
+				true,  // durable
+				false, // auto-delete
+				false, // exclusive
+				false, // no-wait
+				nil)
+			if err != nil {
+				err = fmt.Errorf("declare queue %q: %w", name, err)
+			}
+		} else {
+			q, err = declare(ch, name, args)
+		}
+		if err == nil || i == len(tries)-1 || !deadLetterArgRefused(err) {
+			return ch, q, err
+		}
+	}
+	return ch, amqp.Queue{}, err
+}
+
+// deadLetterArgRefused tells whether err, from declare, is RabbitMQ's
+// refusal of a declaration for an inequivalent dead-letter argument. Its
+// text, the same on RabbitMQ 3 and 4, names the argument: "inequivalent
+// arg 'x-dead-letter-exchange' for queue ...".
+func deadLetterArgRefused(err error) bool {
+	if !errors.Is(err, ErrTopology) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "arg 'x-dead-letter-") || strings.Contains(msg, "arg 'x-delivery-limit'")
 }
 
 // MaxPriority is the highest AMQP_MAX_PRIORITY: AMQP priorities are one

@@ -74,15 +74,21 @@ func (t Topology) RetryQueue(level int) string {
 	return fmt.Sprintf("%s.retry.%s", t.Queue, t.RetryDelays[level])
 }
 
-// Declare declares every queue of t. It is idempotent; a queue that exists
-// with other arguments yields an error wrapping ErrTopology.
-func (t Topology) Declare(ch *amqp.Channel) error {
-	if _, err := DeclareJobQueue(ch, t.Queue, t.QueueType, t.MaxPriority); err != nil {
+// Declare declares every queue of t, on a channel of its own from conn
+// (or a few: see DeclareJobQueue), closed at the end. It is idempotent; a
+// queue that exists with other arguments yields an error wrapping
+// ErrTopology, except for the dead-letter arguments of the job and
+// dead-letter queues (see DeclareJobQueue and DeclareDeadQueue).
+func (t Topology) Declare(conn *amqp.Connection) error {
+	ch, _, err := DeclareJobQueue(conn, nil, t.Queue, t.QueueType, t.MaxPriority, t.DeadQueue)
+	if err != nil {
 		return err
 	}
-	if _, err := DeclareQueue(ch, t.DeadQueue, t.QueueType); err != nil {
+	ch, _, err = DeclareDeadQueue(conn, ch, t.DeadQueue, t.QueueType)
+	if err != nil {
 		return err
 	}
+	defer ch.Close()
 	for level := range t.RetryDelays {
 		args := queueArgs(t.QueueType)
 		// Expired jobs go back to the job queue through the default exchange.

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,29 +109,28 @@ func TestDelayArgs(t *testing.T) {
 }
 
 // TestDeclare checks the queues and arguments Declare asks for: the job
-// queue with x-max-priority only for a classic queue with MaxPriority set,
-// and delay queues that send expired jobs back to the job queue.
+// queue with its dead-letter target and x-max-priority only for a classic
+// queue with MaxPriority set, a quorum dead-letter queue with its delivery
+// limit lifted, and delay queues that send expired jobs back to the job
+// queue.
 func TestDeclare(t *testing.T) {
+	dlx := amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs.dead"}
 	for _, tt := range []struct {
-		queueType   string
-		maxPriority int
-		jobArgs     amqp.Table
+		queueType         string
+		maxPriority       int
+		jobArgs, deadArgs amqp.Table
 	}{
-		{QueueClassic, 0, amqp.Table{}},
-		{QueueClassic, 10, amqp.Table{"x-max-priority": int64(10)}},
-		{QueueQuorum, 10, amqp.Table{"x-queue-type": QueueQuorum}},
+		{QueueClassic, 0, dlx, amqp.Table{}},
+		{QueueClassic, 10, with(dlx, amqp.Table{"x-max-priority": int64(10)}), amqp.Table{}},
+		{QueueQuorum, 10, with(dlx, amqp.Table{"x-queue-type": QueueQuorum}), amqp.Table{"x-queue-type": QueueQuorum, "x-delivery-limit": int64(DeadDeliveryLimit)}},
 	} {
 		srv := amqptest.NewServer(t)
 		conn, err := Dial(context.Background(), srv.URL, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Fatal(err)
-		}
 		top := Topology{Queue: "jobs", QueueType: tt.queueType, DeadQueue: "jobs.dead", RetryDelays: []time.Duration{time.Second}, DelayMax: 5 * time.Second, MaxPriority: tt.maxPriority}
-		if err := top.Declare(ch); err != nil {
+		if err := top.Declare(conn); err != nil {
 			t.Fatalf("%s, %d: Declare: %v", tt.queueType, tt.maxPriority, err)
 		}
 		conn.Close()
@@ -143,11 +144,91 @@ func TestDeclare(t *testing.T) {
 		if !slices.Equal(names, want) {
 			t.Fatalf("declared %v, want %v", names, want)
 		}
-		if !maps.EqualFunc(args["jobs"], tt.jobArgs, func(a, b any) bool { return a == b }) {
+		if !sameArgs(args["jobs"], tt.jobArgs) {
 			t.Errorf("%s, %d: job queue arguments %v, want %v", tt.queueType, tt.maxPriority, args["jobs"], tt.jobArgs)
+		}
+		if !sameArgs(args["jobs.dead"], tt.deadArgs) {
+			t.Errorf("%s: dead-letter queue arguments %v, want %v", tt.queueType, args["jobs.dead"], tt.deadArgs)
 		}
 		if a := args["jobs.delay.4s"]; a["x-message-ttl"] != int64(4000) || a["x-dead-letter-routing-key"] != "jobs" || a["x-max-priority"] != nil {
 			t.Errorf("delay queue arguments %v", a)
 		}
 	}
+}
+
+// TestDeclareExisting checks what Declare does with job and dead-letter
+// queues that exist with other arguments: those declared without the
+// dead-letter arguments (by older versions), or with other ones, are used
+// as they are; any other difference is an error naming it, as RabbitMQ's
+// refusal does.
+func TestDeclareExisting(t *testing.T) {
+	quorum := amqp.Table{"x-queue-type": QueueQuorum}
+	dlx := amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs.dead"}
+	for _, tt := range []struct {
+		name           string
+		queueType      string
+		job, dead      amqp.Table // the existing queues' arguments
+		wantErr        string     // "" for success
+		wantJob        amqp.Table // the job queue's arguments afterwards
+		wantJobDeclare int        // declarations of the job queue, passive ones included
+	}{
+		{"declared by an older version", QueueClassic, amqp.Table{}, amqp.Table{}, "", amqp.Table{}, 2},
+		{"quorum, declared by an older version", QueueQuorum, quorum, quorum, "", quorum, 2},
+		{"as this version declares them", QueueQuorum, with(quorum, dlx), with(quorum, amqp.Table{"x-delivery-limit": int64(DeadDeliveryLimit)}), "", with(quorum, dlx), 1},
+		{"another dead-letter target", QueueQuorum, with(quorum, amqp.Table{"x-dead-letter-exchange": "graveyard"}), quorum, "", with(quorum, amqp.Table{"x-dead-letter-exchange": "graveyard"}), 3},
+		{"another delivery limit on the dead-letter queue", QueueQuorum, quorum, with(quorum, amqp.Table{"x-delivery-limit": int64(5)}), "", quorum, 2},
+		{"another type", QueueQuorum, amqp.Table{}, amqp.Table{}, "inequivalent arg 'x-queue-type'", amqp.Table{}, 2},
+		{"another type, with our dead-letter target", QueueQuorum, dlx, amqp.Table{}, "inequivalent arg 'x-queue-type'", dlx, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := amqptest.NewServer(t)
+			srv.CheckArgs = true
+			conn, err := Dial(context.Background(), srv.URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, args := range map[string]amqp.Table{"jobs": tt.job, "jobs.dead": tt.dead} {
+				if _, err := declare(ch, name, args); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ch.Close()
+			top := Topology{Queue: "jobs", QueueType: tt.queueType, DeadQueue: "jobs.dead", DelayMax: time.Second}
+			err = top.Declare(conn)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Declare: %v", err)
+			case tt.wantErr != "" && (err == nil || !errors.Is(err, ErrTopology) || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Declare: %v, want ErrTopology naming %s", err, tt.wantErr)
+			}
+			if q, ok := srv.Queue("jobs"); !ok || !sameArgs(q.Args, tt.wantJob) {
+				t.Errorf("job queue arguments %v, want %v", q.Args, tt.wantJob)
+			}
+			n := 0
+			for _, d := range srv.Declared()[2:] {
+				if d.Queue == "jobs" {
+					n++
+				}
+			}
+			if n != tt.wantJobDeclare {
+				t.Errorf("%d declarations of the job queue, want %d", n, tt.wantJobDeclare)
+			}
+		})
+	}
+}
+
+// with returns a copy of a with b's entries added.
+func with(a, b amqp.Table) amqp.Table {
+	c := maps.Clone(a)
+	maps.Copy(c, b)
+	return c
+}
+
+func sameArgs(a, b amqp.Table) bool {
+	return maps.EqualFunc(a, b, func(x, y any) bool { return x == y })
 }

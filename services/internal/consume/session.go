@@ -125,7 +125,7 @@ func (s *session) open() (err error) {
 	if err := s.ch.Qos(c.cfg.Prefetch, 0, false); err != nil { // false: per consumer
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	if err := c.cfg.Topology.Declare(s.ch); err != nil {
+	if err := c.cfg.Topology.Declare(s.conn); err != nil {
 		return err
 	}
 	c.declaredOnce.Do(func() { close(c.declared) })
