@@ -118,6 +118,8 @@ type stackOptions struct {
 	noDaemon        bool                           // start no daemon: s.daemon is nil
 	clusterNodes    int                            // above 0: a RabbitMQ cluster of that many nodes (stack.Options.ClusterNodes)
 	noPHP           bool                           // start no php-fpm on the socket (stack.Options.NoPHP)
+	rabbitEnv       map[string]string              // added to RabbitMQ's environment (stack.Options.RabbitMQEnv)
+	images          *stack.Images                  // nil: buildImages()
 }
 
 // newStack starts a stack and registers its removal with t.
@@ -126,6 +128,9 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 	images, err := buildImages()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.images != nil {
+		images = *opts.images
 	}
 	ctx := context.Background()
 	st, err := stack.Start(ctx, stack.Options{
@@ -140,6 +145,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 		ClusterNodes:    opts.clusterNodes,
 		NoPHP:           opts.noPHP,
 		PHPEnv:          opts.phpEnv,
+		RabbitMQEnv:     opts.rabbitEnv,
 	})
 	if err != nil {
 		t.Fatal(err)
