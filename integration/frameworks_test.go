@@ -29,7 +29,7 @@ var buildFrameworkImages = sync.OnceValues(func() (stack.Images, error) {
 	if err != nil {
 		return images, err
 	}
-	ref, err := stack.BuildFrameworks(context.Background(), root, "fpmq-test/", "integration", images.PHPFPM)
+	ref, err := stack.BuildFrameworks(context.Background(), root, "fpmq-test/", testTag(), images.PHPFPM)
 	if err != nil {
 		return images, err
 	}

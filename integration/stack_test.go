@@ -57,8 +57,18 @@ var buildImages = sync.OnceValues(func() (stack.Images, error) {
 	if err != nil {
 		return stack.Images{}, err
 	}
-	return stack.Build(context.Background(), root, "fpmq-test/", "integration", os.Getenv)
+	return stack.Build(context.Background(), root, "fpmq-test/", testTag(), os.Getenv)
 })
+
+// testTag is the tag of the images the tests build: FPMQ_TEST_TAG, so that
+// runs from several checkouts on one engine do not replace each other's
+// images, or "integration".
+func testTag() string {
+	if tag := os.Getenv("FPMQ_TEST_TAG"); tag != "" {
+		return tag
+	}
+	return "integration"
+}
 
 // logVersions logs the broker's and PHP's versions once per test binary, so
 // that a run's output says which generations it tested (make
