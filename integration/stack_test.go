@@ -57,8 +57,18 @@ var buildImages = sync.OnceValues(func() (stack.Images, error) {
 	if err != nil {
 		return stack.Images{}, err
 	}
-	return stack.Build(context.Background(), root, "fpmq-test/", "integration", os.Getenv)
+	return stack.Build(context.Background(), root, "fpmq-test/", testTag(), os.Getenv)
 })
+
+// testTag is the tag of the images the tests build: FPMQ_TEST_TAG, so that
+// runs from several checkouts on one engine do not replace each other's
+// images, or "integration".
+func testTag() string {
+	if tag := os.Getenv("FPMQ_TEST_TAG"); tag != "" {
+		return tag
+	}
+	return "integration"
+}
 
 // logVersions logs the broker's and PHP's versions once per test binary, so
 // that a run's output says which generations it tested (make
@@ -118,6 +128,8 @@ type stackOptions struct {
 	noDaemon        bool                           // start no daemon: s.daemon is nil
 	clusterNodes    int                            // above 0: a RabbitMQ cluster of that many nodes (stack.Options.ClusterNodes)
 	noPHP           bool                           // start no php-fpm on the socket (stack.Options.NoPHP)
+	rabbitEnv       map[string]string              // added to RabbitMQ's environment (stack.Options.RabbitMQEnv)
+	images          *stack.Images                  // nil: buildImages()
 }
 
 // newStack starts a stack and registers its removal with t.
@@ -126,6 +138,9 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 	images, err := buildImages()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.images != nil {
+		images = *opts.images
 	}
 	ctx := context.Background()
 	st, err := stack.Start(ctx, stack.Options{
@@ -140,6 +155,7 @@ func newStack(t *testing.T, opts stackOptions) *testStack {
 		ClusterNodes:    opts.clusterNodes,
 		NoPHP:           opts.noPHP,
 		PHPEnv:          opts.phpEnv,
+		RabbitMQEnv:     opts.rabbitEnv,
 	})
 	if err != nil {
 		t.Fatal(err)

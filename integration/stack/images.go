@@ -85,6 +85,37 @@ func Build(ctx context.Context, root, prefix, tag string, getenv func(string) st
 	return Images{RabbitMQ: refs["rabbitmq"], PHPFPM: refs["php-fpm"], Daemon: refs["daemon"], Caller: refs["caller"]}, nil
 }
 
+// FrameworksDockerfile builds the php-fpm image with Debian's Laravel and
+// Symfony packages and the test applications (integration/frameworks/).
+const FrameworksDockerfile = "integration/frameworks/Dockerfile"
+
+// BuildFrameworks builds FrameworksDockerfile in the repository at root on
+// top of phpFPM (the project's php-fpm image, by reference or ID), tagged
+// <prefix>php-frameworks:<tag>, and returns its reference. Cold, it
+// installs the frameworks with apt-get (about a minute); Docker's cache
+// makes a rebuild take seconds.
+func BuildFrameworks(ctx context.Context, root, prefix, tag, phpFPM string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
+	defer cancel()
+	provider, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		return "", fmt.Errorf("docker provider: %w", err)
+	}
+	defer provider.Close()
+	ref, err := provider.BuildImage(ctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
+		Context:    root,
+		Dockerfile: FrameworksDockerfile,
+		Repo:       prefix + "php-frameworks",
+		Tag:        tag,
+		BuildArgs:  map[string]*string{"BASE": &phpFPM},
+		KeepImage:  true,
+	}})
+	if err != nil {
+		return "", fmt.Errorf("build php-frameworks from %s: %w", FrameworksDockerfile, err)
+	}
+	return ref, nil
+}
+
 // Pin returns the IDs of the images refs names, so that a stack runs what
 // they were at this moment even if they are built again meanwhile. It never
 // pulls: an image that is not there is an error.
