@@ -76,14 +76,14 @@ func (d *daemon) status(ctx context.Context) admin.Status {
 		Ready:   ready(t.Queue),
 		Unacked: d.consumer.Held(),
 		Dead:    ready(t.DeadQueue),
-		Retry:   make([]admin.RetryQueue, len(t.RetryDelays)),
+		Retry:   []admin.RetryQueue{},
 	}
 	if s, ok := byName[t.Queue]; ok {
 		r.Consumers = &s.Consumers
 	}
-	for level, delay := range t.RetryDelays {
+	for _, level := range t.RetryLevels() {
 		name := t.RetryQueue(level)
-		r.Retry[level] = admin.RetryQueue{Queue: name, Delay: delay.String(), Ready: ready(name)}
+		r.Retry = append(r.Retry, admin.RetryQueue{Queue: name, Delay: t.RetryDelays[level].String(), Ready: ready(name)})
 	}
 	// Delayed sums the delay queues that RabbitMQ told of.
 	for _, delay := range broker.DelayBuckets(t.DelayMax) {

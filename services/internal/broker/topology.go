@@ -74,6 +74,20 @@ func (t Topology) RetryQueue(level int) string {
 	return fmt.Sprintf("%s.retry.%s", t.Queue, t.RetryDelays[level])
 }
 
+// RetryLevels returns the levels of RetryDelays that have a retry queue of
+// their own, in order: the first level of each distinct delay. Capped
+// delays repeat (Policy.Max), and the attempts that share a delay share
+// its queue.
+func (t Topology) RetryLevels() []int {
+	var levels []int
+	for level, d := range t.RetryDelays {
+		if level == 0 || d != t.RetryDelays[level-1] {
+			levels = append(levels, level)
+		}
+	}
+	return levels
+}
+
 // Declare declares every queue of t, on a channel of its own from conn
 // (or a few: see DeclareJobQueue), closed at the end. It is idempotent; a
 // queue that exists with other arguments yields an error wrapping
@@ -89,7 +103,7 @@ func (t Topology) Declare(conn *amqp.Connection) error {
 		return err
 	}
 	defer ch.Close()
-	for level := range t.RetryDelays {
+	for _, level := range t.RetryLevels() {
 		args := queueArgs(t.QueueType)
 		// Expired jobs go back to the job queue through the default exchange.
 		args["x-dead-letter-exchange"] = ""

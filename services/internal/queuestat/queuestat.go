@@ -29,10 +29,11 @@ const (
 type Queue struct{ Name, Role string }
 
 // Queues lists the queues of t: the job queue, its retry queues in order
-// of delay, its delay queues likewise, and the dead-letter queue.
+// of delay (each once, though attempts may share one), its delay queues
+// likewise, and the dead-letter queue.
 func Queues(t broker.Topology) []Queue {
 	qs := []Queue{{t.Queue, RoleJob}}
-	for level := range t.RetryDelays {
+	for _, level := range t.RetryLevels() {
 		qs = append(qs, Queue{t.RetryQueue(level), RoleRetry})
 	}
 	for _, d := range broker.DelayBuckets(t.DelayMax) {

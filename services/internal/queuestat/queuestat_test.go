@@ -9,6 +9,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
+	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
 )
 
@@ -50,5 +51,24 @@ func TestQueuesHaveDelayRoles(t *testing.T) {
 	want := []Queue{{"jobs", RoleJob}, {"jobs.retry.1s", RoleRetry}, {"jobs.delay.1s", RoleDelay}, {"jobs.delay.2s", RoleDelay}, {"jobs.dead", RoleDead}}
 	if !slices.Equal(qs, want) {
 		t.Errorf("Queues = %v, want %v", qs, want)
+	}
+}
+
+// Attempts whose delays reached the policy's cap share one retry queue,
+// listed once: a name twice would make two series of one metric, which
+// Prometheus refuses (the daemon's /metrics answered 500 with
+// MAX_ATTEMPTS=20).
+func TestQueuesListASharedRetryQueueOnce(t *testing.T) {
+	delays := broker.RetryDelays(20, backoff.Policy{Initial: time.Second, Factor: 2, Max: time.Minute})
+	qs := Queues(broker.Topology{Queue: "jobs", DeadQueue: "jobs.dead", RetryDelays: delays})
+	var retry []string
+	for _, q := range qs {
+		if q.Role == RoleRetry {
+			retry = append(retry, q.Name)
+		}
+	}
+	want := []string{"jobs.retry.1s", "jobs.retry.2s", "jobs.retry.4s", "jobs.retry.8s", "jobs.retry.16s", "jobs.retry.32s", "jobs.retry.1m0s"}
+	if !slices.Equal(retry, want) {
+		t.Errorf("retry queues = %v, want %v", retry, want)
 	}
 }
