@@ -1,0 +1,10 @@
+<?php
+
+// The fpmq daemon's SCRIPT_FILENAME for the transport "async" (queue
+// "messages", the PHP serializer), with REQUEST_BODY=raw.
+
+declare(strict_types=1);
+
+require dirname(__DIR__) . '/config/bootstrap.php';
+
+Fpmq\Symfony\Runner::run(new App\Kernel('prod', false), 'async');

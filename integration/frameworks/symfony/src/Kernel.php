@@ -1,0 +1,93 @@
+<?php
+
+declare(strict_types=1);
+
+namespace App;
+
+use App\Handler\TaskHandler;
+use App\Message\Task;
+use App\Messenger\HandlerEnvelopeMiddleware;
+use App\Messenger\WorkerEventLog;
+use Fpmq\Symfony\FpmqBundle;
+use Symfony\Bundle\FrameworkBundle\FrameworkBundle;
+use Symfony\Bundle\FrameworkBundle\Kernel\MicroKernelTrait;
+use Symfony\Component\DependencyInjection\Loader\Configurator\ContainerConfigurator;
+use Symfony\Component\HttpKernel\Kernel as BaseKernel;
+use Symfony\Component\Routing\Loader\Configurator\RoutingConfigurator;
+
+/**
+ * Kernel is the test application of the Symfony bridge: FrameworkBundle
+ * with Messenger and three AMQP transports, and fpmq's bundle.
+ *
+ * - async: the PHP serializer, exchange and queue "messages";
+ * - async_json: the Symfony serializer (JSON), exchange and queue
+ *   "messages_json";
+ * - failed: the failure transport, which fpmq never sends to (its
+ *   dead-letter queue takes that part), so its queue must never appear.
+ *
+ * The fpmq daemon declares the job queues; the transports declare their
+ * exchanges and bind the queues, declaring them passive (AMQP_PASSIVE):
+ * whatever arguments the daemon gave a queue, Symfony's declaration agrees.
+ */
+final class Kernel extends BaseKernel
+{
+    use MicroKernelTrait;
+
+    public function registerBundles(): iterable
+    {
+        return [new FrameworkBundle(), new FpmqBundle()];
+    }
+
+    public function getCacheDir(): string
+    {
+        return APP_STATE_DIR . '/cache/' . $this->environment;
+    }
+
+    public function getLogDir(): string
+    {
+        return APP_STATE_DIR . '/log';
+    }
+
+    private function configureContainer(ContainerConfigurator $container): void
+    {
+        $boundQueue = static fn (string $queue): array => [
+            'queues' => [$queue => ['flags' => AMQP_DURABLE | AMQP_PASSIVE]],
+        ];
+        $container->extension('framework', [
+            'secret' => 'fpmq-symfony-test',
+            'http_method_override' => false,
+            'handle_all_throwables' => true,
+            'php_errors' => ['log' => true],
+            'serializer' => ['enabled' => true],
+            'messenger' => [
+                'failure_transport' => 'failed',
+                'transports' => [
+                    'async' => [
+                        'dsn' => '%env(MESSENGER_TRANSPORT_DSN)%/messages',
+                        'options' => $boundQueue('messages'),
+                        'retry_strategy' => ['max_retries' => 2, 'delay' => 1000, 'multiplier' => 2],
+                    ],
+                    'async_json' => [
+                        'dsn' => '%env(MESSENGER_TRANSPORT_DSN)%/messages_json',
+                        'serializer' => 'messenger.transport.symfony_serializer',
+                        'options' => $boundQueue('messages_json'),
+                        'retry_strategy' => ['max_retries' => 2, 'delay' => 1000, 'multiplier' => 1],
+                    ],
+                    'failed' => '%env(MESSENGER_TRANSPORT_DSN)%/failed',
+                ],
+                'routing' => [Task::class => 'async'],
+                'buses' => [
+                    'messenger.bus.default' => ['middleware' => [HandlerEnvelopeMiddleware::class]],
+                ],
+            ],
+        ]);
+        $services = $container->services();
+        $services->set(HandlerEnvelopeMiddleware::class);
+        $services->set(TaskHandler::class)->tag('messenger.message_handler');
+        $services->set(WorkerEventLog::class)->tag('kernel.event_subscriber');
+    }
+
+    private function configureRoutes(RoutingConfigurator $routes): void
+    {
+    }
+}
