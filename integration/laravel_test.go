@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"regexp"
 	"slices"
@@ -26,6 +25,9 @@ const (
 	// laravelRuns is where the application's jobs and Job* listeners
 	// record what they do (App\Runs).
 	laravelRuns = "/tmp/laravel/runs.log"
+	// laravelBroken is the route of a copy of the application that a bad
+	// deploy broke, in /tmp/broken.
+	laravelBroken = "laravel-broken"
 )
 
 // dispatched matches what artisan.php dispatch prints: the message id and
@@ -41,7 +43,7 @@ func TestLaravel(t *testing.T) {
 	began := time.Now()
 	s := newFrameworkStack(t, stackOptions{
 		noDaemon:  true,
-		rabbitEnv: map[string]string{"RABBITMQ_QUEUES": jobQueue + " " + reportsQueue + " " + laravelQueue},
+		rabbitEnv: map[string]string{"RABBITMQ_QUEUES": jobQueue + " " + reportsQueue + " " + laravelQueue + " " + laravelBroken},
 	})
 	s.startDaemon(t, map[string]string{
 		"AMQP_QUEUE":      laravelQueue,
@@ -213,6 +215,42 @@ func TestLaravel(t *testing.T) {
 		}
 	})
 
+	t.Run("an application that cannot boot is a failed attempt, and its job runs once fixed", func(t *testing.T) {
+		// A deploy with a syntax error in a service provider: a copy of the
+		// application, run by a daemon of its own.
+		const broken = "/tmp/broken"
+		const provider = "/app/Providers/AppServiceProvider.php"
+		if code, out := execIn(t, s.PHP, "sh", "-c", `rm -rf "$1" && cp -r "$2" "$1" && printf '<?php\nfinal class {\n' >"$1$3"`,
+			"sh", broken, laravelApp, provider); code != 0 {
+			t.Fatalf("break the copy: exit %d: %s", code, out)
+		}
+		d := s.startDaemon(t, map[string]string{
+			"AMQP_QUEUE":      laravelBroken,
+			"REQUEST_BODY":    "raw",
+			"SCRIPT_FILENAME": broken + "/fpmq.php",
+			"MAX_ATTEMPTS":    "10",
+		})
+		code, out := execIn(t, s.PHP, "env", "FPMQ_QUEUE="+laravelBroken, "php", laravelArtisan, "dispatch", "record", "broken")
+		if code != 0 || !dispatched.MatchString(out) {
+			t.Fatalf("dispatch to %s: exit %d: %s", laravelBroken, code, out)
+		}
+		// The entry script's error_log reaches the daemon's log, once an attempt.
+		eventually(t, settleTimeout, "two failed attempts in the daemon's log", func() bool {
+			return strings.Count(containerLogs(t, d), "the Laravel application did not boot: ParseError") >= 2
+		})
+		if code, out := execIn(t, s.PHP, "cp", laravelApp+provider, broken+provider); code != 0 {
+			t.Fatalf("fix the copy: exit %d: %s", code, out)
+		}
+		run := s.awaitLaravelRuns(t, "broken", 1)[0]
+		t.Logf("fixed, the job ran at attempt %d", run.Attempt)
+		if run.Attempt < 3 || run.Queue != laravelBroken {
+			t.Errorf("ran as %+v, want attempt 3 or later on %s", run, laravelBroken)
+		}
+		if n := s.queue(t, laravelBroken+".dead").Ready; n != 0 {
+			t.Errorf("%d dead letters, want none", n)
+		}
+	})
+
 	t.Logf("TestLaravel took %s, the stack's start included", time.Since(began).Round(time.Second))
 }
 
@@ -233,12 +271,16 @@ type laravelRun struct {
 // tag ""), in order.
 func (s *testStack) laravelRuns(t *testing.T, kind, tag string) []laravelRun {
 	t.Helper()
-	lines, err := stack.FileLines(context.Background(), s.PHP, laravelRuns)
-	if err != nil {
-		t.Fatal(err)
+	// Read in the container: /tmp is a tmpfs, which docker cp does not see.
+	code, out := execIn(t, s.PHP, "sh", "-c", `cat "$1" 2>/dev/null || true`, "sh", laravelRuns)
+	if code != 0 {
+		t.Fatalf("read %s: exit %d: %s", laravelRuns, code, out)
 	}
 	var runs []laravelRun
-	for _, line := range lines {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
 		var r laravelRun
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("runs.log line %q: %v", line, err)

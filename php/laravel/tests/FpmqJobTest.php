@@ -14,7 +14,8 @@ final class FpmqJobTest extends TestCase
 {
     private function job(string $body, int $attempt = 1, int $earlier = 0): FpmqJob
     {
-        $run = WorkerJob::fromArrays(['HTTP_X_MESSAGE_ID' => 'fpmq-id', 'HTTP_X_ATTEMPT' => (string) $attempt], [], $body);
+        $server = ['HTTP_X_MESSAGE_ID' => 'fpmq-id', 'HTTP_X_ATTEMPT' => (string) $attempt];
+        $run = WorkerJob::fromArrays($server, [], $body);
         return new FpmqJob(TestApplication::create(), $run, $body, 'fpmq', 'jobs', $earlier);
     }
 

@@ -45,7 +45,9 @@ final class FpmqQueueTest extends TestCase
 
     public function testAnUnreachableBrokerThrowsWhenUsedWithoutItsPassword(): void
     {
-        $queue = (new FpmqConnector())->connect(['host' => '127.0.0.1', 'port' => 1, 'password' => 'secret', 'timeout' => 1]);
+        $queue = (new FpmqConnector())->connect(
+            ['host' => '127.0.0.1', 'port' => 1, 'password' => 'secret', 'timeout' => 1],
+        );
         try {
             $queue->pushRaw('{"job":"X@call","data":{}}');
             self::fail('no exception');

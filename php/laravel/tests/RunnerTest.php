@@ -140,7 +140,8 @@ final class RunnerTest extends TestCase
 
     public function testAReleaseAtTheLastAttemptFailsTheJob(): void
     {
-        [$status, $headers] = $this->runJob(TestApplication::payload($this->app, new TestJob('g', ['release:5'])), 5, 5);
+        $body = TestApplication::payload($this->app, new TestJob('g', ['release:5']));
+        [$status, $headers] = $this->runJob($body, 5, 5);
         self::assertSame(422, $status);
         self::assertStringStartsWith('Illuminate\Queue\MaxAttemptsExceededException: ', $headers['Fpmq-Fail']);
         self::assertCount(1, TestApplication::failedJobs($this->app));
@@ -148,8 +149,11 @@ final class RunnerTest extends TestCase
 
     public function testFailByTheJobIsDeadLetteredWithItsReason(): void
     {
-        [$status, $headers] = $this->runJob(TestApplication::payload($this->app, new TestJob('h', ['fail:no such user'])));
-        self::assertSame([422, ['Fpmq-Fail' => 'Illuminate\Queue\ManuallyFailedException: no such user']], [$status, $headers]);
+        $body = TestApplication::payload($this->app, new TestJob('h', ['fail:no such user']));
+        self::assertSame(
+            [422, ['Fpmq-Fail' => 'Illuminate\Queue\ManuallyFailedException: no such user']],
+            $this->runJob($body),
+        );
         self::assertSame(['run h 1', 'failed h Illuminate\Queue\ManuallyFailedException: no such user'], Log::$entries);
     }
 
@@ -173,7 +177,10 @@ final class RunnerTest extends TestCase
         $body = TestApplication::payload($this->app, new TestJob('k', ['throw'], 4, 2));
         // Two runs before fpmq's first: attempt 1 of fpmq is Laravel's 3rd,
         // and fpmq gives it the 2 runs left of its 4 tries.
-        self::assertSame([503, ['Fpmq-Max-Attempts' => '2', 'Fpmq-Retry-In' => '2']], $this->runJob($body, 1, 5, ['laravel' => ['attempts' => 2]]));
+        self::assertSame(
+            [503, ['Fpmq-Max-Attempts' => '2', 'Fpmq-Retry-In' => '2']],
+            $this->runJob($body, 1, 5, ['laravel' => ['attempts' => 2]]),
+        );
         [$status, $headers] = $this->runJob($body, 2, 2, ['laravel' => ['attempts' => 2]]);
         self::assertSame(422, $status);
         self::assertSame('RuntimeException: k broke on attempt 4', $headers['Fpmq-Fail']);
@@ -185,7 +192,8 @@ final class RunnerTest extends TestCase
         foreach (['{"hello":"world"}', '[1,2]', 'not json', '{"job":"X@call"}'] as $body) {
             [$status, $headers] = $this->runJob($body);
             self::assertSame(422, $status, $body);
-            self::assertStringStartsWith('not a Laravel queue payload: a JSON object with "job"', $headers['Fpmq-Fail'], $body);
+            $want = 'not a Laravel queue payload: a JSON object with "job"';
+            self::assertStringStartsWith($want, $headers['Fpmq-Fail'], $body);
         }
         self::assertSame([], $this->events);
     }

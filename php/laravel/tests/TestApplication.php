@@ -42,7 +42,11 @@ final class TestApplication
             'queue' => [
                 'default' => 'fpmq',
                 'connections' => [
-                    'fpmq' => $connection + ['driver' => 'fpmq', 'url' => 'amqp://u:p@broker.invalid:5672/v', 'queue' => 'jobs'],
+                    'fpmq' => $connection + [
+                        'driver' => 'fpmq',
+                        'url' => 'amqp://u:p@broker.invalid:5672/v',
+                        'queue' => 'jobs',
+                    ],
                 ],
                 'failed' => ['driver' => 'database-uuids', 'database' => 'testing', 'table' => 'failed_jobs'],
             ],
