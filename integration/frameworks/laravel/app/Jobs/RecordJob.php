@@ -1,0 +1,36 @@
+<?php
+
+declare(strict_types=1);
+
+namespace App\Jobs;
+
+use App\Runs;
+use Illuminate\Bus\Queueable;
+use Illuminate\Contracts\Queue\ShouldQueue;
+use Illuminate\Foundation\Bus\Dispatchable;
+use Illuminate\Queue\InteractsWithQueue;
+use Illuminate\Queue\SerializesModels;
+
+/** RecordJob records its run and succeeds. */
+final class RecordJob implements ShouldQueue
+{
+    use Dispatchable;
+    use InteractsWithQueue;
+    use Queueable;
+    use SerializesModels;
+
+    public function __construct(public string $tag)
+    {
+    }
+
+    public function handle(): void
+    {
+        Runs::record('run', [
+            'tag' => $this->tag,
+            'id' => $this->job?->uuid(),
+            'job_id' => $this->job?->getJobId(),
+            'attempt' => $this->attempts(),
+            'queue' => $this->job?->getQueue(),
+        ]);
+    }
+}
