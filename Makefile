@@ -36,6 +36,8 @@ check: ## as root on a fresh Debian machine: provision, build every image, run e
 	$(MAKE) --no-print-directory lint
 	$(STEP) "unit tests" "$$(date +%T)"
 	$(MAKE) --no-print-directory test
+	$(STEP) "the Laravel and Symfony bridges' unit tests, on the frameworks" "$$(date +%T)"
+	$(MAKE) --no-print-directory php-bridges-test
 	$(STEP) "fuzz, $(FUZZTIME) each" "$$(date +%T)"
 	$(MAKE) --no-print-directory fuzz
 	$(STEP) "alerting rules" "$$(date +%T)"
@@ -135,10 +137,21 @@ php-test: ## the PHPUnit tests of each PHP package in php/ and of the scripts ph
 	$(PHPUNIT) -c php/worker/phpunit.xml.dist
 	$(PHPUNIT) -c php/phpunit.xml.dist
 
+.PHONY: frameworks-image
+frameworks-image: ## the php-frameworks image: Debian trixie's Laravel 10 and Symfony 6.4 on fpmq/php-fpm:dev, with the test applications (after make images)
+	@$(PREFLIGHT) engine
+	docker build -q -f integration/frameworks/Dockerfile --build-arg BASE=fpmq/php-fpm:dev -t fpmq/php-frameworks:dev . >/dev/null
+
+.PHONY: php-bridges-test
+php-bridges-test: frameworks-image ## the PHPUnit tests of the Laravel and Symfony bridges, on the real frameworks in the php-frameworks image
+	for bridge in laravel symfony; do \
+	  docker run --rm -v "$(CURDIR)/php:/src/php:ro" -w /src --entrypoint phpunit fpmq/php-frameworks:dev -c php/$$bridge/phpunit.xml.dist || exit 1; \
+	done
+
 .PHONY: php-lint
-php-lint: ## PSR-12 in php/ (phpcs), with no findings
+php-lint: ## PSR-12 in php/ and the framework test applications (phpcs), with no findings
 	$(call need,$(PHPCS))
-	$(PHPCS) --standard=PSR12 --extensions=php --ignore='*/vendor/*' php/
+	$(PHPCS) --standard=PSR12 --extensions=php --ignore='*/vendor/*' php/ integration/frameworks/
 
 .PHONY: shellcheck
 shellcheck: ## shellcheck on every shell script, with no findings
