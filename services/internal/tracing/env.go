@@ -33,12 +33,12 @@ type Env struct {
 	BatchSize      int    `envconfig:"OTEL_BSP_MAX_EXPORT_BATCH_SIZE" default:"512" desc:"spans sent in one export at most"`
 	ScheduleDelay  int    `envconfig:"OTEL_BSP_SCHEDULE_DELAY" default:"5000" desc:"milliseconds between two exports at most"`
 	ExportTimeout  int    `envconfig:"OTEL_BSP_EXPORT_TIMEOUT" default:"30000" desc:"milliseconds one export may take, retries included; its spans are dropped and counted past it"`
-	Disabled       bool   `envconfig:"OTEL_SDK_DISABLED" default:"false" desc:"true turns tracing off whatever else is set"`
+	Disabled       string `envconfig:"OTEL_SDK_DISABLED" default:"false" desc:"true turns tracing off whatever else is set"`
 }
 
 // Enabled reports whether s asks for spans to be exported.
 func (s Env) Enabled() bool {
-	if s.Disabled {
+	if strings.EqualFold(strings.TrimSpace(s.Disabled), "true") {
 		return false
 	}
 	switch s.Exporter {
@@ -57,7 +57,7 @@ func (s Env) Check() error {
 	default:
 		return fmt.Errorf("OTEL_TRACES_EXPORTER: want otlp or none, got %q", s.Exporter)
 	}
-	if s.Protocol != "http/protobuf" {
+	if s.Protocol != "http/protobuf" && s.Protocol != "" {
 		return fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf is built in, got %q", s.Protocol)
 	}
 	if s.Enabled() && s.Endpoint == "" && s.TracesEndpoint == "" {

@@ -12,6 +12,9 @@ import (
 // variable at fault.
 func (s Env) sampler() (sdktrace.Sampler, error) {
 	name := strings.TrimSpace(s.Sampler)
+	if name == "" {
+		name = "parentbased_always_on"
+	}
 	root, parentBased := strings.CutPrefix(name, "parentbased_")
 	var base sdktrace.Sampler
 	switch root {
