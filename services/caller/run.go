@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
-	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fpmq/fpmq/services/internal/amqpconfig"
@@ -78,12 +77,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		cfg, err = loadConfig()
 	}
-	if ue := (*usageError)(nil); errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "caller: %v\n%s", err, synopsis)
-		return exitUsage
-	}
 	if err == nil {
 		cfg.parent, err = traceParent(cfg, in.opts)
+	}
+	var spans *tracing.Provider
+	if err == nil {
+		spans, err = startTracing(&cfg)
 	}
 	if ue := (*usageError)(nil); errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "caller: %v\n%s", err, synopsis)
@@ -91,12 +90,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	confirmed := 0
 	if err == nil {
-		spans, _ := tracing.New(cfg.Env, "fpmq-caller", zerolog.Nop()) // checked by loadConfig
-		defer flushSpans(spans, stderr)
-		if spans.Enabled() {
-			cfg.tracer = spans.Tracer()
-		}
 		confirmed, err = publish(ctx, cfg, in, stdout, progress.OnTerminal(stderr), clock...)
+		// Before the failure line, which must stay the last words.
+		flushSpans(spans, stderr)
 	}
 	if err != nil {
 		// Every failure says how many jobs got through, the ones before

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -94,6 +95,19 @@ func (j *jobSpans) endAll() {
 	for index := range j.open {
 		j.end(index, errNotConfirmed)
 	}
+}
+
+// startTracing returns the provider of the run's spans (OTEL_*), and
+// sets cfg.tracer when tracing is on. Its error is a *usageError.
+func startTracing(cfg *config) (*tracing.Provider, error) {
+	spans, err := tracing.New(cfg.Env, "fpmq-caller", zerolog.Nop())
+	if err != nil {
+		return nil, usagef("configuration: %v", err)
+	}
+	if spans.Enabled() {
+		cfg.tracer = spans.Tracer()
+	}
+	return spans, nil
 }
 
 // flushSpans exports the spans still queued, within tracingFlushTimeout,
