@@ -37,6 +37,7 @@ type options struct {
 	articleSleep time.Duration // how long each of them sleeps
 	out          string        // directory for the CSV and Markdown files
 	set          []string      // SERVICE:KEY=VALUE over compose's settings
+	images       stack.Images  // what runs: make images' unless -image-tag
 }
 
 func main() {
@@ -51,6 +52,7 @@ func main() {
 		o.set = append(o.set, v)
 		return nil
 	})
+	imageTag := flag.String("image-tag", "", "run the images the integration tests built with FPMQ_TEST_TAG=TAG (fpmq-test/NAME:TAG) instead of make images' (fpmq/NAME:dev)")
 	quick := flag.Bool("quick", false, "smoke run: 1 repetition of 1000 jobs, and 10 article jobs of 0.5 s, unless -reps or -jobs say otherwise")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -74,6 +76,10 @@ func main() {
 		os.Exit(2)
 	}
 	o.latencyJobs, o.callerJobs = o.jobs/2, o.jobs/2
+	o.images = stack.ComposeImages
+	if *imageTag != "" {
+		o.images = stack.TestImages("fpmq-test/", *imageTag)
+	}
 
 	// testcontainers-go reads these once, on first use. Ryuk's image cannot
 	// be pulled here (the bench cleans up itself), and the engine's ports
@@ -120,7 +126,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	progress("starting rabbitmq and php-fpm (%d children) as compose deploys them", dep.children)
-	s, err := startSystem(ctx, dep, 0)
+	s, err := startSystem(ctx, o.images, dep, 0)
 	if err != nil {
 		return err
 	}
@@ -151,7 +157,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	if runErr == nil {
 		progress("starting rabbitmq and php-fpm with %d children", bigChildren)
 		var big *system
-		big, runErr = startSystem(ctx, dep, bigChildren)
+		big, runErr = startSystem(ctx, o.images, dep, bigChildren)
 		if runErr == nil {
 			bb := &bench{opts: o, sys: big, rep: rep, progress: progress}
 			runErr = errors.Join(bb.runBig(ctx), closeSystem(big))

@@ -14,6 +14,7 @@ const (
 	secBare      = "(b) bare consumer: amqp091-go, prefetch CONCURRENCY, one ack per message"
 	secBareMulti = "diagnostic (no target): bare consumer, prefetch 2 x CONCURRENCY, one ack (multiple) per CONCURRENCY messages"
 	secPipeline  = "pipeline: the daemon as compose deploys it, draining a pre-filled queue"
+	secTraced    = "pipeline with tracing on: every job sampled (OTEL_TRACES_SAMPLER=always_on), its span exported over OTLP/HTTP to a receiver on the host"
 	secUnbatched = "diagnostic (no target): pipeline with LOG_FLUSH_INTERVAL=0, each log line written at once"
 	secQuiet     = "diagnostic (no target): pipeline with LOG_LEVEL=warn, no log line per job"
 	secNoKeep    = "diagnostic (no target): pipeline with FASTCGI_KEEPALIVE=false, a connection per job"
@@ -50,6 +51,8 @@ type bench struct {
 	sys      *system
 	rep      *report
 	progress func(format string, args ...any)
+	// spans receives the tracing phase's spans; nil outside runAll.
+	spans *spanReceiver
 }
 
 // runAll runs every measurement on the deployment: the throughput ones side
@@ -63,6 +66,12 @@ func (b *bench) runAll(ctx context.Context) error {
 	if err := b.drive(ctx, 1000); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
+	spans, err := startSpanReceiver(ctx, b.sys)
+	if err != nil {
+		return err
+	}
+	defer spans.close()
+	b.spans = spans
 	for i := range b.opts.reps {
 		if err := b.throughput(ctx, i); err != nil {
 			return err
@@ -91,14 +100,21 @@ func (b *bench) throughput(ctx context.Context, i int) error {
 		env     map[string]string
 	}{
 		{secPipeline, nil},
+		{secTraced, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": b.spans.endpoint, "OTEL_TRACES_SAMPLER": "always_on"}},
 		{secUnbatched, map[string]string{"LOG_FLUSH_INTERVAL": "0"}},
 		{secQuiet, map[string]string{"LOG_LEVEL": "warn"}},
 		{secNoKeep, map[string]string{"FASTCGI_KEEPALIVE": "false"}},
 		{secPrefetch, map[string]string{"PREFETCH": strconv.Itoa(2 * c)}},
 	} {
 		b.progress("repetition %d/%d: %s, %d jobs", i+1, b.opts.reps, v.section, b.opts.jobs)
+		received := b.spans.spans.Load()
 		if err := b.pipeline(ctx, v.section, b.opts.jobs, v.env); err != nil {
 			return fmt.Errorf("%s: %w", v.section, err)
+		}
+		if v.section == secTraced {
+			// The daemon exported what it had queued as it stopped: the
+			// rest were dropped, never waited for.
+			b.rep.add(secTraced, "spans received per job", "", float64(b.spans.spans.Load()-received)/float64(b.opts.jobs))
 		}
 	}
 	b.progress("repetition %d/%d: caller and plain publisher, %d jobs each", i+1, b.opts.reps, b.opts.callerJobs)

@@ -53,11 +53,11 @@ type system struct {
 	cpuSource string
 }
 
-// startSystem starts the stack as dep deploys it, with children php-fpm
-// children if positive, and prepares what the bench needs of it. On failure
-// it removes what it created.
-func startSystem(ctx context.Context, dep deployment, children int) (s *system, err error) {
-	s = &system{refs: stack.ComposeImages, dep: dep, concurrency: dep.concurrency, children: dep.children}
+// startSystem starts the stack as dep deploys it, from the images refs,
+// with children php-fpm children if positive, and prepares what the bench
+// needs of it. On failure it removes what it created.
+func startSystem(ctx context.Context, refs stack.Images, dep deployment, children int) (s *system, err error) {
+	s = &system{refs: refs, dep: dep, concurrency: dep.concurrency, children: dep.children}
 	if children > 0 {
 		s.children = children
 	}

@@ -71,7 +71,7 @@ func limitName() string {
 }
 
 // addTargets computes the benchmark's targets from the figures, repetition
-// by repetition: issue 14's seven.
+// by repetition: issue 14's seven, and issue 23's tracing overhead.
 func (b *bench) addTargets() {
 	b.addDerived()
 	r := b.rep
@@ -102,5 +102,6 @@ func (b *bench) addTargets() {
 		{name: "5. added p99 latency at half load", unit: "ms", values: r.values(secLatency, "added p99 (pipeline p99 - direct p99)"), limit: 2, atMost: true},
 		{name: fmt.Sprintf("6. daemon peak RSS (VmHWM), %d jobs at once", memoryC), unit: "MiB", values: r.values(secMemory, peakName), limit: 40, atMost: true},
 		{name: "7. caller jobs/s / unconfirmed publisher jobs/s", values: ratios(r.values(secPublish, callerRate), r.values(secPublish, plainRate)), limit: 0.7},
+		{name: "8. tracing on, every job sampled: pipeline jobs/s / tracing off", values: ratios(r.values(secTraced, "jobs/s"), r.values(secPipeline, "jobs/s")), limit: 0.95},
 	}
 }

@@ -28,6 +28,13 @@ var ComposeImages = Images{
 	Caller:   "fpmq/caller:dev",
 }
 
+// TestImages returns the references of the images Build tags
+// <prefix><name>:<tag>.
+func TestImages(prefix, tag string) Images {
+	ref := func(name string) string { return prefix + name + ":" + tag }
+	return Images{RabbitMQ: ref("rabbitmq"), PHPFPM: ref("php-fpm"), Daemon: ref("daemon"), Caller: ref("caller")}
+}
+
 // BuildTimeout bounds Build: cold, the Go and Debian layers take minutes.
 const BuildTimeout = 15 * time.Minute
 

@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/phpform"
+	"github.com/fpmq/fpmq/services/internal/tracing"
 )
 
 // maxDelay bounds --delay: a job meant for later than a week is more likely
@@ -35,6 +36,9 @@ type options struct {
 	headers  amqp.Table    // --header K=V, string values
 	delay    time.Duration // --delay
 	priority uint8         // --priority
+	// traceparent and tracestate: --traceparent and --tracestate, W3C
+	// Trace Context (see traceParent).
+	traceparent, tracestate string
 }
 
 // input is what the caller was asked to publish.
@@ -134,7 +138,7 @@ func parseInput(args []string, stdin io.Reader) (input, error) {
 
 func knownFlag(name string) bool {
 	switch name {
-	case "type", "json", "header", "delay", "priority":
+	case "type", "json", "header", "delay", "priority", "traceparent", "tracestate":
 		return true
 	}
 	return false
@@ -177,6 +181,13 @@ func (o *options) set(name, value string, index int) error {
 			return usagef("invalid --priority %q (argument %d): want 0 to 255", clip(value), index)
 		}
 		o.priority = uint8(p)
+	case "traceparent":
+		if _, err := tracing.Parse(value, ""); err != nil {
+			return usagef("invalid --traceparent (argument %d): %v", index, err)
+		}
+		o.traceparent = value
+	case "tracestate":
+		o.tracestate = value
 	}
 	return nil
 }

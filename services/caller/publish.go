@@ -92,6 +92,7 @@ func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog p
 		out:     &reporter{w: stdout, labels: labels, held: make(map[int]bool)},
 		prog:    prog,
 		pause:   backoff.Sleep,
+		spans:   newJobSpans(cfg.tracer, cfg.parent, cfg.Queue),
 	}
 	for _, o := range clock {
 		o(s)
@@ -104,6 +105,7 @@ func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog p
 		s.out.buffer(64 << 10)
 	}
 	err = s.run(ctx)
+	s.spans.endAll()
 	prog.Clear()
 	s.out.finish()
 	return s.out.confirmed, err
@@ -166,6 +168,8 @@ type sender struct {
 	out     *reporter
 	prog    progressLine                                    // a nil *progress.Line: no progress shown
 	pause   func(ctx context.Context, d time.Duration) bool // before a reconnection attempt: backoff.Sleep unless a test sets it
+
+	spans *jobSpans // one span per job, its context in the job's headers
 
 	next   int       // index of the first job never published
 	retry  []message // published on a lost connection and not confirmed, in input order
@@ -331,7 +335,9 @@ func (s *sender) take() message {
 		return m
 	}
 	s.next++
-	return newMessage(s.cfg, s.next-1, s.jobs[s.next-1], s.opts)
+	m := newMessage(s.cfg, s.next-1, s.jobs[s.next-1], s.opts)
+	s.spans.start(&m)
+	return m
 }
 
 // awaitOldest waits for the broker to settle the oldest job in flight and
@@ -350,6 +356,7 @@ func (s *sender) awaitOldest(ctx context.Context, p *publisher) error {
 	}
 	p.inflight = p.inflight[1:]
 	s.out.settle(m.index, err == nil)
+	s.spans.end(m.index, err)
 	if err != nil {
 		s.fail(err)
 	}
@@ -367,9 +374,12 @@ func (s *sender) lose(p *publisher, unpublished *message, cause error) (lost boo
 	for _, m := range p.inflight {
 		if r, ok := p.takeReturn(m.message); ok {
 			s.out.settle(m.index, false)
-			s.fail(returnedError(m.message, p.queue, r))
+			err := returnedError(m.message, p.queue, r)
+			s.spans.end(m.index, err)
+			s.fail(err)
 		} else if m.dc.Acked() {
 			s.out.settle(m.index, true)
+			s.spans.end(m.index, nil)
 		} else {
 			again = append(again, m.message)
 		}

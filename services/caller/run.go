@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fpmq/fpmq/services/internal/amqpconfig"
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/envhelp"
 	"github.com/fpmq/fpmq/services/internal/progress"
+	"github.com/fpmq/fpmq/services/internal/tracing"
 )
 
 // Exit statuses of run.
@@ -33,9 +35,18 @@ type config struct {
 	MaxPriority int           `envconfig:"AMQP_MAX_PRIORITY" default:"0" desc:"above 0, a classic job queue is declared with x-max-priority (see --priority); must match the daemon's"`
 	DelayMax    time.Duration `envconfig:"DELAY_MAX" default:"168h" desc:"the daemon's DELAY_MAX: a job published with --delay waits in the delay queue of the largest power of two seconds not above the delay and DELAY_MAX"`
 	Timeout     time.Duration `envconfig:"CALLER_TIMEOUT" default:"10s" desc:"bound on the whole run: connecting, reconnecting and waiting for every publisher confirm; past it the caller exits 1"`
+	Traceparent string        `envconfig:"TRACEPARENT" desc:"a W3C traceparent whose trace the jobs join (--traceparent wins): each job's span is its child, or with tracing off the jobs carry it unchanged; empty: a new trace per job, or none with tracing off"`
+	Tracestate  string        `envconfig:"TRACESTATE" desc:"the W3C tracestate that goes with TRACEPARENT"`
+
+	tracing.Env // OTEL_*: tracing, off by default; see "Tracing" in the daemon's README
 
 	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES, set by loadConfig
+	// parent is the trace context the jobs join, from TRACEPARENT or
+	// --traceparent (set by run); invalid when none was given.
+	parent trace.SpanContext
+	// tracer makes the jobs' spans (set by run); nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // usageError is a mistake in the arguments, standard input or environment.
@@ -66,6 +77,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		cfg, err = loadConfig()
 	}
+	if err == nil {
+		cfg.parent, err = traceParent(cfg, in.opts)
+	}
+	var spans *tracing.Provider
+	if err == nil {
+		spans, err = startTracing(&cfg)
+	}
 	if ue := (*usageError)(nil); errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "caller: %v\n%s", err, synopsis)
 		return exitUsage
@@ -73,6 +91,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	confirmed := 0
 	if err == nil {
 		confirmed, err = publish(ctx, cfg, in, stdout, progress.OnTerminal(stderr), clock...)
+		// Before the failure line, which must stay the last words.
+		flushSpans(spans, stderr)
 	}
 	if err != nil {
 		// Every failure says how many jobs got through, the ones before
@@ -105,6 +125,8 @@ Flags, for every job of the run:
                      held in RabbitMQ's delay queues, which the daemon declares
   --priority N       the message priority, 0 to 255 (needs AMQP_MAX_PRIORITY on a
                      classic queue; RabbitMQ 4 quorum queues: above 4 is high)
+  --traceparent TP   a W3C traceparent whose trace the jobs join (instead of
+                     TRACEPARENT); --tracestate TS goes with it
 
 Every NUMBER must be a base-10 integer within int64, every OBJECT a JSON
 object, and all of them are checked before anything is published.
@@ -150,5 +172,26 @@ func loadConfig() (config, error) {
 	if cfg.Timeout <= 0 {
 		return cfg, usagef("configuration: CALLER_TIMEOUT must be positive, not %s", cfg.Timeout)
 	}
+	if err := cfg.Env.Check(); err != nil {
+		return cfg, usagef("configuration: %v", err)
+	}
 	return cfg, nil
+}
+
+// traceParent returns the trace context the jobs join: --traceparent
+// with --tracestate, else TRACEPARENT with TRACESTATE; an invalid one when
+// neither is given. A malformed one is a *usageError.
+func traceParent(cfg config, o options) (trace.SpanContext, error) {
+	name, tp, ts := "TRACEPARENT", cfg.Traceparent, cfg.Tracestate
+	if o.traceparent != "" {
+		name, tp, ts = "--traceparent", o.traceparent, o.tracestate
+	}
+	if tp == "" {
+		return trace.SpanContext{}, nil
+	}
+	sc, err := tracing.Parse(tp, ts)
+	if err != nil {
+		return sc, usagef("invalid %s %v", name, err)
+	}
+	return sc, nil
 }

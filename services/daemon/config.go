@@ -14,6 +14,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/broker"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/management"
+	"github.com/fpmq/fpmq/services/internal/tracing"
 )
 
 // topology returns the queues the configuration describes.
@@ -70,6 +71,8 @@ type config struct {
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
 	LogFlushInterval   time.Duration `envconfig:"LOG_FLUSH_INTERVAL" default:"10ms" desc:"log lines are written out together at most this long after they happen (at once for errors, and on a terminal), as each write costs the container engine about 100 µs of CPU whatever its size; longer makes bigger bursts for the engine, which show in job latency (see BENCHMARKS.md); 0 writes each line at once"`
 
+	tracing.Env // OTEL_*: tracing, off by default; see "Tracing" in the README
+
 	tls   *tls.Config // from AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE, set by loadConfig
 	nodes []string    // the broker URLs of AMQP_URL and AMQP_ADDRESSES, set by loadConfig
 	// api reads RabbitMQ's management API, set by loadConfig; nil when
@@ -124,6 +127,9 @@ func (c config) validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
 		return fmt.Errorf("ADMIN_TOKEN: at least %d characters, got %d (make .env generates one)", minAdminToken, len(c.AdminToken))
+	}
+	if err := c.Env.Check(); err != nil {
+		return err
 	}
 	if c.LogFlushInterval < 0 {
 		return fmt.Errorf("LOG_FLUSH_INTERVAL: must be 0 or more, got %s", c.LogFlushInterval)

@@ -13,6 +13,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fpmq/fpmq/services/internal/admin"
@@ -29,6 +30,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/phpfpm"
 	"github.com/fpmq/fpmq/services/internal/queuepolicy"
 	"github.com/fpmq/fpmq/services/internal/queuestat"
+	"github.com/fpmq/fpmq/services/internal/tracing"
 )
 
 // serve is the daemon's life: it consumes jobs until ctx ends, then
@@ -66,11 +68,32 @@ func serve(ctx context.Context, stderr io.Writer) int {
 		}
 	}
 
+	spans, err := tracing.New(cfg.Env, "fpmq-daemon", log)
+	if err != nil {
+		fmt.Fprintf(stderr, "daemon: configuration: %v\n", err)
+		return 2
+	}
+	defer shutdownTracing(spans, log)
+
 	logStart(cfg, log)
-	d := assemble(cfg, client, pageClient, log)
+	d := assemble(cfg, client, pageClient, spans, log)
 	checkPool(ctx, d.pool, cfg, log)
 	d.runParts(ctx, ln, cfg, log)
 	return 0
+}
+
+// tracingFlushTimeout bounds how long a stopping daemon tries to export
+// the spans still queued: an unreachable receiver must not hold it up.
+const tracingFlushTimeout = 5 * time.Second
+
+// shutdownTracing exports the spans still queued, within
+// tracingFlushTimeout, and says so if some were lost.
+func shutdownTracing(spans *tracing.Provider, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), tracingFlushTimeout)
+	defer cancel()
+	if err := spans.Shutdown(ctx); err != nil {
+		log.Warn().Err(err).Msg("tracing: spans still queued at shutdown were not all exported")
+	}
 }
 
 // fastcgiClients returns the FastCGI clients of FASTCGI_ADDR: jobs for the
@@ -108,6 +131,7 @@ func logStart(cfg config, log zerolog.Logger) {
 		Int("max_attempts", cfg.MaxAttempts).
 		Str("dead_letter_queue", cfg.DeadQueue).
 		Str("management_url", managementURL(cfg)).
+		Bool("tracing", cfg.Env.Enabled()).
 		Msg("daemon starting")
 
 	hold := cfg.holding()
@@ -257,8 +281,9 @@ type daemon struct {
 }
 
 // assemble builds the daemon's parts from its configuration: jobs go
-// through client, the pool's ping and status pages through pages.
-func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *daemon {
+// through client, the pool's ping and status pages through pages, spans
+// to spans.
+func assemble(cfg config, client, pages *fastcgi.Client, spans *tracing.Provider, log zerolog.Logger) *daemon {
 	topology := cfg.topology()
 	hold := cfg.holding()
 	d := &daemon{
@@ -279,6 +304,7 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 		CopyRetryMax:   cfg.RetryMax,
 		RunHold:        hold.RunHold,
 		CopyHold:       hold.CopyHold,
+		Tracer:         tracerOf(spans),
 	}, log)
 
 	d.consumer = consume.New(consume.Config{
@@ -309,7 +335,20 @@ func assemble(cfg config, client, pages *fastcgi.Client, log zerolog.Logger) *da
 	}
 
 	d.metrics = d.newMetrics(cfg)
+	d.metrics.MustRegister(metrics.NewSpanCollector(func() metrics.SpanCounts {
+		c := spans.Counts()
+		return metrics.SpanCounts{Exported: c.Exported, QueueFull: c.QueueFull, ExportFailed: c.ExportFailed}
+	}))
 	return d
+}
+
+// tracerOf returns the dispatcher's tracer: nil, for none, when tracing
+// is off.
+func tracerOf(spans *tracing.Provider) trace.Tracer {
+	if !spans.Enabled() {
+		return nil
+	}
+	return spans.Tracer()
 }
 
 // handle is the consumer's handler: it runs a job through the dispatcher

@@ -17,6 +17,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/amqptest"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/testutil"
+	"github.com/fpmq/fpmq/services/internal/tracing"
 )
 
 func TestHelpListsEverySetting(t *testing.T) {
@@ -277,7 +278,11 @@ func TestMetricsOfAnAssembledDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := assemble(cfg, client, client, zerolog.Nop())
+	spans, err := tracing.New(cfg.Env, "fpmq-daemon", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := assemble(cfg, client, client, spans, zerolog.Nop())
 	families, err := d.metrics.Registry.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
@@ -286,7 +291,7 @@ func TestMetricsOfAnAssembledDaemon(t *testing.T) {
 	for _, f := range families {
 		names[f.GetName()] = true
 	}
-	for _, want := range []string{"fpmq_ready", "fpmq_copy_publish_failures_total", "fpmq_broker_blocked", "fpmq_consumption_paused", "fpmq_consumption_paused_by_operator", "fpmq_phpfpm_up"} {
+	for _, want := range []string{"fpmq_ready", "fpmq_copy_publish_failures_total", "fpmq_broker_blocked", "fpmq_consumption_paused", "fpmq_consumption_paused_by_operator", "fpmq_phpfpm_up", "fpmq_trace_spans_dropped_total"} {
 		if !names[want] {
 			t.Errorf("no %s among the metrics", want)
 		}

@@ -144,6 +144,7 @@ final class Publisher
      * @param int|float $delay seconds before the job may run, 0 to 168 h
      * @param int $priority 0 to 255: see the README's Priorities
      * @param string|null $messageId null for a new random one; the id of a job to publish again
+     * @param TraceContext|null $trace the trace the job continues: the traceparent and tracestate headers
      *
      * @throws PublishException when the broker did not confirm the job
      * @throws \JsonException when $payload cannot be encoded
@@ -156,6 +157,7 @@ final class Publisher
         int|float $delay = 0,
         int $priority = 0,
         ?string $messageId = null,
+        ?TraceContext $trace = null,
     ): string {
         if ($payload !== [] && array_is_list($payload)) {
             throw new \InvalidArgumentException('fpmq: a job payload must be a JSON object (string keys), not a list');
@@ -166,7 +168,7 @@ final class Publisher
                 $payload,
                 JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PRESERVE_ZERO_FRACTION,
             );
-        return $this->send($name, $body, 'application/json', $headers, $delay, $priority, $messageId);
+        return $this->send($name, $body, 'application/json', $headers, $delay, $priority, $messageId, $trace);
     }
 
     /**
@@ -188,11 +190,12 @@ final class Publisher
         int|float $delay = 0,
         int $priority = 0,
         ?string $messageId = null,
+        ?TraceContext $trace = null,
     ): string {
         if ($contentType === '' || strlen($contentType) > 255) {
             throw new \InvalidArgumentException('fpmq: the content type must be 1 to 255 bytes');
         }
-        return $this->send($name, $body, $contentType, $headers, $delay, $priority, $messageId);
+        return $this->send($name, $body, $contentType, $headers, $delay, $priority, $messageId, $trace);
     }
 
     /** close closes the channel and the connection. */
@@ -256,6 +259,7 @@ final class Publisher
         int|float $delay,
         int $priority,
         ?string $messageId,
+        ?TraceContext $trace,
     ): string {
         if (strlen($name) > 255) {
             throw new \InvalidArgumentException('fpmq: a job name is at most 255 bytes');
@@ -291,7 +295,13 @@ final class Publisher
             $table->set(self::HEADER_DUE, (int) round(($now + $delay) * 1000), AMQPTable::T_INT_LONGLONG);
             $routingKey = self::delayQueue($this->queue, $delay, $this->delayMax);
         }
-        if ($headers !== [] || $delay > 0) {
+        if ($trace !== null) {
+            $table->set(TraceContext::HEADER_TRACEPARENT, $trace->traceparent);
+            if ($trace->tracestate !== '') {
+                $table->set(TraceContext::HEADER_TRACESTATE, $trace->tracestate);
+            }
+        }
+        if ($headers !== [] || $delay > 0 || $trace !== null) {
             $properties['application_headers'] = $table;
         }
         $message = new AMQPMessage($body, $properties);

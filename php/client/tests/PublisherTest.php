@@ -9,6 +9,7 @@ use Fpmq\NackedException;
 use Fpmq\Publisher;
 use Fpmq\PublishException;
 use Fpmq\ReturnedException;
+use Fpmq\TraceContext;
 use PhpAmqpLib\Channel\AMQPChannel;
 use PhpAmqpLib\Connection\AbstractConnection;
 use PhpAmqpLib\Exception\AMQPTimeoutException;
@@ -111,6 +112,20 @@ final class PublisherTest extends TestCase
         foreach (['type', 'priority', 'application_headers'] as $property) {
             self::assertFalse($m->has($property), $property);
         }
+    }
+
+    public function testATraceContextGoesInTheHeaders(): void
+    {
+        $tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+        $publisher = $this->publisher();
+        $publisher->publish('send-mail', ['to' => 'a'], ['tenant' => 'acme'], trace: new TraceContext($tp, 'rojo=1'));
+        $publisher->publishRaw('import', 'x', trace: new TraceContext($tp));
+
+        self::assertSame(
+            ['tenant' => 'acme', 'traceparent' => $tp, 'tracestate' => 'rojo=1'],
+            $this->published[0][0]->get('application_headers')->getNativeData(),
+        );
+        self::assertSame(['traceparent' => $tp], $this->published[1][0]->get('application_headers')->getNativeData());
     }
 
     public function testPublishRaw(): void

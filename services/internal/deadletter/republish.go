@@ -6,6 +6,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/broker"
+	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/tracing"
 )
 
 // daemonHeaderPrefix starts the name of every header the daemon writes
@@ -41,8 +43,17 @@ func CleanHeaders(h amqp.Table) amqp.Table {
 // properties are left out: the expiration, which would let the broker drop
 // the replayed job, and the user id, which RabbitMQ accepts only from the
 // user it names.
+//
+// The replayed job runs in a trace of its own, linked to the dead job's:
+// its traceparent and tracestate headers are dropped, and the traceparent
+// goes to outcome.HeaderReplayOf, which the daemon links its span to.
 func Republish(d amqp.Delivery) amqp.Publishing {
 	msg := broker.CopyOf(d)
 	msg.Headers = CleanHeaders(d.Headers)
+	if tp, ok := msg.Headers[tracing.HeaderTraceparent]; ok {
+		msg.Headers[outcome.HeaderReplayOf] = tp
+		delete(msg.Headers, tracing.HeaderTraceparent)
+		delete(msg.Headers, tracing.HeaderTracestate)
+	}
 	return msg
 }

@@ -86,3 +86,27 @@ func TestRepublish(t *testing.T) {
 		t.Errorf("Republish:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// A replayed job leaves its trace for one of its own, linked to the old
+// one: its traceparent moves to the replay-of header, its tracestate goes,
+// and a replay-of header of an earlier replay gives way.
+func TestRepublishTrace(t *testing.T) {
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	for _, c := range []struct {
+		name string
+		in   amqp.Table
+		want amqp.Table
+	}{
+		{"traced", amqp.Table{"traceparent": tp, "tracestate": "a=b", "tenant": "acme"},
+			amqp.Table{outcome.HeaderReplayOf: tp, "tenant": "acme"}},
+		{"replayed before", amqp.Table{"traceparent": tp, outcome.HeaderReplayOf: "00-11111111111111111111111111111111-2222222222222222-01"},
+			amqp.Table{outcome.HeaderReplayOf: tp}},
+		{"untraced", amqp.Table{"tenant": "acme"}, amqp.Table{"tenant": "acme"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Republish(amqp.Delivery{Headers: c.in}).Headers; !reflect.DeepEqual(got, c.want) {
+				t.Errorf("headers:\n got %v\nwant %v", got, c.want)
+			}
+		})
+	}
+}

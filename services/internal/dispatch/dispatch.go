@@ -18,6 +18,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fpmq/fpmq/services/internal/backoff"
 	"github.com/fpmq/fpmq/services/internal/broker"
@@ -86,6 +88,11 @@ type Config struct {
 	// its queue. It keeps the delivery within the broker's consumer
 	// acknowledgement timeout. 0 means no bound.
 	CopyHold time.Duration
+	// Tracer makes one span per delivery (see startSpan), and the outcome
+	// lines carry its trace and span ids. Nil means tracing is off: no
+	// span is made, but a producer's valid context still reaches the
+	// script (HTTP_TRACEPARENT) unchanged.
+	Tracer trace.Tracer
 }
 
 // poolCheckTimeout bounds the ping that tells a job that broke because
@@ -110,6 +117,12 @@ type Dispatcher struct {
 
 	ledger ledger
 
+	// tracer is Config.Tracer, or a no-op one; traced says Config.Tracer
+	// was set. traceLog logs malformed trace contexts, a few a minute.
+	tracer   trace.Tracer
+	traced   bool
+	traceLog zerolog.Logger
+
 	// poolCheck bounds the ping of poolDown: poolCheckTimeout, shorter in
 	// tests whose pool never answers it.
 	poolCheck time.Duration
@@ -122,6 +135,10 @@ func New(client *fastcgi.Client, pool *phpfpm.Pool, cfg Config, log zerolog.Logg
 		cfg.Body = BodyForm
 	}
 	name := "/" + path.Base(cfg.Script)
+	traced := cfg.Tracer != nil
+	if !traced {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	return &Dispatcher{
 		client: client,
 		pool:   pool,
@@ -139,6 +156,9 @@ func New(client *fastcgi.Client, pool *phpfpm.Pool, cfg Config, log zerolog.Logg
 			{Name: "QUERY_STRING", Value: ""},
 		},
 		poolCheck: poolCheckTimeout,
+		tracer:    cfg.Tracer,
+		traced:    traced,
+		traceLog:  log.Sample(&zerolog.BurstSampler{Burst: malformedLogBurst, Period: time.Minute}),
 	}
 }
 
@@ -178,6 +198,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 	m.MessageId = identity(m)
 	res.Attempt = attemptOf(m)
 	res.MaxAttempts = d.ownLimit(m)
+	ctx, span := d.startSpan(ctx, m, start)
 	defer func() {
 		// No message may crash the daemon: whatever went wrong is this
 		// message's problem, and it goes to the dead-letter queue.
@@ -188,7 +209,8 @@ func (d *Dispatcher) Handle(ctx context.Context, m amqp.Delivery, pub Publisher)
 			res.Outcome = d.rescue(ctx, m, pub, &res)
 		}
 		res.Duration = time.Since(start)
-		d.logResult(m, res)
+		d.logResult(m, res, span.SpanContext())
+		endSpan(span, res)
 	}()
 
 	if d.settleFromLedger(ctx, m, pub, &res) {
@@ -366,7 +388,9 @@ func (d *Dispatcher) notDue(ctx context.Context, m amqp.Delivery, pub Publisher,
 	left := time.Until(due)
 	if left > dueSlack {
 		if delay, ok := broker.DelayBucket(left, d.cfg.Topology.DelayMax); ok {
-			return d.forward(ctx, m, pub, d.cfg.Topology.DelayQueue(delay), broker.CopyOf(m), outcome.Delayed, res), true
+			msg := broker.CopyOf(m)
+			carryTrace(ctx, msg.Headers)
+			return d.forward(ctx, m, pub, d.cfg.Topology.DelayQueue(delay), msg, outcome.Delayed, res), true
 		}
 	}
 	if left <= 0 {
@@ -446,7 +470,7 @@ func (d *Dispatcher) run(ctx context.Context, m amqp.Delivery, body []byte, cont
 	})
 	defer overrun.Stop()
 
-	params := d.params(m, len(body), contentType, res.Attempt, d.limit(res), deadline)
+	params := appendTraceParams(d.params(m, len(body), contentType, res.Attempt, d.limit(res), deadline), ctx)
 	resp, err := d.client.Do(runCtx, &fastcgi.Request{Params: params, Body: body, Stderr: stderr})
 	// Only RunHold's deadline bounds runCtx; the connection's deadline,
 	// set from it, can fire a moment before the context's timer.
@@ -521,7 +545,7 @@ func (d *Dispatcher) retry(ctx context.Context, m amqp.Delivery, pub Publisher, 
 	}
 	level := min(res.Attempt, len(d.cfg.Topology.RetryDelays)) - 1
 	delay := backoff.Jitter(d.cfg.Topology.RetryDelays[level])
-	msg := d.retryCopy(m, res)
+	msg := d.retryCopy(ctx, m, res)
 	msg.Expiration = strconv.FormatInt(max(delay.Milliseconds(), 1), 10)
 	return d.forward(ctx, m, pub, d.cfg.Topology.RetryQueue(level), msg, outcome.Retried, res)
 }
@@ -534,7 +558,7 @@ func (d *Dispatcher) retry(ctx context.Context, m amqp.Delivery, pub Publisher, 
 // straight to the tail of the job queue, and one of 0 carries no due time:
 // it runs again as soon as its turn comes.
 func (d *Dispatcher) retryAfter(ctx context.Context, m amqp.Delivery, pub Publisher, res *outcome.Result, wait time.Duration) outcome.Outcome {
-	msg := d.retryCopy(m, res)
+	msg := d.retryCopy(ctx, m, res)
 	queue := d.cfg.Topology.Queue
 	if wait > 0 {
 		msg.Headers[outcome.HeaderDue] = time.Now().Add(wait).UnixMilli()
@@ -546,9 +570,11 @@ func (d *Dispatcher) retryAfter(ctx context.Context, m amqp.Delivery, pub Publis
 }
 
 // retryCopy returns the copy of m that carries its next attempt: its
-// number, the last status and error, and the job's own limit of attempts.
-func (d *Dispatcher) retryCopy(m amqp.Delivery, res *outcome.Result) amqp.Publishing {
+// number, the last status and error, the job's own limit of attempts, and
+// its trace (carryTrace, from the span in ctx).
+func (d *Dispatcher) retryCopy(ctx context.Context, m amqp.Delivery, res *outcome.Result) amqp.Publishing {
 	msg := broker.CopyOf(m)
+	carryTrace(ctx, msg.Headers)
 	msg.Headers[outcome.HeaderAttempt] = int64(res.Attempt + 1)
 	msg.Headers[outcome.HeaderLastStatus] = int64(res.Status)
 	msg.Headers[outcome.HeaderLastError] = errText(res.Err)
@@ -579,6 +605,7 @@ func (d *Dispatcher) deadLetter(ctx context.Context, m amqp.Delivery, pub Publis
 	msg.Headers[outcome.HeaderLastError] = errText(res.Err)
 	msg.Headers[outcome.HeaderQueue] = d.cfg.Topology.Queue
 	carryLimit(msg.Headers, res)
+	carryTrace(ctx, msg.Headers)
 	return d.forward(ctx, m, pub, d.cfg.Topology.DeadQueue, msg, outcome.DeadLettered, res)
 }
 
@@ -661,7 +688,9 @@ func (d *Dispatcher) requeue(ctx context.Context, m amqp.Delivery, pub Publisher
 	return outcome.Requeued
 }
 
-func (d *Dispatcher) logResult(m amqp.Delivery, res outcome.Result) {
+// logResult logs the outcome line of m, with the trace and span ids of sc
+// when tracing is on.
+func (d *Dispatcher) logResult(m amqp.Delivery, res outcome.Result, sc trace.SpanContext) {
 	var e *zerolog.Event
 	switch res.Outcome {
 	case outcome.Succeeded, outcome.Delayed:
@@ -696,7 +725,7 @@ func (d *Dispatcher) logResult(m amqp.Delivery, res outcome.Result) {
 	if res.Err != nil {
 		e = e.Err(res.Err)
 	}
-	e.Dur("duration", res.Duration).Str("outcome", res.Outcome.String()).Msg("job " + res.Outcome.String())
+	d.logTrace(e, sc).Dur("duration", res.Duration).Str("outcome", res.Outcome.String()).Msg("job " + res.Outcome.String())
 }
 
 // logStderr logs each message the worker wrote to its FastCGI stderr as

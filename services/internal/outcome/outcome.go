@@ -83,6 +83,10 @@ const (
 	// 1 to MaxJobAttempts), which replaces the route's MAX_ATTEMPTS: set by
 	// the worker's Fpmq-Max-Attempts answer and carried by every copy.
 	HeaderMaxAttempts = "x-fpmq-max-attempts"
+	// HeaderReplayOf, set by daemon dead replay on a job it brings back, is
+	// the traceparent the dead job had (W3C Trace Context): the replayed
+	// job runs in a trace of its own, linked to that one.
+	HeaderReplayOf = "x-fpmq-replay-of"
 )
 
 // MaxJobAttempts is the largest limit of attempts a job may have of its own
