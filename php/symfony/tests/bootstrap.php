@@ -15,7 +15,7 @@ if (is_file($vendor)) {
     foreach (
         [
             'Bundle/FrameworkBundle', 'Component/Messenger', 'Component/Serializer',
-            'Component/PropertyAccess', 'Component/PropertyInfo',
+            'Component/PropertyAccess', 'Component/PropertyInfo', 'Component/Messenger/Bridge/Amqp',
         ] as $package
     ) {
         require_once "/usr/share/php/Symfony/{$package}/autoload.php";

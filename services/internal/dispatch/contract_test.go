@@ -346,19 +346,36 @@ func TestIdentityAcrossCopies(t *testing.T) {
 	}
 }
 
-// The ledger keys on the identity: a job without a message id whose ack
-// was lost with its channel is acked on its redelivery without running
-// again.
+// The ledger keys on the identity: a job without a message id but with a
+// correlation id, whose ack was lost with its channel, is acked on its
+// redelivery without running again.
 func TestLedgerKeysOnIdentity(t *testing.T) {
+	addr, seen := serve(t, status(200))
+	d := newDispatcher(t, addr, &bytes.Buffer{})
+	m, _ := delivery(`{"number":1}`, nil)
+	m.MessageId, m.CorrelationId, m.Acknowledger = "", "c-1", &closedAcknowledger{}
+	d.Handle(context.Background(), m, &publisher{})
+	again, ack := delivery(`{"number":1}`, nil)
+	again.MessageId, again.CorrelationId, again.Redelivered = "", "c-1", true
+	if res := d.Handle(context.Background(), again, &publisher{}); res.Outcome != outcome.AlreadyDone || len(seen()) != 1 || ack.settled[0] != "ack" {
+		t.Errorf("redelivery: %s after %d runs, settled %v; want already-done after 1", res.Outcome, len(seen()), ack.settled)
+	}
+}
+
+// Two jobs with the same body and neither a message id nor a correlation
+// id share their identity (the body's hash): the ledger keeps nothing for
+// them, so the redelivery of one that never ran is run, not acked for the
+// other that did.
+func TestLedgerSkipsSharedIdentity(t *testing.T) {
 	addr, seen := serve(t, status(200))
 	d := newDispatcher(t, addr, &bytes.Buffer{})
 	m, _ := delivery(`{"number":1}`, nil)
 	m.MessageId, m.Acknowledger = "", &closedAcknowledger{}
 	d.Handle(context.Background(), m, &publisher{})
-	again, ack := delivery(`{"number":1}`, nil)
-	again.MessageId, again.Redelivered = "", true
-	if res := d.Handle(context.Background(), again, &publisher{}); res.Outcome != outcome.AlreadyDone || len(seen()) != 1 || ack.settled[0] != "ack" {
-		t.Errorf("redelivery: %s after %d runs, settled %v; want already-done after 1", res.Outcome, len(seen()), ack.settled)
+	twin, ack := delivery(`{"number":1}`, nil)
+	twin.MessageId, twin.Redelivered = "", true
+	if res := d.Handle(context.Background(), twin, &publisher{}); res.Outcome != outcome.Succeeded || len(seen()) != 2 || ack.settled[0] != "ack" {
+		t.Errorf("redelivered twin: %s after %d runs, settled %v; want succeeded after 2", res.Outcome, len(seen()), ack.settled)
 	}
 }
 

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,11 @@ import (
 // the job runs once.
 //
 // It only helps when the redelivery comes back to this daemon; its entries
-// last ledgerTTL, at most ledgerMax of them. A failed attempt's entry keeps
+// last ledgerTTL, at most ledgerMax of them. It keeps nothing for a job
+// whose identity is the hash of its body (no message id, no correlation
+// id): two jobs published with the same body would share it, and the
+// redelivery of one that never ran would be acked for the other. Such a
+// job runs again instead, as at-least-once delivery allows. A failed attempt's entry keeps
 // what the worker asked (outcome.Result's RetryIn and MaxAttempts), so that
 // the redelivery settles as the answer said.
 type ledger struct {
@@ -53,6 +58,10 @@ func (l *ledger) record(m amqp.Delivery, e ledgerEntry) {
 	if l.entries == nil {
 		l.entries = make(map[string]ledgerEntry)
 	}
+	id := identity(m)
+	if !unique(id) {
+		return
+	}
 	now := time.Now()
 	if len(l.entries) >= ledgerMax {
 		for id, old := range l.entries {
@@ -62,8 +71,12 @@ func (l *ledger) record(m amqp.Delivery, e ledgerEntry) {
 		}
 	}
 	e.at = now
-	l.entries[identity(m)] = e
+	l.entries[id] = e
 }
+
+// unique says whether identity id names one job: false for the hash of a
+// body, which several jobs may share.
+func unique(id string) bool { return !strings.HasPrefix(id, identityHashPrefix) }
 
 // take returns and forgets the entry of a redelivered m, if there is one
 // not older than ledgerTTL.
@@ -72,6 +85,9 @@ func (l *ledger) take(m amqp.Delivery) (ledgerEntry, bool) {
 		return ledgerEntry{}, false
 	}
 	id := identity(m)
+	if !unique(id) {
+		return ledgerEntry{}, false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.entries[id]

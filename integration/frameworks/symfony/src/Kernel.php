@@ -9,6 +9,7 @@ use App\Message\Task;
 use App\Messenger\HandlerEnvelopeMiddleware;
 use App\Messenger\WorkerEventLog;
 use Fpmq\Symfony\FpmqBundle;
+use Fpmq\Symfony\MessageIdMiddleware;
 use Symfony\Bundle\FrameworkBundle\FrameworkBundle;
 use Symfony\Bundle\FrameworkBundle\Kernel\MicroKernelTrait;
 use Symfony\Component\DependencyInjection\Loader\Configurator\ContainerConfigurator;
@@ -77,11 +78,14 @@ final class Kernel extends BaseKernel
                 ],
                 'routing' => [Task::class => 'async'],
                 'buses' => [
-                    'messenger.bus.default' => ['middleware' => [HandlerEnvelopeMiddleware::class]],
+                    'messenger.bus.default' => [
+                        'middleware' => [MessageIdMiddleware::class, HandlerEnvelopeMiddleware::class],
+                    ],
                 ],
             ],
         ]);
         $services = $container->services();
+        $services->set(MessageIdMiddleware::class);
         $services->set(HandlerEnvelopeMiddleware::class);
         $services->set(TaskHandler::class)->tag('messenger.message_handler');
         $services->set(WorkerEventLog::class)->tag('kernel.event_subscriber');
