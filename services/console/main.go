@@ -27,7 +27,7 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `Usage: console
+const usage = `Usage: console [healthcheck]
 
 fpmq's web console: the routes' jobs at a glance (done and failed per
 minute, ready, running, delayed, dead, paused or not), the dead letters
@@ -36,6 +36,10 @@ sign-in with an operator and a read-only role. It reads the daemons'
 /admin/status and /metrics (CONSOLE_DAEMONS) and the dead-letter queues as
 its own RabbitMQ user (AMQP_URL). SIGTERM or SIGINT stops it; running
 replays and purges stop where they are, losing nothing.
+
+"console healthcheck" asks a running console's sign-in page on the
+loopback interface and exits 0 if it answers, 1 if not: the image has no
+other tools for a container health check.
 
 Configuration, from environment variables:
 `
@@ -47,6 +51,9 @@ const shutdownTimeout = 10 * time.Second
 // ends and returns the exit status: 0 after a clean stop, 1 when it could
 // not serve, 2 for a bad configuration or argument.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && args[0] == "healthcheck" {
+		return healthcheck(ctx, stderr)
+	}
 	if len(args) > 0 {
 		if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 			printUsage(stdout)
