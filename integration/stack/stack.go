@@ -44,8 +44,8 @@ const (
 	OperatorUser = "operator"
 	// ConsoleUser has the operator's rights, for the web console.
 	ConsoleUser = "console"
-	JobQueue     = "commands"
-	DeadQueue    = JobQueue + ".dead"
+	JobQueue    = "commands"
+	DeadQueue   = JobQueue + ".dead"
 	// ReportsQueue is the second route's job queue, served by the pool
 	// "reports" (ReportsSocket) and php/report.php, as compose's
 	// daemon-reports has it. The users may use both routes' queues.

@@ -18,7 +18,7 @@ func TestAccountsCheck(t *testing.T) {
 	}{
 		{"alice", operatorPassword, roleOperator, true},
 		{"victor", viewerPassword, roleViewer, true},
-		{"alice", viewerPassword, "", false},  // another user's password
+		{"alice", viewerPassword, "", false}, // another user's password
 		{"victor", operatorPassword, "", false},
 		{"alice", operatorPassword + "x", "", false},
 		{"Alice", operatorPassword, "", false},
