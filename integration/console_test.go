@@ -92,13 +92,10 @@ func startConsole(t *testing.T) *consoleRun {
 	// One job at a time, so that jobs die in the order they are published.
 	commands := s.startDaemon(t, map[string]string{"SCRIPT_FILENAME": misbehave, "MAX_ATTEMPTS": "2", "CONCURRENCY": "1", "ADMIN_TOKEN": consoleToken})
 	reports := s.startReportsDaemon(t, map[string]string{"ADMIN_TOKEN": consoleToken})
-	s.publishAs(t, map[string]string{
-		"ok-1": `{"do":"ok"}`, "ok-2": `{"do":"ok"}`, "ok-3": `{"do":"ok"}`,
-	})
-	s.publishAs(t, map[string]string{"rej-1": `{"do":"broken","status":"422"}`})
-	s.publishAs(t, map[string]string{"rej-2": `{"do":"broken","status":"422"}`})
-	s.publishAs(t, map[string]string{"exh-1": `{"do":"broken"}`})
-	s.publishAs(t, map[string]string{"rej-3": `{"do":"broken","status":"422"}`})
+	s.publishAs(t, "ok-1", `{"do":"ok"}`, "ok-2", `{"do":"ok"}`, "ok-3", `{"do":"ok"}`, "exh-1", `{"do":"broken"}`)
+	// exh-1 dies after its retry: the rejected ones after it, in order.
+	eventually(t, settleTimeout, "exh-1 dead-lettered", func() bool { return s.queue(t, deadQueue).Ready == 1 })
+	s.publishAs(t, "rej-1", `{"do":"broken","status":"422"}`, "rej-2", `{"do":"broken","status":"422"}`, "rej-3", `{"do":"broken","status":"422"}`)
 	eventually(t, settleTimeout, "four jobs dead-lettered", func() bool { return s.queue(t, deadQueue).Ready == 4 })
 
 	c := &consoleRun{testStack: s, passwords: map[string]string{consoleOperator: "operator-pw-" + randomWord(), consoleViewer: "viewer-pw-" + randomWord()}}
@@ -131,14 +128,15 @@ func daemonURL(t *testing.T, d *testcontainers.DockerContainer) string {
 	return "http://" + strings.TrimPrefix(name, "/") + ":9090"
 }
 
-// publishAs publishes each body to the job queue with its message id.
-func (s *testStack) publishAs(t *testing.T, jobs map[string]string) {
+// publishAs publishes jobs to the job queue, in order: pairs of a
+// message id and a body.
+func (s *testStack) publishAs(t *testing.T, idsAndBodies ...string) {
 	t.Helper()
 	var ids []string
 	var bodies [][]byte
-	for id, body := range jobs {
-		ids = append(ids, id)
-		bodies = append(bodies, []byte(body))
+	for i := 0; i+1 < len(idsAndBodies); i += 2 {
+		ids = append(ids, idsAndBodies[i])
+		bodies = append(bodies, []byte(idsAndBodies[i+1]))
 	}
 	s.publishBodies(t, bodies, func(i int) string { return ids[i] })
 }
@@ -273,7 +271,7 @@ func (c *consoleRun) overview(t *testing.T, ctx context.Context) {
 	shot(t, ctx, "overview")
 
 	// A job dead-lettered now shows without a reload.
-	c.publishAs(t, map[string]string{"rej-4": `{"do":"broken","status":"422"}`})
+	c.publishAs(t, "rej-4", `{"do":"broken","status":"422"}`)
 	value(t, ctx, "mark the page", chromedp.Evaluate[string](`window.fpmqMarker = "same page"`))
 	eventually(t, settleTimeout, "the overview's dead count to become 5 by itself", func() bool {
 		return text(t, ctx, `[data-live="route.commands.dead"]`) == "5"
@@ -285,8 +283,8 @@ func (c *consoleRun) overview(t *testing.T, ctx context.Context) {
 
 func (c *consoleRun) deadLetters(t *testing.T, ctx context.Context) {
 	run(t, ctx, "open the dead letters", chromedp.Navigate(c.base+"/dead?queue=commands"), chromedp.WaitVisible(chromedp.ID("dead-total")))
-	if got := text(t, ctx, "table.jobs tbody"); !containsInOrder(got, "rej-1", "rej-2", "exh-1", "rej-3", "rej-4") {
-		t.Errorf("the list shows %q, want rej-1, rej-2, exh-1, rej-3, rej-4 in queue order", got)
+	if got := text(t, ctx, "table.jobs tbody"); !containsInOrder(got, "exh-1", "rej-1", "rej-2", "rej-3", "rej-4") {
+		t.Errorf("the list shows %q, want exh-1, rej-1, rej-2, rej-3, rej-4 in queue order", got)
 	}
 	if got := text(t, ctx, "#dead-total"); !strings.HasPrefix(got, "5 dead letters") {
 		t.Errorf("total %q, want 5", got)
@@ -371,7 +369,7 @@ func (c *consoleRun) pauseResume(t *testing.T, ctx context.Context) {
 	}
 	shot(t, ctx, "paused")
 	before := len(c.misbehaveLines(t))
-	c.publishAs(t, map[string]string{"while-paused": `{"do":"ok"}`})
+	c.publishAs(t, "while-paused", `{"do":"ok"}`)
 	// Give a running daemon ample time to take it; a paused one must not.
 	eventually(t, settleTimeout, "the job to wait in the queue", func() bool { return c.queue(t, jobQueue).Ready == 1 })
 	time.Sleep(2 * time.Second) // a paused daemon would have had every chance to take it by now
