@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/fpmq/fpmq/integration/stack"
@@ -76,6 +77,9 @@ func TestConsole(t *testing.T) {
 	})
 	t.Run("a narrow screen needs no sideways scrolling", func(t *testing.T) {
 		c.narrow(t, ctx)
+	})
+	t.Run("the first page of 100,000 dead letters answers in under 1 s", func(t *testing.T) {
+		c.speed(t)
 	})
 	t.Logf("done after %s", time.Since(start).Round(time.Second))
 }
@@ -395,6 +399,69 @@ func (c *consoleRun) narrow(t *testing.T, ctx context.Context) {
 		shot(t, ctx, page.name)
 	}
 	run(t, ctx, "desktop again", chromedp.ResetViewport())
+}
+
+// bigDead is how many dead letters the speed check piles up.
+const bigDead = 100_000
+
+// speed fills the dead-letter queue with bigDead more dead letters and
+// times the console's answers from the host: the first page of dead
+// letters (under 1 s), a filtered page that reads CONSOLE_DEAD_SCAN of
+// them, and the overview, asking the daemons and cached.
+func (c *consoleRun) speed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	body := []byte(`{"do":"broken","status":"422"}`)
+	err := stack.PublishConfirmed(ctx, c.adminChannel(t), deadQueue, bigDead, func(i int) amqp.Publishing {
+		msg := stack.Job(fmt.Sprintf("bulk-%d", i), body)
+		msg.Timestamp = time.Now()
+		msg.Headers = amqp.Table{"x-fpmq-reason": "rejected", "x-fpmq-attempts": int32(1), "x-fpmq-queue": jobQueue, "x-fpmq-last-status": int32(422)}
+		return msg
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d dead letters published in %s", bigDead, time.Since(start).Round(time.Millisecond))
+	operator, _ := c.signIn(t, consoleOperator)
+	timed := func(path string) (time.Duration, string) {
+		start := time.Now()
+		resp := c.do(t, operator, http.MethodGet, path, nil)
+		took := time.Since(start)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return took, readBody(t, resp)
+	}
+	for i := range 3 {
+		took, page := timed("/dead?queue=commands")
+		if !strings.Contains(page, fmt.Sprintf("%d dead letters in commands.dead", bigDead+2)) || !strings.Contains(page, "bulk-47") || strings.Contains(page, "bulk-48") {
+			t.Fatalf("the first page does not show the first 50 of %d dead letters", bigDead+2)
+		}
+		t.Logf("first page of %d dead letters, run %d: %s", bigDead+2, i+1, took.Round(time.Millisecond))
+		if took > time.Second {
+			t.Errorf("the first page of %d dead letters took %s, want under 1 s", bigDead+2, took)
+		}
+	}
+	took, page := timed("/dead?queue=commands&reason=attempts-exhausted")
+	if !strings.Contains(page, "No dead letter matches") || !strings.Contains(page, "read the first 5000") {
+		t.Errorf("a filter no dead letter passes should read CONSOLE_DEAD_SCAN (5000) and show none")
+	}
+	t.Logf("a filtered page reading 5,000 of them: %s", took.Round(time.Millisecond))
+	if q := c.queue(t, deadQueue); q.Ready != bigDead+2 || q.Unacked != 0 {
+		t.Errorf("after the pages %s holds %d ready, %d unacked; want %d, 0", deadQueue, q.Ready, q.Unacked, bigDead+2)
+	}
+	// The page says how long asking the daemons took when it last did,
+	// uncached; the request's own time is mostly the cache's.
+	took, page = timed("/")
+	asked := regexp.MustCompile(`asking the daemons took (\d+ ms)`).FindStringSubmatch(page)
+	if asked == nil {
+		t.Fatal("the overview does not say how long asking the daemons took")
+	}
+	t.Logf("overview of 2 routes: %s; asking the daemons took %s", took.Round(time.Millisecond), asked[1])
+	if took > 200*time.Millisecond {
+		t.Errorf("the overview took %s, want under 200 ms", took)
+	}
 }
 
 // refusals checks, with plain HTTP as a script would, that requests

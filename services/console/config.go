@@ -40,7 +40,7 @@ type config struct {
 	CacheTTL         time.Duration `envconfig:"CONSOLE_CACHE_TTL" default:"2s" desc:"how long the daemons' answers are reused before they are asked again, however many browsers poll"`
 	RefreshInterval  time.Duration `envconfig:"CONSOLE_REFRESH" default:"3s" desc:"how often an open page asks for fresh figures"`
 	DeadPageSize     int           `envconfig:"CONSOLE_DEAD_PAGE_SIZE" default:"50" desc:"dead letters shown per page"`
-	DeadScan         int           `envconfig:"CONSOLE_DEAD_SCAN" default:"10000" desc:"with a filter or a search, how many dead letters from the head of the queue a page reads at most to find its matches (RabbitMQ has no random access: a page reads from the head); replay and purge read the whole queue"`
+	DeadScan         int           `envconfig:"CONSOLE_DEAD_SCAN" default:"5000" desc:"with a filter or a search, how many dead letters from the head of the queue a page reads at most to find its matches (RabbitMQ has no random access: a page reads from the head); replay and purge read the whole queue"`
 	ConnectTimeout   time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of the connection to RabbitMQ"`
 	PublishTimeout   time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"30s" desc:"replay: how long the broker may take to confirm one job"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
