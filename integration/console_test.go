@@ -125,11 +125,11 @@ func startConsole(t *testing.T) *consoleRun {
 // container's name on the stack's network.
 func daemonURL(t *testing.T, d *testcontainers.DockerContainer) string {
 	t.Helper()
-	name, err := d.Name(context.Background())
+	info, err := d.Inspect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "http://" + strings.TrimPrefix(name, "/") + ":9090"
+	return "http://" + strings.TrimPrefix(info.Name, "/") + ":9090"
 }
 
 // publishAs publishes jobs to the job queue, in order: pairs of a
