@@ -122,6 +122,13 @@ func TestAnonymousRequestsAreRefused(t *testing.T) {
 	if status, _ := tc.get(c, "/api/live"); status != http.StatusUnauthorized {
 		t.Errorf("GET /api/live: %d, want 401", status)
 	}
+	// The stylesheet and script are served to all, but no listing of them.
+	if status, _ := tc.get(c, "/static/console.js"); status != http.StatusOK {
+		t.Errorf("GET /static/console.js: %d, want 200", status)
+	}
+	if status, _ := tc.get(c, "/static/"); status != http.StatusNotFound {
+		t.Errorf("GET /static/: %d, want 404", status)
+	}
 	for _, path := range []string{"/routes/pause", "/routes/resume", "/dead/replay", "/dead/purge", "/dead/purge/confirm", "/signout"} {
 		if status, _ := tc.post(c, path, url.Values{"queue": {"commands"}, "ids": {"m1"}, "all": {"1"}}); status != http.StatusUnauthorized {
 			t.Errorf("POST %s: %d, want 401", path, status)
