@@ -151,7 +151,7 @@ type liveTask struct {
 // liveAPI answers the pages' polls (static/console.js).
 func (s *server) liveAPI(w http.ResponseWriter, r *http.Request) {
 	o := buildOverview(s.daemons.Snapshot(r.Context()))
-	out := liveJSON{Summary: o.Summary(), Healthy: o.Healthy(), Fields: o.live(), Problems: o.Problems, At: o.At}
+	out := liveJSON{Summary: o.Summary(), Healthy: o.Healthy(), Fields: o.live(), Problems: o.Problems, Tasks: []liveTask{}, At: o.At}
 	if out.Problems == nil {
 		out.Problems = []string{}
 	}
