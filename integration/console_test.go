@@ -299,8 +299,11 @@ func (c *consoleRun) deadLetters(t *testing.T, ctx context.Context) {
 	// The reason filter, chosen in the form.
 	run(t, ctx, "filter by reason",
 		chromedp.SetValue(chromedp.ID("reason"), "attempts-exhausted"),
-		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.ID("dead-total")))
+		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
+	// The list before the click has the same elements: wait for the new one.
+	eventually(t, settleTimeout, "the filtered list", func() bool {
+		return strings.Contains(text(t, ctx, "table.jobs caption"), "reason attempts-exhausted")
+	})
 	if got := text(t, ctx, "table.jobs tbody"); !strings.Contains(got, "exh-1") || strings.Contains(got, "rej-") {
 		t.Errorf("filtered by attempts-exhausted: %q, want exh-1 alone", got)
 	}
