@@ -192,6 +192,19 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return strings.TrimSpace(value(t, ctx, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
 }
 
+// textNow returns the text of the first element the CSS selector sel
+// matches, or "" if there is none, or no page, at the moment: for
+// polling while a page loads.
+func textNow(ctx context.Context, sel string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)))
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
 // shot saves a screenshot of the whole page as integration/artifacts/console-NAME.png.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -302,7 +315,7 @@ func (c *consoleRun) deadLetters(t *testing.T, ctx context.Context) {
 		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
 	// The list before the click has the same elements: wait for the new one.
 	eventually(t, settleTimeout, "the filtered list", func() bool {
-		return strings.Contains(text(t, ctx, "table.jobs caption"), "reason attempts-exhausted")
+		return strings.Contains(textNow(ctx, "table.jobs caption"), "reason attempts-exhausted")
 	})
 	if got := text(t, ctx, "table.jobs tbody"); !strings.Contains(got, "exh-1") || strings.Contains(got, "rej-") {
 		t.Errorf("filtered by attempts-exhausted: %q, want exh-1 alone", got)
