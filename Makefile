@@ -162,8 +162,8 @@ shellcheck: ## shellcheck on every shell script, with no findings
 # tags as -h: TestREADMEConfiguration fails when they differ, and rewrites
 # them with FPMQ_UPDATE_DOCS=1.
 .PHONY: docs
-docs: ## regenerate the settings tables of the daemon's and the caller's READMEs from the code (what -h prints)
-	FPMQ_UPDATE_DOCS=1 $(GO) test -count=1 -run TestREADMEConfiguration ./services/daemon/ ./services/caller/
+docs: ## regenerate the settings tables of the daemon's, the caller's and the console's READMEs from the code (what -h prints)
+	FPMQ_UPDATE_DOCS=1 $(GO) test -count=1 -run TestREADMEConfiguration ./services/daemon/ ./services/caller/ ./services/console/
 
 BENCH_OUT ?= $(CURDIR)/bench-results
 .PHONY: bench

@@ -31,7 +31,7 @@ while IFS= read -r key; do
 done < <(sed -n 's/^\([A-Z_]*_\(PASSWORD\|TOKEN\|COOKIE\)\)=.*/\1/p' .env.example)
 
 if [ "$created" = yes ]; then
-  echo "env: created .env with new RabbitMQ passwords and admin token"
+  echo "env: created .env with new RabbitMQ and console passwords and admin token"
 elif [ ${#filled[@]} -gt 0 ]; then
   echo "env: generated ${filled[*]} in .env (if the stack runs, make rotate applies them)"
 fi

@@ -21,6 +21,10 @@ fi
 # Every route's daemon logs in as the daemon user (docker/README.md, "Routes").
 daemons=(daemon daemon-reports)
 "${compose[@]}" up -d --no-deps "${daemons[@]}"
+# The console logs in as its own user, and sends ADMIN_TOKEN to the daemons.
+if [ -n "$("${compose[@]}" ps -q console)" ]; then
+  "${compose[@]}" up -d --no-deps console
+fi
 # Not up --wait: it fails at once on a daemon still unhealthy from the
 # broker's restart, while it is reconnecting.
 for ((i = 0; i < ready_timeout; i++)); do

@@ -34,13 +34,15 @@ const (
 func TestMonitoring(t *testing.T) {
 	browser := requireChromium(t)
 	start := time.Now()
-	ports := freePorts(t, 5)
+	ports := freePorts(t, 6)
 	c := &composeProject{name: monitorProject, dir: repoRoot(t), env: []string{
 		"AMQP_PORT=" + ports[0],
 		"MANAGEMENT_PORT=" + ports[1],
 		"METRICS_PORT=" + ports[2],
 		"PROMETHEUS_PORT=" + ports[3],
 		"REPORTS_METRICS_PORT=" + ports[4],
+		// compose starts the web console too (services/console).
+		"CONSOLE_PORT=" + ports[5],
 		"WORKER_SLEEP=0.2",
 	}}
 	prometheus := "http://127.0.0.1:" + ports[3]

@@ -44,7 +44,7 @@ func TestComposeIsHardened(t *testing.T) {
 	if err := json.Unmarshal(out, &cfg); err != nil {
 		t.Fatalf("parse compose config: %v", err)
 	}
-	for _, name := range []string{"daemon", "daemon-reports", "caller", "php-fpm", "daemon-cluster", "caller-cluster"} {
+	for _, name := range []string{"daemon", "daemon-reports", "caller", "php-fpm", "daemon-cluster", "caller-cluster", "console"} {
 		svc, ok := cfg.Services[name]
 		if !ok {
 			t.Errorf("no service %s", name)

@@ -13,7 +13,10 @@
 #   RABBITMQ_OPERATOR_USER  may read the dead-letter queues and publish to the default
 #                           exchange (daemon dead: list, replay, purge), nothing else;
 #                           only if RABBITMQ_OPERATOR_PASSWORD is set
-# No "guest" user exists. The daemon and operator users have the management
+#   RABBITMQ_CONSOLE_USER   the web console: the operator's rights, no more (it lists,
+#                           replays and purges dead letters as daemon dead does);
+#                           only if RABBITMQ_CONSOLE_PASSWORD is set
+# No "guest" user exists. The daemon, operator and console users have the management
 # tag, the least that lets a user read the management HTTP API: through it
 # they check the policies and delivery limits in effect on their queues,
 # which no AMQP method tells. It lets them see the vhost's queues, exchanges
@@ -38,6 +41,8 @@ set -eu
 : "${RABBITMQ_DAEMON_USER:=daemon}"
 : "${RABBITMQ_OPERATOR_USER:=operator}"
 : "${RABBITMQ_OPERATOR_PASSWORD:=}"
+: "${RABBITMQ_CONSOLE_USER:=console}"
+: "${RABBITMQ_CONSOLE_PASSWORD:=}"
 # The priority of the fpmq-* policies (see below): raise it above your own
 # policies on these queues, or repeat their keys in yours.
 : "${POLICY_PRIORITY:=1}"
@@ -84,6 +89,17 @@ if [ -n "$RABBITMQ_OPERATOR_PASSWORD" ]; then
     {\"user\": \"$(json "$RABBITMQ_OPERATOR_USER")\", \"vhost\": \"$(json "$RABBITMQ_VHOST")\", \"configure\": \"^\$\", \"write\": \"^amq\\\\.default\$\", \"read\": \"$dead\"}"
 else
   echo "rabbitmq: RABBITMQ_OPERATOR_PASSWORD is not set: no $RABBITMQ_OPERATOR_USER user for daemon dead" >&2
+fi
+# The web console's user, with the operator's rights: it does what
+# daemon dead does, from a browser. Left out without a password, as the
+# operator's.
+if [ -n "$RABBITMQ_CONSOLE_PASSWORD" ]; then
+  operator_user="$operator_user,
+    {\"name\": \"$(json "$RABBITMQ_CONSOLE_USER")\", \"password\": \"$(json "$RABBITMQ_CONSOLE_PASSWORD")\", \"tags\": \"management\"}"
+  operator_permissions="$operator_permissions,
+    {\"user\": \"$(json "$RABBITMQ_CONSOLE_USER")\", \"vhost\": \"$(json "$RABBITMQ_VHOST")\", \"configure\": \"^\$\", \"write\": \"^amq\\\\.default\$\", \"read\": \"$dead\"}"
+else
+  echo "rabbitmq: RABBITMQ_CONSOLE_PASSWORD is not set: no $RABBITMQ_CONSOLE_USER user for the console" >&2
 fi
 
 # Policies, one pair per job queue (RabbitMQ applies one policy per queue,

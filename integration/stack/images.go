@@ -15,10 +15,20 @@ import (
 // Images name the images a stack runs, by reference or by ID.
 type Images struct {
 	RabbitMQ, PHPFPM, Daemon, Caller string
+	// Console is the web console's (services/console); only Stack.Console
+	// needs it.
+	Console string
 }
 
-// All returns the images in a fixed order: RabbitMQ, php-fpm, daemon, caller.
-func (i Images) All() []string { return []string{i.RabbitMQ, i.PHPFPM, i.Daemon, i.Caller} }
+// All returns the images in a fixed order: RabbitMQ, php-fpm, daemon,
+// caller, and the console if it is named.
+func (i Images) All() []string {
+	all := []string{i.RabbitMQ, i.PHPFPM, i.Daemon, i.Caller}
+	if i.Console != "" {
+		all = append(all, i.Console)
+	}
+	return all
+}
 
 // ComposeImages are the images `make images` builds with compose.
 var ComposeImages = Images{
@@ -26,6 +36,7 @@ var ComposeImages = Images{
 	PHPFPM:   "fpmq/php-fpm:dev",
 	Daemon:   "fpmq/daemon:dev",
 	Caller:   "fpmq/caller:dev",
+	Console:  "fpmq/console:dev",
 }
 
 // TestImages returns the references of the images Build tags
@@ -52,6 +63,7 @@ var dockerfiles = []dockerfile{
 	{"php-fpm", "docker/php-fpm/Dockerfile", "", "PHP_IMAGE", "php:8.4-fpm"},
 	{"daemon", "docker/go/Dockerfile", "daemon", "GO_IMAGE", "golang:1.26-trixie"},
 	{"caller", "docker/go/Dockerfile", "caller", "GO_IMAGE", "golang:1.26-trixie"},
+	{"console", "docker/go/Dockerfile", "console", "GO_IMAGE", "golang:1.26-trixie"},
 }
 
 // Build builds the project's images from its Dockerfiles in the repository
@@ -89,7 +101,7 @@ func Build(ctx context.Context, root, prefix, tag string, getenv func(string) st
 		}
 		refs[df.name] = ref
 	}
-	return Images{RabbitMQ: refs["rabbitmq"], PHPFPM: refs["php-fpm"], Daemon: refs["daemon"], Caller: refs["caller"]}, nil
+	return Images{RabbitMQ: refs["rabbitmq"], PHPFPM: refs["php-fpm"], Daemon: refs["daemon"], Caller: refs["caller"], Console: refs["console"]}, nil
 }
 
 // FrameworksDockerfile builds the php-fpm image with Debian's Laravel and
@@ -125,7 +137,8 @@ func BuildFrameworks(ctx context.Context, root, prefix, tag, phpFPM string) (str
 
 // Pin returns the IDs of the images refs names, so that a stack runs what
 // they were at this moment even if they are built again meanwhile. It never
-// pulls: an image that is not there is an error.
+// pulls: an image that is not there is an error, but for the console's,
+// which is left out (empty) when it was never built.
 func Pin(ctx context.Context, refs Images) (Images, error) {
 	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
@@ -141,6 +154,11 @@ func Pin(ctx context.Context, refs Images) (Images, error) {
 		return img.ID
 	}
 	ids := Images{RabbitMQ: pin(refs.RabbitMQ), PHPFPM: pin(refs.PHPFPM), Daemon: pin(refs.Daemon), Caller: pin(refs.Caller)}
+	if refs.Console != "" {
+		if img, err := docker.ImageInspect(ctx, refs.Console); err == nil {
+			ids.Console = img.ID
+		}
+	}
 	return ids, errors.Join(errs...)
 }
 

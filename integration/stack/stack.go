@@ -42,8 +42,10 @@ const (
 	// OperatorUser may only read the dead-letter queue and publish to the
 	// default exchange: daemon dead, as compose's ops service runs it.
 	OperatorUser = "operator"
-	JobQueue     = "commands"
-	DeadQueue    = JobQueue + ".dead"
+	// ConsoleUser has the operator's rights, for the web console.
+	ConsoleUser = "console"
+	JobQueue    = "commands"
+	DeadQueue   = JobQueue + ".dead"
 	// ReportsQueue is the second route's job queue, served by the pool
 	// "reports" (ReportsSocket) and php/report.php, as compose's
 	// daemon-reports has it. The users may use both routes' queues.
@@ -61,6 +63,7 @@ const (
 	ReportsSocket = SocketDir + "/reports.sock"
 	AMQPPort      = "5672/tcp"
 	MetricsPort   = "9090/tcp" // the daemon's /metrics, /healthz and /readyz
+	ConsolePort   = "8080/tcp" // the web console's HTTP
 )
 
 // How long the stack waits for its parts.
@@ -183,6 +186,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			CallerUser:   randomHex(16),
 			DaemonUser:   randomHex(16),
 			OperatorUser: randomHex(16),
+			ConsoleUser:  randomHex(16),
 		},
 		opts: opts,
 	}
@@ -284,6 +288,8 @@ func (s *Stack) rabbitEnv() map[string]string {
 		"RABBITMQ_DAEMON_PASSWORD":   s.Passwords[DaemonUser],
 		"RABBITMQ_OPERATOR_USER":     OperatorUser,
 		"RABBITMQ_OPERATOR_PASSWORD": s.Passwords[OperatorUser],
+		"RABBITMQ_CONSOLE_USER":      ConsoleUser,
+		"RABBITMQ_CONSOLE_PASSWORD":  s.Passwords[ConsoleUser],
 	}
 }
 
@@ -428,6 +434,28 @@ func (s *Stack) Ops(ctx context.Context, r Run) (*testcontainers.DockerContainer
 	}
 	// The image exposes the metrics port: on the loopback only, as always.
 	return s.run(ctx, "ops", s.Images.Daemon, env, r, loopback(MetricsPort))
+}
+
+// Console runs the web console on the stack, as compose's console
+// service: its own RabbitMQ user, listening on every interface of the
+// container with its port published on the host's loopback, by default
+// until its health check passes. r.Env must add what compose takes from
+// .env: CONSOLE_DAEMONS, ADMIN_TOKEN and the CONSOLE_* users.
+func (s *Stack) Console(ctx context.Context, r Run) (*testcontainers.DockerContainer, error) {
+	if s.Images.Console == "" {
+		return nil, errors.New("run console: no console image (Images.Console)")
+	}
+	env := map[string]string{
+		"AMQP_URL":                s.URL(ConsoleUser),
+		"RABBITMQ_MANAGEMENT_URL": "http://rabbitmq:15672",
+		"CONSOLE_ADDR":            ":8080",
+		"LOG_FORMAT":              "json",
+	}
+	if r.Wait == nil {
+		r.Wait = wait.ForExec([]string{"/console", "healthcheck"}).
+			WithPollInterval(200 * time.Millisecond).WithStartupTimeout(DaemonStartTimeout)
+	}
+	return s.run(ctx, "console", s.Images.Console, env, r, loopback(ConsolePort))
 }
 
 // run runs one of the Go programs as compose does: on the stack's network,

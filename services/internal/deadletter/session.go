@@ -27,7 +27,8 @@ const idleCheck = time.Second
 type Session struct {
 	ch     *amqp.Channel
 	queue  string
-	count  int
+	count  int // ready when the session opened
+	limit  int // the most Each reads: count, or less after Limit
 	closed chan *amqp.Error
 	idle   time.Duration // idleCheck; shorter in tests
 }
@@ -55,7 +56,7 @@ func Open(conn *amqp.Connection, queue string) (*Session, error) {
 		}
 		return nil, fmt.Errorf("queue %q: %w", queue, err)
 	}
-	s.count = q.Messages
+	s.count, s.limit = q.Messages, q.Messages
 	return s, nil
 }
 
@@ -66,8 +67,17 @@ func (s *Session) Queue() string { return s.queue }
 // opened: the most that Each reads.
 func (s *Session) Count() int { return s.count }
 
-// Each reads the messages present when the session opened, in queue
-// order, and calls visit with each in turn; it returns how many it read.
+// Limit makes Each read at most n of the messages, the first n in queue
+// order, and ask the broker for no more than that: RabbitMQ has no random
+// access into a queue, and this is how a page of a long one is read
+// without the broker sending the rest. Count is unchanged. n below 0
+// counts as 0; call it before Each.
+func (s *Session) Limit(n int) {
+	s.limit = min(max(n, 0), s.count)
+}
+
+// Each reads the messages present when the session opened (at most the
+// Limit), in queue order, and calls visit with each in turn; it returns how many it read.
 // It stops early when visit returns an error (which it returns), when ctx
 // is done, when the channel closes, or when the queue has nothing left to
 // give: others took messages since the count. Each may be called once.
@@ -76,10 +86,10 @@ func (s *Session) Count() int { return s.count }
 // or with no limit beyond 65535, RabbitMQ's largest, and then stops at
 // the count itself.
 func (s *Session) Each(ctx context.Context, visit func(amqp.Delivery) error) (int, error) {
-	if s.count == 0 {
+	if s.limit == 0 {
 		return 0, nil
 	}
-	prefetch := s.count
+	prefetch := s.limit
 	if prefetch > math.MaxUint16 {
 		prefetch = 0
 	}
@@ -101,7 +111,7 @@ func (s *Session) Each(ctx context.Context, visit func(amqp.Delivery) error) (in
 	read, empty := 0, 0
 	idle := time.NewTimer(s.idle)
 	defer idle.Stop()
-	for read < s.count {
+	for read < s.limit {
 		idle.Reset(s.idle)
 		select {
 		case d, ok := <-deliveries:

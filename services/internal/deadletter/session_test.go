@@ -356,3 +356,33 @@ func TestOpenMissingQueue(t *testing.T) {
 		t.Errorf("Open of a missing queue: %v, want ErrQueueNotFound", err)
 	}
 }
+
+func TestLimitReadsTheFirstMessagesOnly(t *testing.T) {
+	srv, conn := seed(t, 10)
+	s := open(t, conn)
+	s.Limit(3)
+	var listed []string
+	res, err := List(context.Background(), s, Filter{}, now, func(j Job) error {
+		listed = append(listed, j.ID)
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := seq(1, 3); !slices.Equal(listed, want) {
+		t.Errorf("listed %v, want %v", listed, want)
+	}
+	if res.Total != 10 || res.Read != 3 {
+		t.Errorf("result %+v, want 10 in all, 3 read", res)
+	}
+	// The broker was asked for three: it holds no more for the session.
+	if q, _ := srv.Queue(deadQueue); q.Ready != 7 || q.Unacked != 3 {
+		t.Errorf("while the session is open the queue is %+v, want 7 ready and 3 unacked", q)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, conn, deadQueue); !slices.Equal(got, seq(1, 10)) {
+		t.Errorf("after a limited list the queue holds %v, want %v", got, seq(1, 10))
+	}
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// daemonMetrics are the figures the console takes from a daemon's
+// /metrics (services/internal/metrics names them).
+type daemonMetrics struct {
+	Succeeded    float64 // fpmq_jobs_succeeded_total
+	Retried      float64 // fpmq_jobs_retried_total
+	DeadLettered float64 // fpmq_jobs_dead_lettered_total, every reason
+	InFlight     float64 // fpmq_jobs_in_flight
+	// PoolUp is fpmq_phpfpm_up: php-fpm's status page answered. PoolBusy
+	// and PoolChildren are its active and total children.
+	PoolUp       bool
+	PoolBusy     float64 // fpmq_phpfpm_active_processes
+	PoolChildren float64 // fpmq_phpfpm_processes
+	Connected    bool    // fpmq_broker_connected
+	Blocked      bool    // fpmq_broker_blocked: RabbitMQ's memory or disk alarm
+}
+
+// parseMetrics reads the Prometheus text format. Series it does not know
+// are ignored; a sum is taken over each known series' labels.
+func parseMetrics(r io.Reader) (daemonMetrics, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return daemonMetrics{}, fmt.Errorf("read metrics: %w", err)
+	}
+	sum := func(name string) float64 {
+		f := families[name]
+		if f == nil {
+			return 0
+		}
+		var total float64
+		for _, m := range f.GetMetric() {
+			total += value(m)
+		}
+		return total
+	}
+	return daemonMetrics{
+		Succeeded:    sum("fpmq_jobs_succeeded_total"),
+		Retried:      sum("fpmq_jobs_retried_total"),
+		DeadLettered: sum("fpmq_jobs_dead_lettered_total"),
+		InFlight:     sum("fpmq_jobs_in_flight"),
+		PoolUp:       sum("fpmq_phpfpm_up") > 0,
+		PoolBusy:     sum("fpmq_phpfpm_active_processes"),
+		PoolChildren: sum("fpmq_phpfpm_processes"),
+		Connected:    sum("fpmq_broker_connected") > 0,
+		Blocked:      sum("fpmq_broker_blocked") > 0,
+	}, nil
+}
+
+// value is a counter's, gauge's or untyped series' value.
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue()
+	case m.GetGauge() != nil:
+		return m.GetGauge().GetValue()
+	case m.GetUntyped() != nil:
+		return m.GetUntyped().GetValue()
+	}
+	return 0
+}

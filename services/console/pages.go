@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+)
+
+// pageNames are the templates, each drawn inside templates/layout.html.
+var pageNames = []string{"signin", "overview", "dead", "job", "confirm", "done"}
+
+// parsePages parses each page with the layout.
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"count": count,
+		"rate":  rate,
+		"ago":   ago,
+		"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"ms":    func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) },
+		"add":   func(a, b int) int { return a + b },
+		"cut":   cut,
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range pageNames {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse template %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// cut shortens s to at most n runes, marking the cut with an ellipsis.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
+
+// ago says how long before now t was, to the second.
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "n/a"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// page is what every page's template gets.
+type page struct {
+	Title   string
+	Nav     string // the menu entry to mark as current
+	User    string
+	Role    role
+	CSRF    string
+	Refresh int // seconds between live refreshes; 0: none
+	Queue   string
+	Data    any
+}
+
+// CanAct reports whether the page may offer actions.
+func (p page) CanAct() bool { return p.Role.mayAct() }
+
+// render draws a page; the template is written out only once it ran
+// whole, so that an error is not half a page.
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	sess := sessionOf(r)
+	p.User, p.Role, p.CSRF = sess.user, sess.role, sess.csrf
+	if p.Refresh == 0 && sess.user != "" && name != "confirm" {
+		p.Refresh = int(max(s.refresh/time.Second, 1))
+	}
+	var buf bytes.Buffer
+	if err := s.pages[name].Execute(&buf, p); err != nil {
+		s.log.Error().Err(err).Str("page", name).Msg("render page")
+		http.Error(w, "Internal error: the page could not be drawn.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w) // a write error means the client went away
+}
+
+// fail shows an error on a page of its own, with status.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, status int, title string, err error) {
+	s.render(w, r, status, "done", page{Title: title, Data: doneData{Error: err.Error()}})
+}
+
+// doneData is the page after an action, or an error.
+type doneData struct {
+	Message string
+	Error   string
+	Back    string // where to go on
+}
+
+func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "signin", page{Title: "Sign in"})
+}
+
+// signIn checks the form's user and password and starts a session.
+func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	user, password := r.PostFormValue("user"), r.PostFormValue("password")
+	role, ok := s.users.check(user, password)
+	if !ok {
+		s.log.Warn().Str("user", user).Str("from", r.RemoteAddr).Msg("sign-in refused: wrong user or password")
+		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "Sign in", Data: "Wrong user name or password."})
+		return
+	}
+	id, _ := s.sessions.start(user, role)
+	s.setCookie(w, id, int(s.sessions.ttl/time.Second))
+	s.log.Info().Str("user", user).Str("role", string(role)).Str("from", r.RemoteAddr).Msg("signed in")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *server) signOut(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		s.sessions.end(c.Value)
+	}
+	s.setCookie(w, "", -1)
+	s.log.Info().Str("user", sessionOf(r).user).Msg("signed out")
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
+
+func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
+	o := buildOverview(s.daemons.Snapshot(r.Context()))
+	s.render(w, r, http.StatusOK, "overview", page{Title: "Overview", Nav: "overview", Data: o})
+}
+
+// liveJSON is what the pages poll: the figures by element key, the
+// problems and the tasks.
+type liveJSON struct {
+	Summary  string            `json:"summary"`
+	Healthy  bool              `json:"healthy"`
+	Fields   map[string]string `json:"fields"`
+	Problems []string          `json:"problems"`
+	Tasks    []liveTask        `json:"tasks"`
+	At       time.Time         `json:"at"`
+}
+
+type liveTask struct {
+	ID       string `json:"id"`
+	Progress string `json:"progress"`
+	Running  bool   `json:"running"`
+}
+
+// liveAPI answers the pages' polls (static/console.js).
+func (s *server) liveAPI(w http.ResponseWriter, r *http.Request) {
+	o := buildOverview(s.daemons.Snapshot(r.Context()))
+	out := liveJSON{Summary: o.Summary(), Healthy: o.Healthy(), Fields: o.live(), Problems: o.Problems, Tasks: []liveTask{}, At: o.At}
+	if out.Problems == nil {
+		out.Problems = []string{}
+	}
+	for _, t := range s.tasks.recent(r.URL.Query().Get("queue")) {
+		out.Tasks = append(out.Tasks, liveTask{ID: t.ID, Progress: t.Progress(), Running: t.Running()})
+		out.Fields["task."+t.ID] = t.Progress()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out) // a write error means the client went away
+}
+
+// timeNow is time.Now, for the pages' ages.
+var timeNow = time.Now
