@@ -242,10 +242,11 @@ func (b *bench) daemonEnv(fw framework) map[string]string {
 	}
 }
 
-// consumerScript starts P of fw's worker processes and, on SIGTERM, ends
-// them (sh as PID 1 ignores SIGTERM by itself).
+// consumerScript starts P of fw's worker processes and, when the container
+// is stopped (SIGQUIT, the php-fpm image's STOPSIGNAL, or SIGTERM), ends
+// them: sh as PID 1 ignores both by itself.
 func (b *bench) consumerScript(fw framework) string {
-	return fmt.Sprintf(`pids=; trap 'kill $pids 2>/dev/null; exit 0' TERM INT
+	return fmt.Sprintf(`pids=; trap 'kill $pids 2>/dev/null; exit 0' TERM INT QUIT
 i=0; while [ $i -lt %d ]; do %s & pids="$pids $!"; i=$((i+1)); done
 wait`, b.opts.procs, fw.consumer)
 }
