@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -47,6 +48,12 @@ func (b *bench) runAll(ctx context.Context) error {
 				return err
 			}
 			for _, fw := range frameworks {
+				if why, ok := v.skip[fw.name]; ok {
+					if rep == 0 {
+						b.rep.notes = append(b.rep.notes, fmt.Sprintf("%s not measured with %s: %s", fw.name, v.name, why))
+					}
+					continue
+				}
 				b.progress("rep %d/%d: %s, %d jobs through fpmq (%s)", rep+1, b.opts.reps, fw.name, b.opts.jobs, v.name)
 				if _, err := b.drain(ctx, fw, v.name, b.warmJobs(), false); err != nil {
 					return err
@@ -175,7 +182,7 @@ func (b *bench) drain(ctx context.Context, fw framework, variant string, n int, 
 				}
 				m.rate = float64(m.jobs) / m.last.at.Sub(m.first.at).Seconds()
 			}
-			return m, b.settled(ctx, fw.queue)
+			return m, b.settled(ctx, fw.queue, variant != "")
 		}
 		if state, err := c.State(ctx); err == nil && !state.Running && state.ExitCode != 0 {
 			logs, _ := stack.Logs(ctx, c)
@@ -190,14 +197,22 @@ func (b *bench) drain(ctx context.Context, fw framework, variant string, n int, 
 }
 
 // settled waits until the queue has nothing ready or unacked: the last
-// jobs ran and were acked (rabbitmqctl, about a second a look).
-func (b *bench) settled(ctx context.Context, queue string) error {
+// jobs ran and were acked (rabbitmqctl, about a second a look). With
+// fpmq, a job that failed waits in a retry queue or the dead-letter queue
+// (queue.*): that is an error, since the drain then timed failures.
+func (b *bench) settled(ctx context.Context, queue string, fpmq bool) error {
 	for {
-		q, err := b.sys.Queue(ctx, queue)
+		qs, err := b.sys.Queues(ctx)
 		if err != nil {
 			return err
 		}
+		q := qs[queue]
 		if q.Ready == 0 && q.Unacked == 0 {
+			for name, other := range qs {
+				if fpmq && strings.HasPrefix(name, queue+".") && other.Ready > 0 {
+					return fmt.Errorf("%d jobs in %s: runs failed (see the daemon's log)", other.Ready, name)
+				}
+			}
 			return nil
 		}
 		select {
