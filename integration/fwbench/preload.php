@@ -4,9 +4,9 @@
 // every file that record.php saw a request include (the framework, the
 // bridge, the application), so that each child starts with their classes
 // linked. Files under /tmp are the applications' runtime caches, which
-// they write and check themselves: Symfony's cached container returns early
-// when its class exists already, so a preloaded container class makes the
-// kernel build the container again on every request. They are skipped.
+// they write and check themselves: skipped. Under this preload Symfony's
+// kernel still builds its container again on every request and fails (the
+// bench does not run Symfony with it; see variants.go).
 
 declare(strict_types=1);
 
