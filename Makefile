@@ -172,6 +172,11 @@ bench: ## the system benchmark in containers (after make images; as root), then 
 	$(TESTCONTAINERS_ENV) $(GO) -C $(IT) run ./bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
 
+.PHONY: bench-frameworks
+bench-frameworks: frameworks-image ## the framework benchmark: no-op Laravel and Symfony jobs through fpmq against queue:work and messenger:consume (after make images; as root; FWBENCH_FLAGS)
+	@$(PREFLIGHT) engine project-images
+	$(TESTCONTAINERS_ENV) $(GO) -C $(IT) run ./fwbench -out $(BENCH_OUT) $(FWBENCH_FLAGS)
+
 .PHONY: soak
 soak: .env ## the soak: 100,000 jobs over 10 minutes on a RabbitMQ cluster while parts restart (after make images; as root; SOAK_* settings)
 	@$(PREFLIGHT) engine base-images

@@ -12,11 +12,13 @@
 //                                             laravel-queue-rabbitmq adds one, without publishing it
 //   php artisan.php failed                    prints the failed-jobs store as JSON
 //   php artisan.php size QUEUE                prints Queue::size(QUEUE)
+//   php artisan.php noop QUEUE [N]            dispatches N (1) NoopJobs to QUEUE
 
 declare(strict_types=1);
 
 use App\Jobs\FailingJob;
 use App\Jobs\FlakyJob;
+use App\Jobs\NoopJob;
 use App\Jobs\RecordJob;
 use App\Jobs\ReleaseJob;
 use App\Jobs\RemovedJob;
@@ -93,10 +95,16 @@ switch ($args[0] ?? '') {
             'exception' => strtok($row->exception, "\n"),
         ])->all(), JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES), "\n";
         break;
+    case 'noop':
+        for ($i = (int) ($args[2] ?? 1); $i > 0; $i--) {
+            NoopJob::dispatch()->onQueue($args[1]);
+        }
+        echo "ok\n";
+        break;
     case 'size':
         echo Queue::size($args[1] ?? null), "\n";
         break;
     default:
-        fwrite(STDERR, "usage: php artisan.php setup|dispatch|chain|payload|failed|size ...\n");
+        fwrite(STDERR, "usage: php artisan.php setup|dispatch|chain|payload|failed|size|noop ...\n");
         exit(2);
 }

@@ -139,8 +139,8 @@ final class Publisher
      *
      * @param string $name the job's name, the AMQP type ($_SERVER['HTTP_X_JOB_NAME']); '' for none
      * @param array<string, mixed> $payload the job's fields; not a list
-     * @param array<string, string|int|float|bool> $headers AMQP headers ($_SERVER['HTTP_X_HEADER_<NAME>']);
-     *        x-fpmq-* names are the daemon's
+     * @param array<string, string|int|float|bool|AMQPTable> $headers AMQP headers ($_SERVER['HTTP_X_HEADER_<NAME>']
+     *        for scalars; a nested table only in the message the worker reads); x-fpmq-* names are the daemon's
      * @param int|float $delay seconds before the job may run, 0 to 168 h
      * @param int $priority 0 to 255: see the README's Priorities
      * @param string|null $messageId null for a new random one; the id of a job to publish again
@@ -177,7 +177,7 @@ final class Publisher
      * $contentType in $_SERVER['CONTENT_TYPE']. The other arguments and the
      * result are publish's.
      *
-     * @param array<string, string|int|float|bool> $headers
+     * @param array<string, string|int|float|bool|AMQPTable> $headers
      *
      * @throws PublishException when the broker did not confirm the job
      * @throws \InvalidArgumentException on a bad argument: nothing was published
@@ -374,9 +374,9 @@ final class Publisher
             if (str_starts_with(strtolower($k), 'x-fpmq-')) {
                 throw new \InvalidArgumentException("fpmq: header {$k}: x-fpmq- headers are the daemon's");
             }
-            if (!is_string($v) && !is_int($v) && !is_float($v) && !is_bool($v)) {
+            if (!is_string($v) && !is_int($v) && !is_float($v) && !is_bool($v) && !$v instanceof AMQPTable) {
                 throw new \InvalidArgumentException(
-                    "fpmq: header {$k}: the value must be a string, int, float or bool"
+                    "fpmq: header {$k}: the value must be a string, int, float, bool or AMQPTable"
                 );
             }
             $table->set($k, $v);

@@ -138,6 +138,14 @@ final class PublisherTest extends TestCase
         self::assertSame('text/csv', $m->get('content_type'));
     }
 
+    public function testANestedTableHeaderIsKept(): void
+    {
+        $this->publisher()->publishRaw('x', '{}', 'application/json', ['laravel' => new AMQPTable(['attempts' => 2])]);
+
+        $headers = $this->published[0][0]->get('application_headers');
+        self::assertSame(['laravel' => ['attempts' => 2]], $headers->getNativeData());
+    }
+
     public function testADelayedJobGoesToItsDelayQueue(): void
     {
         $before = microtime(true);
@@ -220,7 +228,7 @@ final class PublisherTest extends TestCase
         ];
         yield 'an array header' => [
             static fn (Publisher $p) => $p->publish('x', [], ['tags' => ['a']]),
-            'a string, int, float or bool',
+            'a string, int, float, bool or AMQPTable',
         ];
         yield 'no content type' => [static fn (Publisher $p) => $p->publishRaw('x', 'b', ''), 'content type'];
     }

@@ -7,8 +7,10 @@ namespace Fpmq\Laravel;
 use Fpmq\Publisher;
 use Illuminate\Contracts\Queue\Queue as QueueContract;
 use Illuminate\Queue\Queue;
+use PhpAmqpLib\Channel\AMQPChannel;
 use PhpAmqpLib\Connection\AbstractConnection;
 use PhpAmqpLib\Exception\AMQPProtocolChannelException;
+use PhpAmqpLib\Message\AMQPMessage;
 
 /**
  * FpmqQueue is the queue of an 'fpmq' connection: it publishes Laravel's
@@ -30,6 +32,9 @@ use PhpAmqpLib\Exception\AMQPProtocolChannelException;
 final class FpmqQueue extends Queue implements QueueContract
 {
     private ?AbstractConnection $connection = null;
+
+    /** The channel pop() takes jobs on, unacknowledged ones with it. */
+    private ?AMQPChannel $popChannel = null;
 
     /** @var array<string, Publisher> by queue name */
     private array $publishers = [];
@@ -138,15 +143,41 @@ final class FpmqQueue extends Queue implements QueueContract
     }
 
     /**
-     * pop returns null: fpmq pushes each job to php-fpm, where Runner runs
-     * it, so there is nothing to pop, and `queue:work` on this connection
-     * idles.
+     * pop takes the next ready job of the queue with basic.get, as
+     * `php artisan queue:work` asks for it, and returns it unacknowledged
+     * (a PoppedJob: delete() acks it, release() publishes a copy for later),
+     * or null when the queue is empty or does not exist. It is the way to
+     * drain a queue with queue:work, during a migration; fpmq's daemon
+     * itself pushes each job to php-fpm and never pops.
      *
-     * @param string|null $queue
+     * @param string|null $queue the queue, or the connection's default
      */
-    public function pop($queue = null): mixed
+    public function pop($queue = null): ?PoppedJob
     {
-        return null;
+        $queue = $this->getQueue($queue);
+        $channel = $this->popChannel ??= $this->connection()->channel();
+        try {
+            $message = $channel->basic_get($queue); // no_ack false: acked by the job
+        } catch (AMQPProtocolChannelException $e) {
+            // The broker closed the channel.
+            $this->popChannel = null;
+            if ($e->amqp_reply_code === 404) {
+                return null;
+            }
+            throw $e;
+        }
+        if (!$message instanceof AMQPMessage) {
+            return null;
+        }
+        return new PoppedJob(
+            $this->container,
+            $message,
+            function (string $body, string $queue, int $delay, array $headers): void {
+                $this->publish($body, $queue, $delay, $headers);
+            },
+            $this->getConnectionName(),
+            $queue,
+        );
     }
 
     /** getQueue returns $queue, or the connection's default queue when it is null or ''. */
@@ -159,6 +190,7 @@ final class FpmqQueue extends Queue implements QueueContract
     public function close(): void
     {
         $this->publishers = [];
+        $this->popChannel = null;
         $connection = $this->connection;
         $this->connection = null;
         try {
@@ -169,10 +201,12 @@ final class FpmqQueue extends Queue implements QueueContract
     }
 
     /**
-     * publish sends $payload to $queue, $delay seconds from now, and returns
-     * its message id.
+     * publish sends $payload to $queue, $delay seconds from now, with the
+     * AMQP headers $headers, and returns its message id.
+     *
+     * @param array<string, string|int|float|bool|\PhpAmqpLib\Wire\AMQPTable> $headers
      */
-    private function publish(string $payload, ?string $queue, int $delay): string
+    private function publish(string $payload, ?string $queue, int $delay, array $headers = []): string
     {
         $decoded = json_decode($payload, true);
         $uuid = is_array($decoded) ? ($decoded['uuid'] ?? null) : null;
@@ -188,7 +222,7 @@ final class FpmqQueue extends Queue implements QueueContract
             is_string($name) ? substr($name, 0, 255) : '',
             $payload,
             'application/json',
-            [],
+            $headers,
             $delay,
             0,
             (is_string($uuid) && $uuid !== '' && strlen($uuid) <= 255) ? $uuid : null,
@@ -199,6 +233,7 @@ final class FpmqQueue extends Queue implements QueueContract
     {
         if ($this->connection === null || !$this->connection->isConnected()) {
             $this->publishers = [];
+            $this->popChannel = null;
             $this->connection = ($this->connect)();
         }
         return $this->connection;

@@ -23,7 +23,6 @@ final class FpmqQueueTest extends TestCase
         self::assertSame('fpmq', $queue->getConnectionName());
         self::assertSame('mail', $queue->getQueue(null));
         self::assertSame('reports', $queue->getQueue('reports'));
-        self::assertNull($queue->pop());
     }
 
     public function testAConnectionNeedsABroker(): void

@@ -4,7 +4,9 @@ declare(strict_types=1);
 
 namespace App;
 
+use App\Handler\NoopHandler;
 use App\Handler\TaskHandler;
+use App\Message\Noop;
 use App\Message\Task;
 use App\Messenger\HandlerEnvelopeMiddleware;
 use App\Messenger\WorkerEventLog;
@@ -24,7 +26,9 @@ use Symfony\Component\Routing\Loader\Configurator\RoutingConfigurator;
  * - async_json: the Symfony serializer (JSON), exchange and queue
  *   "messages_json";
  * - failed: the failure transport, which fpmq never sends to (its
- *   dead-letter queue takes that part), so its queue must never appear.
+ *   dead-letter queue takes that part), so its queue must never appear;
+ * - noop: the PHP serializer, exchange and queue "noop", for the
+ *   framework benchmark's Noop message (integration/fwbench).
  *
  * The fpmq daemon declares the job queues; the transports declare their
  * exchanges and bind the queues, declaring them passive (AMQP_PASSIVE):
@@ -75,8 +79,12 @@ final class Kernel extends BaseKernel
                         'retry_strategy' => ['max_retries' => 2, 'delay' => 1000, 'multiplier' => 1],
                     ],
                     'failed' => '%env(MESSENGER_TRANSPORT_DSN)%/failed',
+                    'noop' => [
+                        'dsn' => '%env(MESSENGER_TRANSPORT_DSN)%/noop',
+                        'options' => $boundQueue('noop'),
+                    ],
                 ],
-                'routing' => [Task::class => 'async'],
+                'routing' => [Task::class => 'async', Noop::class => 'noop'],
                 'buses' => [
                     'messenger.bus.default' => [
                         'middleware' => [MessageIdMiddleware::class, HandlerEnvelopeMiddleware::class],
@@ -88,6 +96,7 @@ final class Kernel extends BaseKernel
         $services->set(MessageIdMiddleware::class);
         $services->set(HandlerEnvelopeMiddleware::class);
         $services->set(TaskHandler::class)->tag('messenger.message_handler');
+        $services->set(NoopHandler::class)->tag('messenger.message_handler');
         $services->set(WorkerEventLog::class)->tag('kernel.event_subscriber');
     }
 
