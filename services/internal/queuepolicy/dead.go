@@ -44,16 +44,23 @@ func CheckDead(ctx context.Context, c *management.Client, name string) error {
 	q, err := c.Queue(ctx, name)
 	// A queue just created, or a broker just started, reports its
 	// policies within seconds: wait for them while ctx lets.
+	notReported := func() error {
+		return fmt.Errorf("%w: RabbitMQ has not reported yet which policies apply to %s, which it does within seconds of the queue's creation or of its own start: try again shortly",
+			ErrUnverified, name)
+	}
 	for err == nil && q.Type == broker.QueueQuorum && !Reported(q) {
 		t := time.NewTimer(reportPoll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%w: RabbitMQ has not reported yet which policies apply to %s, which it does within seconds of the queue's creation or of its own start: try again shortly",
-				ErrUnverified, name)
+			return notReported()
 		case <-t.C:
 		}
-		q, err = c.Queue(ctx, name)
+		// ctx may end during the request: it is still the report that
+		// did not come in time.
+		if q, err = c.Queue(ctx, name); err != nil && ctx.Err() != nil {
+			return notReported()
+		}
 	}
 	if errors.Is(err, management.ErrNotFound) {
 		return err
