@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,9 +114,17 @@ func TestRoutes(t *testing.T) {
 			if got := m[fmt.Sprintf(`fpmq_queue_consumers{queue=%q,role="job"}`, tc.queue)]; got != 1 {
 				t.Errorf("%s: %g consumers of its job queue, want 1", tc.queue, got)
 			}
+			// The fpmq_queue_* series describe each of the route's queues
+			// (queue="commands.dead", role="dead"); every other series is
+			// the route's, labelled with its job queue.
+			own := regexp.MustCompile(fmt.Sprintf(`queue="%s(\.[^"]+)?"`, regexp.QuoteMeta(tc.queue)))
 			for name := range m {
-				if strings.HasPrefix(name, "fpmq_") && !strings.HasPrefix(name, "fpmq_queue_messages_ready") &&
-					!strings.HasPrefix(name, "fpmq_queue_consumers") && !strings.Contains(name, fmt.Sprintf("queue=%q", tc.queue)) {
+				perQueue := strings.HasPrefix(name, "fpmq_queue_")
+				switch {
+				case !strings.HasPrefix(name, "fpmq_"):
+				case perQueue && !own.MatchString(name):
+					t.Errorf("%s: series %s describes a queue of another route", tc.queue, name)
+				case !perQueue && !strings.Contains(name, fmt.Sprintf("queue=%q", tc.queue)):
 					t.Errorf("%s: series %s lacks the route's queue label", tc.queue, name)
 				}
 			}
