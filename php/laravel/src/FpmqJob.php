@@ -55,14 +55,7 @@ final class FpmqJob extends Job implements JobContract
      */
     public function getJobId(): string
     {
-        $payload = $this->payload();
-        foreach (['uuid', 'id'] as $key) {
-            $id = $payload[$key] ?? null;
-            if ((is_string($id) && $id !== '') || is_int($id)) {
-                return (string) $id;
-            }
-        }
-        return $this->run->id();
+        return Payload::id($this->payload()) ?? $this->run->id();
     }
 
     /** getRawBody returns the payload as published. */

@@ -39,4 +39,22 @@ final class Payload
         }
         return null;
     }
+
+    /**
+     * id returns the job's id in a decoded payload: its "uuid", else its
+     * "id" (laravel-queue-rabbitmq's payloads), as a string; null when it
+     * has neither as a non-empty string or an integer.
+     *
+     * @param array<mixed> $payload
+     */
+    public static function id(array $payload): ?string
+    {
+        foreach (['uuid', 'id'] as $key) {
+            $id = $payload[$key] ?? null;
+            if ((is_string($id) && $id !== '') || is_int($id)) {
+                return (string) $id;
+            }
+        }
+        return null;
+    }
 }

@@ -54,14 +54,8 @@ final class PoppedJob extends Job implements JobContract
      */
     public function getJobId(): string
     {
-        $payload = $this->payload();
-        foreach (['uuid', 'id'] as $key) {
-            $id = $payload[$key] ?? null;
-            if ((is_string($id) && $id !== '') || is_int($id)) {
-                return (string) $id;
-            }
-        }
-        return $this->message->has('message_id') ? (string) $this->message->get('message_id') : '';
+        return Payload::id($this->payload())
+            ?? ($this->message->has('message_id') ? (string) $this->message->get('message_id') : '');
     }
 
     /** getRawBody returns the payload as published. */
