@@ -216,12 +216,14 @@ func TestLaravel(t *testing.T) {
 	})
 
 	t.Run("an application that cannot boot is a failed attempt, and its job runs once fixed", func(t *testing.T) {
-		// A deploy with a syntax error in a service provider: a copy of the
-		// application, run by a daemon of its own.
+		// A deploy with a syntax error in the application's configuration:
+		// a copy of the application, run by a daemon of its own. (Not in a
+		// class: php-fpm preloaded the application's classes at its start,
+		// from the image, as a deploy's restart would from the broken code.)
 		const broken = "/tmp/broken"
-		const provider = "/app/Providers/AppServiceProvider.php"
-		if code, out := execIn(t, s.PHP, "sh", "-c", `rm -rf "$1" && cp -r "$2" "$1" && printf '<?php\nfinal class {\n' >"$1$3"`,
-			"sh", broken, laravelApp, provider); code != 0 {
+		const config = "/config/app.php"
+		if code, out := execIn(t, s.PHP, "sh", "-c", `rm -rf "$1" && cp -r "$2" "$1" && printf '<?php\nreturn [\n' >"$1$3"`,
+			"sh", broken, laravelApp, config); code != 0 {
 			t.Fatalf("break the copy: exit %d: %s", code, out)
 		}
 		d := s.startDaemon(t, map[string]string{
@@ -238,7 +240,7 @@ func TestLaravel(t *testing.T) {
 		eventually(t, settleTimeout, "two failed attempts in the daemon's log", func() bool {
 			return strings.Count(containerLogs(t, d), "the Laravel application did not boot: ParseError") >= 2
 		})
-		if code, out := execIn(t, s.PHP, "cp", laravelApp+provider, broken+provider); code != 0 {
+		if code, out := execIn(t, s.PHP, "cp", laravelApp+config, broken+config); code != 0 {
 			t.Fatalf("fix the copy: exit %d: %s", code, out)
 		}
 		run := s.awaitLaravelRuns(t, "broken", 1)[0]

@@ -25,9 +25,9 @@ type bench struct {
 	sys      *stack.Stack
 	rep      *report
 	progress func(format string, args ...any)
-	tmp      string // host directory: ini/ and php/ bound at poolDir in php-fpm, tmp-* the consumers' /tmp
+	tmp      string // host directory: pool/ini bound at poolIniDir in php-fpm, tmp-* the consumers' /tmp
 	endpoint string // host:port of AMQP from the host
-	current  string // the variant the pool runs now
+	current  string // the pool settings php-fpm runs with now (an ini file's text)
 	// captured is each framework's message as its producer wrote it, by name.
 	captured map[string]amqp.Publishing
 }
@@ -58,7 +58,7 @@ func start(ctx context.Context, o options, rep *report, progress func(string, ..
 		RabbitMQEnv: map[string]string{"RABBITMQ_QUEUES": queues},
 		// A leading ':' keeps the image's own scan directory first.
 		PHPEnv:   map[string]string{"PHP_INI_SCAN_DIR": ":" + poolIniDir},
-		PHPBinds: []string{filepath.Join(b.tmp, "pool") + ":" + poolDir},
+		PHPBinds: []string{b.hostPath("pool/ini") + ":" + poolIniDir},
 	})
 	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(b.tmp))
@@ -71,7 +71,6 @@ func start(ctx context.Context, o options, rep *report, progress func(string, ..
 			b = nil
 		}
 	}()
-	b.current = "shipped"
 	if err := b.findEndpoint(ctx); err != nil {
 		return b, err
 	}
@@ -96,8 +95,8 @@ func start(ctx context.Context, o options, rep *report, progress func(string, ..
 }
 
 // makeDirs creates the host directory, in /dev/shm where there is one: the
-// pool's ini/ and php/ (record.php, preload.php and the recorded lists,
-// which php-fpm writes), and a /tmp for each framework's consumers.
+// pool's ini/, with an empty settings file, and a /tmp for each framework's
+// consumers.
 func (b *bench) makeDirs() error {
 	parent := ""
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
@@ -108,7 +107,7 @@ func (b *bench) makeDirs() error {
 		return fmt.Errorf("temp dir: %w", err)
 	}
 	b.tmp = tmp
-	dirs := map[string]os.FileMode{tmp: 0o755, b.hostPath("pool"): 0o755, b.hostPath("pool/ini"): 0o755, b.hostPath("pool/php"): 0o777}
+	dirs := map[string]os.FileMode{tmp: 0o755, b.hostPath("pool"): 0o755, b.hostPath("pool/ini"): 0o755}
 	for _, fw := range frameworks {
 		dirs[b.consumerTmp(fw)] = 0o777 // the consumers run as www-data
 	}
@@ -121,11 +120,8 @@ func (b *bench) makeDirs() error {
 			return fmt.Errorf("chmod %s: %w", dir, err)
 		}
 	}
-	files := map[string]string{"pool/php/record.php": recordPHP, "pool/php/preload.php": preloadPHP, "pool/ini/fwbench.ini": ""}
-	for name, text := range files {
-		if err := os.WriteFile(b.hostPath(name), []byte(text), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
+	if err := os.WriteFile(b.hostPath("pool/ini/fwbench.ini"), nil, 0o644); err != nil {
+		return fmt.Errorf("write the pool settings: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,9 @@ type framework struct {
 	worker string // the framework worker, as the report names it
 	queue  string // the route: the AMQP queue, a daemon's AMQP_QUEUE
 	entry  string // the pool's entry script, the daemon's SCRIPT_FILENAME
+	// preload is the application's opcache.preload script, written at the
+	// image's build as its deploy would write it.
+	preload string
 	// dispatch, run in the php-fpm container, dispatches one no-op job
 	// with the application's own producer.
 	dispatch []string
@@ -38,6 +41,7 @@ var frameworks = []framework{
 		worker:   "queue:work",
 		queue:    "laravel-noop",
 		entry:    laravelApp + "/fpmq.php",
+		preload:  laravelApp + "/bootstrap/cache/fpmq-preload.php",
 		dispatch: []string{"php", laravelApp + "/artisan.php", "noop", "laravel-noop"},
 		consumer: "php " + laravelApp + "/artisan queue:work fpmq --queue=laravel-noop --tries=1",
 		copyOf:   freshUUID,
@@ -47,6 +51,7 @@ var frameworks = []framework{
 		worker:   "messenger:consume",
 		queue:    "noop",
 		entry:    symfonyApp + "/public/fpmq-noop.php",
+		preload:  symfonyApp + "/config/preload.php",
 		dispatch: []string{"php", symfonyApp + "/bin/noop.php"},
 		consumer: "php " + symfonyApp + "/bin/console messenger:consume noop",
 		// The PHP serializer's body has no identity of its own: every

@@ -15,19 +15,10 @@ import (
 	"github.com/fpmq/fpmq/integration/stack"
 )
 
-// runAll measures: once, the files each entry script includes (if a
-// variant preloads them) and a warm-up of each framework's worker; then in
+// runAll measures: once, a warm-up of each framework's worker; then in
 // each repetition, per framework, the worker's drain and fpmq's drain
 // under each variant, so that all figures of a repetition are side by side.
 func (b *bench) runAll(ctx context.Context) error {
-	for _, v := range b.opts.variants {
-		if v.recorded {
-			if err := b.record(ctx); err != nil {
-				return err
-			}
-			break
-		}
-	}
 	for _, fw := range frameworks {
 		b.progress("%s: warming up %s (its /tmp caches)", fw.name, fw.worker)
 		if _, err := b.drain(ctx, fw, "", b.warmJobs(), false); err != nil {
@@ -44,15 +35,9 @@ func (b *bench) runAll(ctx context.Context) error {
 			b.record1(fw, fw.worker, rep, m)
 		}
 		for _, v := range b.opts.variants {
-			if err := b.usePool(ctx, v); err != nil {
-				return err
-			}
 			for _, fw := range frameworks {
-				if why, ok := v.skip[fw.name]; ok {
-					if rep == 0 {
-						b.rep.notes = append(b.rep.notes, fmt.Sprintf("%s not measured with %s: %s", fw.name, v.name, why))
-					}
-					continue
+				if err := b.usePool(ctx, v, fw); err != nil {
+					return err
 				}
 				b.progress("rep %d/%d: %s, %d jobs through fpmq (%s)", rep+1, b.opts.reps, fw.name, b.opts.jobs, v.name)
 				if _, err := b.drain(ctx, fw, v.name, b.warmJobs(), false); err != nil {
@@ -73,29 +58,15 @@ func (b *bench) runAll(ctx context.Context) error {
 // process has run several.
 func (b *bench) warmJobs() int { return max(100, 10*b.opts.procs) }
 
-// record runs the pool under the recording variant and some jobs of each
-// framework through it, so that preload.php knows what to compile.
-func (b *bench) record(ctx context.Context) error {
-	if err := b.usePool(ctx, recording); err != nil {
-		return err
-	}
-	for _, fw := range frameworks {
-		b.progress("%s: recording the files a request includes", fw.name)
-		if _, err := b.drain(ctx, fw, recording.name, b.warmJobs(), false); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// usePool restarts php-fpm with v's settings, unless it runs them already,
-// and writes the applications' settings into its fresh /tmp.
-func (b *bench) usePool(ctx context.Context, v variant) error {
-	if b.current == v.name {
+// usePool restarts php-fpm with v's settings for fw, unless it runs them
+// already, and writes the applications' settings into its fresh /tmp.
+func (b *bench) usePool(ctx context.Context, v variant, fw framework) error {
+	ini := v.ini(fw)
+	if b.current == ini {
 		return nil
 	}
-	b.progress("restarting php-fpm with the pool settings %q", v.name)
-	if err := os.WriteFile(b.hostPath("pool/ini/fwbench.ini"), []byte(v.ini), 0o644); err != nil {
+	b.progress("restarting php-fpm with the pool settings %q for %s", v.name, fw.name)
+	if err := os.WriteFile(b.hostPath("pool/ini/fwbench.ini"), []byte(ini), 0o644); err != nil {
 		return fmt.Errorf("write the pool settings: %w", err)
 	}
 	timeout := stack.StopTimeout
@@ -106,7 +77,7 @@ func (b *bench) usePool(ctx context.Context, v variant) error {
 	if err := b.sys.PHP.Start(ctx); err != nil {
 		return fmt.Errorf("start php-fpm with %s: %w", v.name, err)
 	}
-	b.current = v.name
+	b.current = ini
 	return b.preparePool(ctx)
 }
 

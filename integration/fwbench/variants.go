@@ -1,7 +1,6 @@
 package main
 
 import (
-	_ "embed"
 	"fmt"
 	"strings"
 )
@@ -9,48 +8,30 @@ import (
 // variant is one set of pool settings: PHP ini lines that php-fpm reads at
 // start from the bench's scan directory (PHP_INI_SCAN_DIR), over the
 // image's own (Debian's OPcache defaults: opcache.enable=1,
-// validate_timestamps=1, revalidate_freq=2, no preloading).
+// validate_timestamps=1, revalidate_freq=2; the frameworks image preloads
+// both applications, which every variant overrides).
 type variant struct {
 	name string
-	ini  string
-	// recorded says the variant needs the files each entry script
-	// includes, recorded beforehand (preloading them).
-	recorded bool
-	// skip names the frameworks not measured under the variant, with why.
-	skip map[string]string
+	// ini returns the settings for a pool that runs fw's jobs: preloading
+	// is one script per php-fpm, each framework's own.
+	ini func(fw framework) string
 }
 
-// poolDir is where the bench's host directory appears in php-fpm; the ini
-// file is in its ini/ directory, the PHP scripts below in php/.
-const (
-	poolDir      = "/fwbench"
-	poolIniDir   = poolDir + "/ini"
-	poolPHPDir   = poolDir + "/php"
-	recordScript = poolPHPDir + "/record.php"
-	preloadFile  = poolPHPDir + "/preload.php"
-)
+// poolIniDir is where the bench's host directory appears in php-fpm: the
+// ini file of the variant in force.
+const poolIniDir = "/fwbench/ini"
 
-// The scripts that record the files a request includes and preload them.
-var (
-	//go:embed record.php
-	recordPHP string
-	//go:embed preload.php
-	preloadPHP string
-)
+// preload is the setting the bridges' READMEs give the pool: OPcache on
+// (the image's), with the application's preload script.
+func preload(fw framework) string { return "opcache.preload=" + fw.preload + "\n" }
 
 // variants are the pool settings the bench knows, shipped first.
 var variants = []variant{
-	{name: "shipped"},
-	{name: "no-opcache", ini: "opcache.enable=0\n"},
-	{name: "no-validate", ini: "opcache.validate_timestamps=0\n"},
-	{name: "preload", ini: "opcache.validate_timestamps=0\nopcache.preload=" + preloadFile + "\n", recorded: true,
-		skip: map[string]string{"Symfony": "preloading the files a request includes breaks the kernel's container build " +
-			"(it builds the container again and fails on a Console listener class): every job failed"}},
+	{name: "shipped", ini: preload},
+	{name: "no-preload", ini: func(framework) string { return "opcache.preload=\n" }},
+	{name: "no-opcache", ini: func(framework) string { return "opcache.enable=0\nopcache.preload=\n" }},
+	{name: "no-validate", ini: func(fw framework) string { return preload(fw) + "opcache.validate_timestamps=0\n" }},
 }
-
-// recording is the pool setting under which record.php notes the files
-// that each entry script includes.
-var recording = variant{name: "recording", ini: "auto_prepend_file=" + recordScript + "\n"}
 
 func allVariantNames() string {
 	var names []string

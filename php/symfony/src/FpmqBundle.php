@@ -12,7 +12,8 @@ use Symfony\Component\HttpKernel\Bundle\Bundle;
  * FpmqBundle lets the fpmq daemon run the application's Messenger
  * messages: add it to the kernel's bundles, beside FrameworkBundle with
  * Messenger enabled, and point the daemon at a pool script that calls
- * Runner::run. It has no configuration of its own; FpmqPass wires it.
+ * Runner::run. It has no configuration of its own; FpmqPass wires it, and
+ * PreloadWarmer adds what a run loads to the container's preload file.
  */
 final class FpmqBundle extends Bundle
 {
@@ -20,5 +21,7 @@ final class FpmqBundle extends Bundle
     {
         parent::build($container);
         $container->addCompilerPass(new FpmqPass());
+        // Registered here, before FrameworkBundle's passes collect the tag.
+        $container->register('fpmq.preload_warmer', PreloadWarmer::class)->addTag('kernel.cache_warmer');
     }
 }

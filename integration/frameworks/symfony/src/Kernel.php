@@ -43,6 +43,16 @@ final class Kernel extends BaseKernel
         return [new FrameworkBundle(), new FpmqBundle()];
     }
 
+    /**
+     * getBuildDir is var/cache/<env>, read-only at run time: the container
+     * and its preload file, built with the image (cache:warmup).
+     */
+    public function getBuildDir(): string
+    {
+        return $this->getProjectDir() . '/var/cache/' . $this->environment;
+    }
+
+    /** getCacheDir is what the application writes as it runs: the pool's tmpfs. */
     public function getCacheDir(): string
     {
         return APP_STATE_DIR . '/cache/' . $this->environment;
