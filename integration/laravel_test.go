@@ -161,6 +161,39 @@ func TestLaravel(t *testing.T) {
 		}
 	})
 
+	t.Run("a batch runs each job once, then its then() and finally()", func(t *testing.T) {
+		out := s.artisan(t, "batch", "batch")
+		id, ok := strings.CutPrefix(strings.TrimSpace(out), "dispatched ")
+		if !ok || id == "" {
+			t.Fatalf("batch: %q, want \"dispatched BATCH-ID\"", out)
+		}
+		for _, tag := range []string{"batch-1", "batch-2"} {
+			if run := s.awaitLaravelRuns(t, tag, 1)[0]; run.Batch != id {
+				t.Errorf("%s ran in batch %q, want %q", tag, run.Batch, id)
+			}
+		}
+		var callbacks []laravelRun
+		eventually(t, settleTimeout, "the batch's then() and finally()", func() bool {
+			callbacks = s.laravelRuns(t, "batch", "")
+			return len(callbacks) >= 2
+		})
+		var got []string
+		for _, c := range callbacks {
+			got = append(got, c.Tag)
+			if c.ID != id || c.Pending != 0 {
+				t.Errorf("%s of batch %q with %d pending, want batch %q with none", c.Tag, c.ID, c.Pending, id)
+			}
+		}
+		if !slices.Equal(got, []string{"then", "finally"}) {
+			t.Errorf("callbacks %q, want then, then finally, once each", got)
+		}
+		for _, tag := range []string{"batch-1", "batch-2"} {
+			if n := len(s.laravelRuns(t, "run", tag)); n != 1 {
+				t.Errorf("%s ran %d times, want once", tag, n)
+			}
+		}
+	})
+
 	t.Run("a laravel-queue-rabbitmq message runs, its attempts counted", func(t *testing.T) {
 		out := s.artisan(t, "payload", "rabbitmq")
 		var payload struct {
@@ -267,6 +300,8 @@ type laravelRun struct {
 	At      float64 `json:"at"` // Unix seconds
 	Error   string  `json:"error"`
 	Event   string  `json:"event"`
+	Batch   string  `json:"batch"`   // the job's batch id, if any
+	Pending int     `json:"pending"` // a batch callback's pending jobs
 }
 
 // laravelRuns returns the records of kind, of the tagged job (any with

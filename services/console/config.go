@@ -33,6 +33,8 @@ type config struct {
 	OperatorPassword string        `envconfig:"CONSOLE_OPERATOR_PASSWORD" desc:"the operator's password, at least 12 characters (make .env generates one); empty: no operator can sign in"`
 	ViewerUser       string        `envconfig:"CONSOLE_VIEWER_USER" default:"viewer" desc:"user name of the read-only user, who may see everything and do nothing"`
 	ViewerPassword   string        `envconfig:"CONSOLE_VIEWER_PASSWORD" desc:"the read-only user's password, at least 12 characters (make .env generates one); empty: no read-only user"`
+	SignInBurst      int           `envconfig:"CONSOLE_SIGNIN_BURST" default:"5" desc:"failed sign-ins allowed from one client address, and for one user name, before each further try waits CONSOLE_SIGNIN_INTERVAL (answered 429 with Retry-After, the password unchecked); 0 turns the limit off"`
+	SignInInterval   time.Duration `envconfig:"CONSOLE_SIGNIN_INTERVAL" default:"12s" desc:"after CONSOLE_SIGNIN_BURST failed sign-ins, one more try is allowed every this long"`
 	SessionTTL       time.Duration `envconfig:"CONSOLE_SESSION_TTL" default:"12h" desc:"how long a sign-in lasts; sessions live in the console's memory, so a restart signs everyone out"`
 	Daemons          []string      `envconfig:"CONSOLE_DAEMONS" desc:"the daemons' METRICS_ADDR as URLs, comma-separated: http://daemon:9090,http://daemon-reports:9090; the console reads their /admin/status and /metrics and pauses and resumes them through /admin/"`
 	AdminToken       string        `envconfig:"ADMIN_TOKEN" desc:"the daemons' ADMIN_TOKEN, sent as a bearer token to their /admin/ endpoints (required with CONSOLE_DAEMONS)"`
@@ -104,6 +106,7 @@ func (c config) validate() error {
 		value time.Duration
 	}{
 		{"CONSOLE_SESSION_TTL", c.SessionTTL},
+		{"CONSOLE_SIGNIN_INTERVAL", c.SignInInterval},
 		{"CONSOLE_DAEMON_TIMEOUT", c.DaemonTimeout},
 		{"CONSOLE_REFRESH", c.RefreshInterval},
 		{"CONNECT_TIMEOUT", c.ConnectTimeout},
@@ -112,6 +115,9 @@ func (c config) validate() error {
 		if d.value <= 0 {
 			return fmt.Errorf("%s: must be positive, got %s", d.name, d.value)
 		}
+	}
+	if c.SignInBurst < 0 {
+		return fmt.Errorf("CONSOLE_SIGNIN_BURST: must be 0 or more, got %d", c.SignInBurst)
 	}
 	if c.CacheTTL < 0 {
 		return fmt.Errorf("CONSOLE_CACHE_TTL: must be 0 or more, got %s", c.CacheTTL)

@@ -13,7 +13,7 @@ func validConfig() config {
 	return config{
 		OperatorUser: "operator", OperatorPassword: operatorPassword, ViewerUser: "viewer", ViewerPassword: viewerPassword,
 		SessionTTL: time.Hour, DaemonTimeout: time.Second, RefreshInterval: time.Second, ConnectTimeout: time.Second,
-		PublishTimeout: time.Second, DeadPageSize: 50, DeadScan: 5000,
+		PublishTimeout: time.Second, DeadPageSize: 50, DeadScan: 5000, SignInBurst: 5, SignInInterval: 12 * time.Second,
 		Daemons: []string{"http://daemon:9090"}, AdminToken: "0123456789abcdef",
 	}
 }
@@ -36,6 +36,8 @@ func TestValidate(t *testing.T) {
 		{"a page of nothing", func(c *config) { c.DeadPageSize = 0 }, "CONSOLE_DEAD_PAGE_SIZE"},
 		{"a scan shorter than a page", func(c *config) { c.DeadScan = 10 }, "CONSOLE_DEAD_SCAN"},
 		{"no session", func(c *config) { c.SessionTTL = 0 }, "CONSOLE_SESSION_TTL"},
+		{"a negative burst", func(c *config) { c.SignInBurst = -1 }, "CONSOLE_SIGNIN_BURST"},
+		{"no sign-in interval", func(c *config) { c.SignInInterval = 0 }, "CONSOLE_SIGNIN_INTERVAL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validConfig()

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -101,12 +104,24 @@ func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "signin", page{Title: "Sign in"})
 }
 
-// signIn checks the form's user and password and starts a session.
+// signIn checks the form's user and password and starts a session. After
+// too many failures from the client's address or for the user name, it
+// refuses (429, Retry-After) without checking the password.
 func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	user, password := r.PostFormValue("user"), r.PostFormValue("password")
+	keys := signInKeys(r, user)
+	if wait := s.throttle.wait(keys...); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		s.log.Warn().Str("user", user).Str("from", r.RemoteAddr).Int("retry_after_s", secs).Msg("sign-in refused: too many failed sign-ins")
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "Sign in",
+			Data: fmt.Sprintf("Too many failed sign-ins: try again in %d s.", secs)})
+		return
+	}
 	role, ok := s.users.check(user, password)
 	if !ok {
+		s.throttle.failed(keys...)
 		s.log.Warn().Str("user", user).Str("from", r.RemoteAddr).Msg("sign-in refused: wrong user or password")
 		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "Sign in", Data: "Wrong user name or password."})
 		return
@@ -115,6 +130,16 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, id, int(s.sessions.ttl/time.Second))
 	s.log.Info().Str("user", user).Str("role", string(role)).Str("from", r.RemoteAddr).Msg("signed in")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signInKeys returns the throttle's keys of a sign-in: the client's
+// address (without its port) and the user name tried.
+func signInKeys(r *http.Request, user string) []string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return []string{"address " + host, "user " + user}
 }
 
 func (s *server) signOut(w http.ResponseWriter, r *http.Request) {

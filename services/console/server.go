@@ -32,6 +32,7 @@ type overviewSource interface {
 type server struct {
 	users    accounts
 	sessions *sessions
+	throttle *throttle
 	daemons  overviewSource
 	dead     deadSource
 	tasks    *tasks
@@ -52,6 +53,7 @@ func newServer(ctx context.Context, c config, daemons overviewSource, dead deadS
 	return &server{
 		users:    accountsOf(c),
 		sessions: newSessions(c.SessionTTL),
+		throttle: newThrottle(c.SignInBurst, c.SignInInterval),
 		daemons:  daemons,
 		dead:     dead,
 		tasks:    newTasks(ctx, log),

@@ -3,11 +3,14 @@
 // The test application's command line, a small stand-in for artisan run in
 // the php-fpm container by the integration test (integration/laravel_test.go):
 //
-//   php artisan.php setup                     creates the sqlite failed_jobs table
+//   php artisan.php setup                     creates the sqlite failed_jobs and job_batches tables
 //   php artisan.php dispatch KIND TAG [DELAY] dispatches a job (record, flaky, release,
 //                                             failing, removed), DELAY seconds later;
 //                                             prints "dispatched ID AT"
 //   php artisan.php chain TAG                 dispatches RecordJob TAG-1, TAG-2, TAG-3 as a chain
+//   php artisan.php batch TAG                 dispatches RecordJob TAG-1, TAG-2 as the batch TAG, whose
+//                                             then() and finally() callbacks record "batch" lines;
+//                                             prints "dispatched BATCH-ID"
 //   php artisan.php payload TAG               prints the payload of a RecordJob, with an "id" as
 //                                             laravel-queue-rabbitmq adds one, without publishing it
 //   php artisan.php failed                    prints the failed-jobs store as JSON
@@ -22,6 +25,7 @@ use App\Jobs\NoopJob;
 use App\Jobs\RecordJob;
 use App\Jobs\ReleaseJob;
 use App\Jobs\RemovedJob;
+use Illuminate\Bus\Batch;
 use Illuminate\Database\Schema\Blueprint;
 use Illuminate\Support\Facades\Bus;
 use Illuminate\Support\Facades\DB;
@@ -46,6 +50,21 @@ switch ($args[0] ?? '') {
                 $table->longText('payload');
                 $table->longText('exception');
                 $table->timestamp('failed_at')->useCurrent();
+            });
+        }
+        if (!Schema::hasTable('job_batches')) {
+            // Laravel's own schema (php artisan queue:batches-table).
+            Schema::create('job_batches', static function (Blueprint $table): void {
+                $table->string('id')->primary();
+                $table->string('name');
+                $table->integer('total_jobs');
+                $table->integer('pending_jobs');
+                $table->integer('failed_jobs');
+                $table->longText('failed_job_ids');
+                $table->mediumText('options')->nullable();
+                $table->integer('cancelled_at')->nullable();
+                $table->integer('created_at');
+                $table->integer('finished_at')->nullable();
             });
         }
         echo "ok\n";
@@ -73,6 +92,19 @@ switch ($args[0] ?? '') {
         $tag = $args[1] ?? 'chain';
         Bus::chain([new RecordJob("{$tag}-1"), new RecordJob("{$tag}-2"), new RecordJob("{$tag}-3")])->dispatch();
         echo "dispatched\n";
+        break;
+    case 'batch':
+        $tag = $args[1] ?? 'batch';
+        $batch = Bus::batch([new RecordJob("{$tag}-1"), new RecordJob("{$tag}-2")])
+            ->name($tag)
+            ->then(static function (Batch $batch): void {
+                App\Runs::record('batch', ['tag' => 'then', 'id' => $batch->id, 'pending' => $batch->pendingJobs]);
+            })
+            ->finally(static function (Batch $batch): void {
+                App\Runs::record('batch', ['tag' => 'finally', 'id' => $batch->id, 'pending' => $batch->pendingJobs]);
+            })
+            ->dispatch();
+        echo "dispatched {$batch->id}\n";
         break;
     case 'payload':
         $queue = new class extends Illuminate\Queue\NullQueue {
@@ -105,6 +137,6 @@ switch ($args[0] ?? '') {
         echo Queue::size($args[1] ?? null), "\n";
         break;
     default:
-        fwrite(STDERR, "usage: php artisan.php setup|dispatch|chain|payload|failed|size|noop ...\n");
+        fwrite(STDERR, "usage: php artisan.php setup|dispatch|chain|batch|payload|failed|size|noop ...\n");
         exit(2);
 }

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace App\Jobs;
 
 use App\Runs;
+use Illuminate\Bus\Batchable;
 use Illuminate\Bus\Queueable;
 use Illuminate\Contracts\Queue\ShouldQueue;
 use Illuminate\Foundation\Bus\Dispatchable;
@@ -14,6 +15,7 @@ use Illuminate\Queue\SerializesModels;
 /** RecordJob records its run and succeeds. */
 final class RecordJob implements ShouldQueue
 {
+    use Batchable;
     use Dispatchable;
     use InteractsWithQueue;
     use Queueable;
@@ -31,6 +33,7 @@ final class RecordJob implements ShouldQueue
             'job_id' => $this->job?->getJobId(),
             'attempt' => $this->attempts(),
             'queue' => $this->job?->getQueue(),
+            'batch' => $this->batchId,
         ]);
     }
 }
