@@ -14,7 +14,9 @@ use Fpmq\Symfony\Tests\Fixtures\TestKernel;
 use Fpmq\Worker\RecordingHeaderEmitter;
 use PHPUnit\Framework\TestCase;
 use Symfony\Component\Filesystem\Filesystem;
+use Symfony\Component\Messenger\Bridge\Amqp\Transport\AmqpStamp;
 use Symfony\Component\Messenger\Envelope;
+use Symfony\Component\Messenger\MessageBusInterface;
 use Symfony\Component\Messenger\Transport\InMemory\InMemoryTransport;
 use Symfony\Component\Messenger\Transport\Serialization\PhpSerializer;
 use Symfony\Component\Messenger\Transport\Serialization\Serializer;
@@ -86,6 +88,23 @@ final class BundleTest extends TestCase
             self::assertInstanceOf(InMemoryTransport::class, $transport);
             self::assertSame([], $transport->getSent(), "Symfony sent the message to the transport {$name}");
         }
+    }
+
+    public function testTheBusesMiddlewareMayNameMessageIdMiddlewareAlone(): void
+    {
+        $this->kernel->boot();
+        $container = $this->kernel->getContainer();
+        $bus = $container->get('messenger.default_bus');
+        self::assertInstanceOf(MessageBusInterface::class, $bus);
+        $bus->dispatch(new Ping('sent'));
+        $transport = $container->get('test.service_container')->get('messenger.transport.async');
+        self::assertInstanceOf(InMemoryTransport::class, $transport);
+        $sent = $transport->getSent();
+        self::assertCount(1, $sent);
+        $stamp = $sent[0]->last(AmqpStamp::class);
+        self::assertInstanceOf(AmqpStamp::class, $stamp);
+        $id = (string) ($stamp->getAttributes()['message_id'] ?? '');
+        self::assertMatchesRegularExpression('/^[0-9a-f-]{36}$/', $id);
     }
 
     public function testAKernelWithoutTheBundleIsAnError(): void

@@ -103,7 +103,6 @@ final class Kernel extends BaseKernel
             ],
         ]);
         $services = $container->services();
-        $services->set(MessageIdMiddleware::class);
         $services->set(HandlerEnvelopeMiddleware::class);
         $services->set(TaskHandler::class)->tag('messenger.message_handler');
         $services->set(NoopHandler::class)->tag('messenger.message_handler');

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Fpmq\Symfony\Tests\Fixtures;
 
 use Fpmq\Symfony\FpmqBundle;
+use Fpmq\Symfony\MessageIdMiddleware;
 use Psr\Log\NullLogger;
 use Symfony\Bundle\FrameworkBundle\FrameworkBundle;
 use Symfony\Bundle\FrameworkBundle\Kernel\MicroKernelTrait;
@@ -60,7 +61,10 @@ final class TestKernel extends Kernel
                     'failed' => 'in-memory://',
                 ],
                 'routing' => [Ping::class => 'async'],
-            ],
+            ] + ($this->fpmq ? [
+                // Named only: FpmqBundle defines the service.
+                'buses' => ['messenger.bus.default' => ['middleware' => [MessageIdMiddleware::class]]],
+            ] : []),
         ]);
         $services = $container->services();
         $services->set(PingHandler::class)->tag('messenger.message_handler');
