@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	tclog "github.com/testcontainers/testcontainers-go/log"
-
 	"github.com/fpmq/fpmq/integration/stack"
 )
 
@@ -81,20 +79,7 @@ func main() {
 		o.images = stack.TestImages("fpmq-test/", *imageTag)
 	}
 
-	// testcontainers-go reads these once, on first use. Ryuk's image cannot
-	// be pulled here (the bench cleans up itself), and the engine's ports
-	// must be reached as localhost on this project's machines.
-	for k, v := range map[string]string{
-		"TESTCONTAINERS_RYUK_DISABLED": "true",
-		"TESTCONTAINERS_HOST_OVERRIDE": "localhost",
-	} {
-		if _, ok := os.LookupEnv(k); !ok {
-			os.Setenv(k, v)
-		}
-	}
-
-	// The bench prints its own progress; testcontainers' lines would drown it.
-	tclog.SetDefault(tclog.NewNoopLogger())
+	stack.UseLocalEngine()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o, os.Stdout, os.Stderr)

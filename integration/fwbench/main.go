@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/fpmq/fpmq/integration/stack"
 )
 
 // options are the sizes and settings of a run.
@@ -73,17 +73,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fwbench: -reps and -procs must be at least 1, -jobs at least 100")
 		os.Exit(2)
 	}
-	// testcontainers-go reads these once, on first use: Ryuk's image cannot
-	// be pulled here, and the engine's ports are reached as localhost.
-	for k, v := range map[string]string{
-		"TESTCONTAINERS_RYUK_DISABLED": "true",
-		"TESTCONTAINERS_HOST_OVERRIDE": "localhost",
-	} {
-		if _, ok := os.LookupEnv(k); !ok {
-			os.Setenv(k, v)
-		}
-	}
-	tclog.SetDefault(tclog.NewNoopLogger())
+	stack.UseLocalEngine()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err = run(ctx, o, os.Stdout, os.Stderr)

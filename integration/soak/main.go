@@ -38,7 +38,7 @@ import (
 	"syscall"
 	"time"
 
-	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/fpmq/fpmq/integration/stack"
 )
 
 // settings are a run's sizes, from the environment.
@@ -96,17 +96,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "soak: %v\n", err)
 		os.Exit(2)
 	}
-	// As for the bench: Ryuk cannot be pulled (the soak cleans up itself),
-	// and published ports are reached as localhost.
-	for k, v := range map[string]string{
-		"TESTCONTAINERS_RYUK_DISABLED": "true",
-		"TESTCONTAINERS_HOST_OVERRIDE": "localhost",
-	} {
-		if _, ok := os.LookupEnv(k); !ok {
-			os.Setenv(k, v)
-		}
-	}
-	tclog.SetDefault(tclog.NewNoopLogger())
+	stack.UseLocalEngine()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err = run(ctx, cfg, os.Stdout, os.Stderr)
