@@ -71,6 +71,9 @@ func TestLaravel(t *testing.T) {
 		if got := s.laravelEvents(t, id); !slices.Equal(got, []string{"JobProcessing 1", "JobProcessed 1"}) {
 			t.Errorf("events %q, want JobProcessing then JobProcessed", got)
 		}
+		if !run.Preloaded {
+			t.Error("php-fpm did not preload the application's provider, Runner and Worker: the pool is not as the README sets it up (php artisan fpmq:preload)")
+		}
 	})
 
 	t.Run("tries 3 and backoff [1, 2]: two exceptions, then success", func(t *testing.T) {
@@ -302,6 +305,9 @@ type laravelRun struct {
 	Event   string  `json:"event"`
 	Batch   string  `json:"batch"`   // the job's batch id, if any
 	Pending int     `json:"pending"` // a batch callback's pending jobs
+	// Preloaded says php-fpm preloaded the application's provider, the
+	// bridge's Runner and Laravel's Worker (Runs::preloaded).
+	Preloaded bool `json:"preloaded"`
 }
 
 // laravelRuns returns the records of kind, of the tagged job (any with

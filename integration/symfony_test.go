@@ -111,6 +111,9 @@ func (s *testStack) symfonyOnce(t *testing.T) {
 	if want := "WorkerMessageReceivedEvent WorkerMessageHandledEvent"; strings.Join(events, " ") != want {
 		t.Errorf("Worker events %v, want %s", events, want)
 	}
+	if !run.Preloaded {
+		t.Error("php-fpm did not preload the handler, Runner and Worker: the pool is not as the README sets it up (config/preload.php)")
+	}
 }
 
 // symfonyStamps checks that the application's own stamp, with nested
@@ -308,6 +311,9 @@ type symfonyRecord struct {
 	Trace            json.RawMessage `json:"trace"`   // the TraceStamp
 	JobID            string          `json:"job_id"`  // FpmqReceivedStamp's
 	Attempt          int             `json:"attempt"`
+	// Preloaded says php-fpm preloaded the handler, the bridge's Runner and
+	// Messenger's Worker (RunLog::preloaded).
+	Preloaded bool `json:"preloaded"`
 }
 
 // symfonyRecords returns the run log's records of the message id, in order.

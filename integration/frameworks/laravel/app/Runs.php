@@ -24,4 +24,15 @@ final class Runs
             throw new \RuntimeException('cannot write ' . self::FILE);
         }
     }
+
+    /**
+     * preloaded says whether php-fpm preloaded every one of $classes at its
+     * start (opcache.preload): false outside php-fpm or without OPcache.
+     */
+    public static function preloaded(string ...$classes): bool
+    {
+        $status = function_exists('opcache_get_status') ? opcache_get_status(false) : false;
+        $preloaded = is_array($status) ? ($status['preload_statistics']['classes'] ?? []) : [];
+        return $preloaded !== [] && array_diff($classes, $preloaded) === [];
+    }
 }

@@ -4,13 +4,16 @@ declare(strict_types=1);
 
 namespace App\Jobs;
 
+use App\Providers\AppServiceProvider;
 use App\Runs;
+use Fpmq\Laravel\Runner;
 use Illuminate\Bus\Batchable;
 use Illuminate\Bus\Queueable;
 use Illuminate\Contracts\Queue\ShouldQueue;
 use Illuminate\Foundation\Bus\Dispatchable;
 use Illuminate\Queue\InteractsWithQueue;
 use Illuminate\Queue\SerializesModels;
+use Illuminate\Queue\Worker;
 
 /** RecordJob records its run and succeeds. */
 final class RecordJob implements ShouldQueue
@@ -34,6 +37,10 @@ final class RecordJob implements ShouldQueue
             'attempt' => $this->attempts(),
             'queue' => $this->job?->getQueue(),
             'batch' => $this->batchId,
+            // The pool as the bridge's README sets it up: what the
+            // application's bootstrap loads (its providers), the bridge and
+            // Laravel's worker preloaded.
+            'preloaded' => Runs::preloaded(AppServiceProvider::class, Runner::class, Worker::class),
         ]);
     }
 }

@@ -8,12 +8,14 @@ use App\Message\Task;
 use App\RunLog;
 use App\Stamp\TraceStamp;
 use Fpmq\Symfony\FpmqReceivedStamp;
+use Fpmq\Symfony\Runner;
 use Symfony\Component\Messenger\Envelope;
 use Symfony\Component\Messenger\Exception\RecoverableMessageHandlingException;
 use Symfony\Component\Messenger\Exception\UnrecoverableMessageHandlingException;
 use Symfony\Component\Messenger\Stamp\ConsumedByWorkerStamp;
 use Symfony\Component\Messenger\Stamp\ReceivedStamp;
 use Symfony\Component\Messenger\Stamp\RedeliveryStamp;
+use Symfony\Component\Messenger\Worker;
 
 /**
  * TaskHandler records each run in the RunLog, with the stamps it sees, and
@@ -40,6 +42,9 @@ final class TaskHandler
                 : null,
             'job_id' => $fpmq instanceof FpmqReceivedStamp ? $fpmq->jobId : null,
             'attempt' => $fpmq instanceof FpmqReceivedStamp ? $fpmq->attempt : null,
+            // The pool as the bridge's README sets it up: the container's
+            // preload file, with what FpmqBundle's PreloadWarmer adds.
+            'preloaded' => RunLog::preloaded(self::class, Runner::class, Worker::class),
         ]);
         $failing = $retries < $task->failures;
         match ($task->behavior) {
