@@ -191,8 +191,8 @@ func TestLaravel(t *testing.T) {
 			t.Errorf("callbacks %q, want then, then finally, once each", got)
 		}
 		for _, tag := range []string{"batch-1", "batch-2"} {
-			if n := len(s.laravelRuns(t, "run", tag)); n != 1 {
-				t.Errorf("%s ran %d times, want once", tag, n)
+			if runs := s.laravelRuns(t, "run", tag); len(runs) != 1 {
+				t.Errorf("%s ran %d times, want once: %+v", tag, len(runs), runs)
 			}
 		}
 	})
