@@ -10,8 +10,9 @@ return [
             'database' => '/tmp/laravel/database.sqlite',
             'prefix' => '',
             'foreign_key_constraints' => true,
-            // The pool's children write at once (a batch's two jobs ending
-            // together): wait up to 10 s for SQLite's lock, not fail at once.
+            // The pool's children write at once: wait up to 10 s for
+            // SQLite's lock rather than fail at once (a lock upgrade inside a
+            // transaction still fails at once: see laravel_test.go's batch).
             'options' => [PDO::ATTR_TIMEOUT => 10],
         ],
     ],
