@@ -7,17 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
-// fakeClock is a time the test moves.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time { return c.t }
-
 func TestThrottleWaitsPerKey(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clock := &testutil.Clock{T: time.Unix(1_800_000_000, 0)}
 	th := newThrottle(2, 10*time.Second)
-	th.now = clock.now
+	th.now = clock.Now
 
 	th.failed("address a", "user alice")
 	if d := th.wait("address a", "user alice"); d != 0 {
@@ -33,24 +30,24 @@ func TestThrottleWaitsPerKey(t *testing.T) {
 	if d := th.wait("address b", "user bob"); d != 0 {
 		t.Errorf("bob from another address: wait %s, want none", d)
 	}
-	clock.t = clock.t.Add(4 * time.Second)
+	clock.T = clock.T.Add(4 * time.Second)
 	if d := th.wait("address a"); d != 6*time.Second {
 		t.Errorf("4 s later: wait %s, want 6s", d)
 	}
-	clock.t = clock.t.Add(6 * time.Second)
+	clock.T = clock.T.Add(6 * time.Second)
 	if d := th.wait("address a", "user alice"); d != 0 {
 		t.Errorf("an interval later: wait %s, want none", d)
 	}
 }
 
 func TestThrottleForgetsFullBuckets(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clock := &testutil.Clock{T: time.Unix(1_800_000_000, 0)}
 	th := newThrottle(1, time.Second)
-	th.now = clock.now
+	th.now = clock.Now
 	for i := range maxThrottleKeys {
 		th.failed("address " + strconv.Itoa(i))
 	}
-	clock.t = clock.t.Add(time.Second)
+	clock.T = clock.T.Add(time.Second)
 	th.failed("address new")
 	if n := len(th.buckets); n != 1 {
 		t.Errorf("%d buckets kept, want 1: the refilled ones forgotten", n)
@@ -69,9 +66,9 @@ func TestThrottleOff(t *testing.T) {
 
 func TestSignInThrottled(t *testing.T) {
 	tc := newTestConsole(t)
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clock := &testutil.Clock{T: time.Unix(1_800_000_000, 0)}
 	tc.console.throttle = newThrottle(2, time.Minute)
-	tc.console.throttle.now = clock.now
+	tc.console.throttle.now = clock.Now
 	c := tc.client()
 	for i := range 2 {
 		if status, _ := tc.post(c, "/signin", url.Values{"user": {"alice"}, "password": {"wrong-password"}}); status != http.StatusUnauthorized {
@@ -90,7 +87,7 @@ func TestSignInThrottled(t *testing.T) {
 				who.user, resp.Status, resp.Header.Get("Retry-After"), resp.Cookies())
 		}
 	}
-	clock.t = clock.t.Add(time.Minute)
+	clock.T = clock.T.Add(time.Minute)
 	resp, err := c.PostForm(tc.srv.URL+"/signin", url.Values{"user": {"alice"}, "password": {operatorPassword}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,23 +6,19 @@ import (
 	"time"
 
 	"github.com/fpmq/fpmq/services/internal/outcome"
+	"github.com/fpmq/fpmq/services/internal/testutil"
 )
 
-// clock is a settable time for a Counter.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
 func TestRates(t *testing.T) {
-	clk := &clock{t: time.Unix(1_000_000, 0)}
-	c := New(clk.now)
+	clk := &testutil.Clock{T: time.Unix(1_000_000, 0)}
+	c := New(clk.Now)
 	if r := c.Rates(); r.Succeeded != 0 || r.Failed != 0 {
 		t.Errorf("rates %+v before any job, want 0", r)
 	}
 
 	// 10 s after the start: 20 succeeded, 5 failed (3 retried, 2 dead),
 	// and requeued ones that do not count.
-	clk.t = clk.t.Add(10 * time.Second)
+	clk.T = clk.T.Add(10 * time.Second)
 	for range 20 {
 		c.Observe(outcome.Succeeded)
 	}
@@ -32,16 +28,16 @@ func TestRates(t *testing.T) {
 	assertRates(t, c.Rates(), 2, 0.5, 10*time.Second)
 
 	// A minute after the start, over the full window.
-	clk.t = clk.t.Add(50 * time.Second)
+	clk.T = clk.T.Add(50 * time.Second)
 	c.Observe(outcome.Succeeded)
 	assertRates(t, c.Rates(), 21.0/60, 5.0/60, Window)
 
 	// 71 s after the start, the first counts are out of the window, and
 	// their slot holds this second's.
-	clk.t = clk.t.Add(11 * time.Second)
+	clk.T = clk.T.Add(11 * time.Second)
 	c.Observe(outcome.Retried)
 	assertRates(t, c.Rates(), 1.0/60, 1.0/60, Window)
-	clk.t = clk.t.Add(2 * Window)
+	clk.T = clk.T.Add(2 * Window)
 	assertRates(t, c.Rates(), 0, 0, Window)
 }
 

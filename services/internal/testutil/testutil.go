@@ -28,3 +28,10 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(pollInterval)
 	}
 }
+
+// Clock is a time a test sets and moves: pass its Now where code takes a
+// func() time.Time.
+type Clock struct{ T time.Time }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return c.T }
