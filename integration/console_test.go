@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ type consoleRun struct {
 	*testStack
 	base      string // http://127.0.0.1:PORT
 	passwords map[string]string
+	console   *testcontainers.DockerContainer
 }
 
 // TestConsole drives the web console (services/console) in headless
@@ -78,8 +80,16 @@ func TestConsole(t *testing.T) {
 	t.Run("a narrow screen needs no sideways scrolling", func(t *testing.T) {
 		c.narrow(t, ctx)
 	})
+	t.Run("a route's page charts its jobs over time and keeps them across a restart", func(t *testing.T) {
+		c.routeOverTime(t, ctx)
+	})
 	t.Run("the first page of 100,000 dead letters answers in under 1 s", func(t *testing.T) {
 		c.speed(t)
+	})
+	// Last: its job is dead-lettered after its retry, which would change
+	// the counts the subtests before check.
+	t.Run("recent failures show the script's stderr, job names their figures", func(t *testing.T) {
+		c.failuresAndNames(t, ctx)
 	})
 	t.Logf("done after %s", time.Since(start).Round(time.Second))
 }
@@ -103,7 +113,12 @@ func startConsole(t *testing.T) *consoleRun {
 	eventually(t, settleTimeout, "four jobs dead-lettered", func() bool { return s.queue(t, deadQueue).Ready == 4 })
 
 	c := &consoleRun{testStack: s, passwords: map[string]string{consoleOperator: "operator-pw-" + randomWord(), consoleViewer: "viewer-pw-" + randomWord()}}
-	console := s.run(t, s.Console, stack.Run{Env: map[string]string{
+	// The history's directory, writable by the console's user (uid 10001).
+	state := t.TempDir()
+	if err := os.Chmod(state, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	c.console = s.run(t, s.Console, stack.Run{Binds: []string{state + ":/var/lib/fpmq-console"}, Env: map[string]string{
 		"CONSOLE_DAEMONS":           daemonURL(t, commands) + "," + daemonURL(t, reports),
 		"ADMIN_TOKEN":               consoleToken,
 		"CONSOLE_OPERATOR_USER":     consoleOperator,
@@ -112,13 +127,22 @@ func startConsole(t *testing.T) *consoleRun {
 		"CONSOLE_VIEWER_PASSWORD":   c.passwords[consoleViewer],
 		"CONSOLE_CACHE_TTL":         "1s",
 		"CONSOLE_REFRESH":           "1s",
+		"CONSOLE_HISTORY_STEP":      "1s",
+		"CONSOLE_HISTORY_FILE":      "/var/lib/fpmq-console/history.json",
 	}})
-	endpoint, err := console.PortEndpoint(context.Background(), stack.ConsolePort, "http")
+	c.base = c.endpoint(t)
+	return c
+}
+
+// endpoint is the console's URL from the host, which changes when its
+// container restarts.
+func (c *consoleRun) endpoint(t *testing.T) string {
+	t.Helper()
+	endpoint, err := c.console.PortEndpoint(context.Background(), stack.ConsolePort, "http")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.base = endpoint
-	return c
+	return endpoint
 }
 
 // daemonURL is a daemon's METRICS_ADDR as the console reaches it: by its
@@ -415,6 +439,101 @@ func (c *consoleRun) narrow(t *testing.T, ctx context.Context) {
 		shot(t, ctx, page.name)
 	}
 	run(t, ctx, "desktop again", chromedp.ResetViewport())
+}
+
+// routeOverTime runs jobs on the commands route, waits for the route's page
+// to chart them (redrawn without a reload), then restarts the console and
+// finds the same figures, read back from its history file.
+func (c *consoleRun) routeOverTime(t *testing.T, ctx context.Context) {
+	run(t, ctx, "open the commands route's page", chromedp.Navigate(c.base+"/route?queue=commands"), chromedp.WaitVisible(chromedp.ID("chart-throughput")))
+	c.publishAs(t, "chart-1", `{"do":"ok"}`, "chart-2", `{"do":"ok"}`, "chart-3", `{"do":"ok"}`)
+	// A point of the done line above the axis (y < 140) is a step with jobs
+	// done; the run time's p50 line exists once a job ran in a step.
+	const doneDrawn = `Array.from(document.querySelectorAll("#chart-throughput polyline.done")).some(function (l) {
+		return l.getAttribute("points").split(" ").some(function (xy) { return parseFloat(xy.split(",")[1]) < 140; });
+	})`
+	eventually(t, settleTimeout, "the throughput chart to draw the jobs done, without a reload", func() bool {
+		return value(t, ctx, "read the chart", chromedp.Evaluate[bool](doneDrawn))
+	})
+	if n := value(t, ctx, "count run-time lines", chromedp.Evaluate[int](`document.querySelectorAll("#chart-run polyline.p50").length`)); n == 0 {
+		t.Error("the run-time chart draws no p50 line after jobs ran")
+	}
+	labelled(t, ctx, "route")
+	shot(t, ctx, "route")
+
+	// The history outlives the console: after a restart, before any new
+	// job, the chart still has the steps with jobs done.
+	before := readBody(t, c.do(t, c.httpClientSignedIn(t), http.MethodGet, "/route/part?queue=commands", nil))
+	timeout := 10 * time.Second
+	if err := c.console.Stop(context.Background(), &timeout); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.console.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.base = c.endpoint(t)
+	after := readBody(t, c.do(t, c.httpClientSignedIn(t), http.MethodGet, "/route/part?queue=commands", nil))
+	if !doneAboveAxis(before) || !doneAboveAxis(after) {
+		t.Errorf("after a restart the done line lost its steps with jobs:\nbefore: %s\nafter: %s", before, after)
+	}
+}
+
+// doneAboveAxis reports whether the charts' done line has a point above
+// the axis (y < 140): a step in which jobs were done.
+func doneAboveAxis(charts string) bool {
+	for _, m := range regexp.MustCompile(`class="line done" points="([^"]+)"`).FindAllStringSubmatch(charts, -1) {
+		for _, xy := range strings.Fields(m[1]) {
+			if _, y, ok := strings.Cut(xy, ","); ok {
+				if v, err := strconv.ParseFloat(y, 64); err == nil && v < 140 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// failuresAndNames has a job named SendInvoice throw, then finds its
+// failed attempt on the recent failures page (arriving without a reload)
+// with PHP's fatal error from the script's stderr, and the name's figures
+// on the job names page.
+func (c *consoleRun) failuresAndNames(t *testing.T, ctx context.Context) {
+	run(t, ctx, "open the recent failures", chromedp.Navigate(c.base+"/failures"), chromedp.WaitVisible(chromedp.ID("failures")))
+	c.publishMessages(t, jobQueue, amqp.Publishing{MessageId: "throws-1", Type: "SendInvoice", ContentType: "application/json", Body: []byte(`{"do":"exception"}`)})
+	const rowOf = `(function (table, id) {
+		var tr = Array.from(document.querySelectorAll(table + " tbody tr")).find(function (tr) { return tr.textContent.indexOf(id) >= 0; });
+		return tr ? tr.textContent.replace(/\s+/g, " ") : "";
+	})`
+	var row string
+	eventually(t, settleTimeout, "the failed attempt on the page, without a reload", func() bool {
+		row = value(t, ctx, "read the failures", chromedp.Evaluate[string](rowOf+`("#failures", "throws-1")`))
+		return row != ""
+	})
+	for _, want := range []string{"SendInvoice", "500", "Uncaught RuntimeException: this job always throws"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the failure's row lacks %q: %s", want, row)
+		}
+	}
+	labelled(t, ctx, "failures")
+	shot(t, ctx, "failures")
+
+	run(t, ctx, "open the job names", chromedp.Navigate(c.base+"/jobs"), chromedp.WaitVisible(chromedp.ID("names")))
+	row = value(t, ctx, "read the names", chromedp.Evaluate[string](rowOf+`("#names", "SendInvoice")`))
+	// Its attempts all failed: 0 done, a failed share of 100 %.
+	if !strings.Contains(row, "commands SendInvoice 0 ") || !strings.Contains(row, "100.0 %") {
+		t.Errorf("SendInvoice's row: %q, want 0 done and 100.0 %% failed", row)
+	}
+	if row := value(t, ctx, "read the unnamed jobs", chromedp.Evaluate[string](rowOf+`("#names", "no name")`)); !strings.Contains(row, "commands no name") {
+		t.Errorf("the jobs without a name: %q", row)
+	}
+	labelled(t, ctx, "names")
+	shot(t, ctx, "names")
+}
+
+// httpClientSignedIn is a client with the viewer's session.
+func (c *consoleRun) httpClientSignedIn(t *testing.T) *http.Client {
+	hc, _ := c.signIn(t, consoleViewer)
+	return hc
 }
 
 // bigDead is how many dead letters the speed check piles up.

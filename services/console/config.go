@@ -41,6 +41,9 @@ type config struct {
 	DaemonTimeout    time.Duration `envconfig:"CONSOLE_DAEMON_TIMEOUT" default:"2s" desc:"deadline of one request to a daemon; a daemon that does not answer in time shows as unreachable"`
 	CacheTTL         time.Duration `envconfig:"CONSOLE_CACHE_TTL" default:"2s" desc:"how long the daemons' answers are reused before they are asked again, however many browsers poll"`
 	RefreshInterval  time.Duration `envconfig:"CONSOLE_REFRESH" default:"3s" desc:"how often an open page asks for fresh figures"`
+	HistoryStep      time.Duration `envconfig:"CONSOLE_HISTORY_STEP" default:"15s" desc:"how often the console adds a point to each route's history (the route page's charts) from the daemons' counters"`
+	HistoryKeep      time.Duration `envconfig:"CONSOLE_HISTORY_KEEP" default:"6h" desc:"how long each route's history is kept (at least 1h): the longest window the route page can show"`
+	HistoryFile      string        `envconfig:"CONSOLE_HISTORY_FILE" desc:"file the history is saved to after each point and read from at start, so that it outlives a restart of the console (compose keeps it in the console-data volume); empty: memory only"`
 	DeadPageSize     int           `envconfig:"CONSOLE_DEAD_PAGE_SIZE" default:"50" desc:"dead letters shown per page"`
 	DeadScan         int           `envconfig:"CONSOLE_DEAD_SCAN" default:"5000" desc:"with a filter or a search, how many dead letters from the head of the queue a page reads at most to find its matches (RabbitMQ has no random access: a page reads from the head); replay and purge read the whole queue"`
 	ConnectTimeout   time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of the connection to RabbitMQ"`
@@ -115,6 +118,15 @@ func (c config) validate() error {
 		if d.value <= 0 {
 			return fmt.Errorf("%s: must be positive, got %s", d.name, d.value)
 		}
+	}
+	if c.HistoryStep < time.Second {
+		return fmt.Errorf("CONSOLE_HISTORY_STEP: at least 1s, got %s", c.HistoryStep)
+	}
+	if c.HistoryKeep < time.Hour || c.HistoryKeep > 7*24*time.Hour {
+		return fmt.Errorf("CONSOLE_HISTORY_KEEP: 1h to 168h, got %s", c.HistoryKeep)
+	}
+	if c.HistoryKeep/c.HistoryStep > maxHistoryPoints {
+		return fmt.Errorf("CONSOLE_HISTORY_KEEP / CONSOLE_HISTORY_STEP: at most %d points per route, got %d: keep less or step longer", maxHistoryPoints, c.HistoryKeep/c.HistoryStep)
 	}
 	if c.SignInBurst < 0 {
 		return fmt.Errorf("CONSOLE_SIGNIN_BURST: must be 0 or more, got %d", c.SignInBurst)

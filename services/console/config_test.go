@@ -15,6 +15,7 @@ func validConfig() config {
 		SessionTTL: time.Hour, DaemonTimeout: time.Second, RefreshInterval: time.Second, ConnectTimeout: time.Second,
 		PublishTimeout: time.Second, DeadPageSize: 50, DeadScan: 5000, SignInBurst: 5, SignInInterval: 12 * time.Second,
 		Daemons: []string{"http://daemon:9090"}, AdminToken: "0123456789abcdef",
+		HistoryStep: 15 * time.Second, HistoryKeep: 6 * time.Hour,
 	}
 }
 
@@ -38,6 +39,9 @@ func TestValidate(t *testing.T) {
 		{"no session", func(c *config) { c.SessionTTL = 0 }, "CONSOLE_SESSION_TTL"},
 		{"a negative burst", func(c *config) { c.SignInBurst = -1 }, "CONSOLE_SIGNIN_BURST"},
 		{"no sign-in interval", func(c *config) { c.SignInInterval = 0 }, "CONSOLE_SIGNIN_INTERVAL"},
+		{"a history step under a second", func(c *config) { c.HistoryStep = time.Millisecond }, "CONSOLE_HISTORY_STEP"},
+		{"a history under an hour", func(c *config) { c.HistoryKeep = 30 * time.Minute }, "CONSOLE_HISTORY_KEEP"},
+		{"too many points", func(c *config) { c.HistoryStep, c.HistoryKeep = time.Second, 24*time.Hour }, "CONSOLE_HISTORY_KEEP / CONSOLE_HISTORY_STEP"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validConfig()

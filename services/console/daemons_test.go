@@ -27,6 +27,7 @@ type daemonPeer struct {
 	mu       sync.Mutex
 	paused   string // the reason; empty when not paused
 	delay    time.Duration
+	jobs     func() admin.Jobs // GET /admin/jobs; nil: an empty journal
 }
 
 func newDaemonPeer(t *testing.T, queue string, succeeded int) *daemonPeer {
@@ -64,6 +65,12 @@ func newDaemonPeer(t *testing.T, queue string, succeeded int) *daemonPeer {
 			case <-ctx.Done():
 			}
 			return admin.Status{Routes: []admin.Route{{Queue: queue, Pause: pause(), Ready: intp(4), Dead: intp(1), SucceededPerSecond: 1}}}
+		},
+		Jobs: func() admin.Jobs {
+			if p.jobs == nil {
+				return admin.Jobs{Queue: queue}
+			}
+			return p.jobs()
 		},
 	}
 	p.srv = httptest.NewServer(admin.Handler(admin.Endpoints{

@@ -31,7 +31,14 @@ const (
 type fakeDaemons struct {
 	mu      sync.Mutex
 	snap    snapshot
+	jobs    []jobsAnswer
 	actions []string // "pause QUEUE REASON", "resume QUEUE"
+}
+
+func (f *fakeDaemons) Jobs(context.Context) []jobsAnswer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.jobs)
 }
 
 func (f *fakeDaemons) Snapshot(context.Context) snapshot {
@@ -185,6 +192,7 @@ func newTestConsole(t *testing.T) *testConsole {
 		OperatorUser: "alice", OperatorPassword: operatorPassword,
 		ViewerUser: "victor", ViewerPassword: viewerPassword,
 		SessionTTL: time.Hour, RefreshInterval: 3 * time.Second, DeadPageSize: 2, DeadScan: 100,
+		HistoryStep: 15 * time.Second, HistoryKeep: 6 * time.Hour,
 	}
 	tc := &testConsole{t: t, daemons: &fakeDaemons{snap: healthySnapshot()}, dead: &fakeDead{}}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -93,6 +93,7 @@ func serve(ctx context.Context, c config, log zerolog.Logger) error {
 	}
 	defer srv.tasks.wait()
 	defer stopTasks()
+	go srv.history.run(taskCtx, srv.daemons)
 
 	l, err := net.Listen("tcp", c.Addr)
 	if err != nil {

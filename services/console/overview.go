@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -27,6 +28,10 @@ type routeView struct {
 	// summed over the daemons whose metrics answered (PoolKnown).
 	PoolBusy, PoolChildren float64
 	PoolKnown              bool
+	// PoolWaiting is requests waiting for a free php-fpm child; Blocked
+	// is true while RabbitMQ blocks a daemon's publishing.
+	PoolWaiting float64
+	Blocked     bool
 	// Paused is true while an operator's pause lasts on any daemon of
 	// the route, with that daemon's reason and time.
 	Paused      bool
@@ -107,6 +112,18 @@ func buildOverview(s snapshot) overview {
 	return o
 }
 
+// overview is the daemons' last answers, with the alerts that fire on
+// them and on the history (alerts) listed among the problems.
+func (s *server) overview(ctx context.Context) overview {
+	o := buildOverview(s.daemons.Snapshot(ctx))
+	now := timeNow()
+	for _, r := range o.Routes {
+		ps := s.history.points(r.Queue, now.Add(-ruleWindow-2*s.history.step))
+		o.Problems = append(o.Problems, alerts(r, ps, now, s.history.step)...)
+	}
+	return o
+}
+
 // add counts one daemon's report of the route in.
 func (r *routeView) add(v daemonView, st admin.Route) {
 	r.Daemons++
@@ -128,6 +145,8 @@ func (r *routeView) add(v daemonView, st admin.Route) {
 		r.PoolKnown = true
 		r.PoolBusy += v.Metrics.PoolBusy
 		r.PoolChildren += v.Metrics.PoolChildren
+		r.PoolWaiting += v.Metrics.PoolWaiting
+		r.Blocked = r.Blocked || v.Metrics.Blocked
 	}
 	if st.Paused && !r.Paused {
 		r.Paused, r.PauseReason, r.PausedSince = true, st.Reason, st.Since

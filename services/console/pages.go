@@ -13,7 +13,7 @@ import (
 )
 
 // pageNames are the templates, each drawn inside templates/layout.html.
-var pageNames = []string{"signin", "overview", "dead", "job", "confirm", "done"}
+var pageNames = []string{"signin", "overview", "route", "failures", "names", "dead", "job", "confirm", "done"}
 
 // parsePages parses each page with the layout.
 func parsePages() (map[string]*template.Template, error) {
@@ -25,6 +25,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"ms":    func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) },
 		"add":   func(a, b int) int { return a + b },
 		"cut":   cut,
+		"span":  span,
 	}
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {
@@ -69,17 +70,28 @@ type page struct {
 // CanAct reports whether the page may offer actions.
 func (p page) CanAct() bool { return p.Role.mayAct() }
 
-// render draws a page; the template is written out only once it ran
-// whole, so that an error is not half a page.
+// render draws a page in the layout, for the session of r.
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	sess := sessionOf(r)
 	p.User, p.Role, p.CSRF = sess.user, sess.role, sess.csrf
 	if p.Refresh == 0 && sess.user != "" && name != "confirm" {
 		p.Refresh = int(max(s.refresh/time.Second, 1))
 	}
+	s.write(w, status, name, "layout.html", p)
+}
+
+// renderPart draws the template "part" of a page alone, which the page's
+// script fetches (its data-src) to redraw that part without a reload.
+func (s *server) renderPart(w http.ResponseWriter, status int, name string, data any) {
+	s.write(w, status, name, "part", data)
+}
+
+// write runs the template called tmpl of page name and writes it out
+// only once it ran whole, so that an error is not half a page.
+func (s *server) write(w http.ResponseWriter, status int, name, tmpl string, data any) {
 	var buf bytes.Buffer
-	if err := s.pages[name].Execute(&buf, p); err != nil {
-		s.log.Error().Err(err).Str("page", name).Msg("render page")
+	if err := s.pages[name].ExecuteTemplate(&buf, tmpl, data); err != nil {
+		s.log.Error().Err(err).Str("page", name).Str("template", tmpl).Msg("render page")
 		http.Error(w, "Internal error: the page could not be drawn.", http.StatusInternalServerError)
 		return
 	}
@@ -152,7 +164,7 @@ func (s *server) signOut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
-	o := buildOverview(s.daemons.Snapshot(r.Context()))
+	o := s.overview(r.Context())
 	s.render(w, r, http.StatusOK, "overview", page{Title: "Overview", Nav: "overview", Data: o})
 }
 
@@ -175,7 +187,7 @@ type liveTask struct {
 
 // liveAPI answers the pages' polls (static/console.js).
 func (s *server) liveAPI(w http.ResponseWriter, r *http.Request) {
-	o := buildOverview(s.daemons.Snapshot(r.Context()))
+	o := s.overview(r.Context())
 	out := liveJSON{Summary: o.Summary(), Healthy: o.Healthy(), Fields: o.live(), Problems: o.Problems, Tasks: []liveTask{}, At: o.At}
 	if out.Problems == nil {
 		out.Problems = []string{}

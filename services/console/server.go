@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,6 +27,8 @@ type overviewSource interface {
 	Snapshot(ctx context.Context) snapshot
 	Pause(ctx context.Context, queue, reason string) ([]string, error)
 	Resume(ctx context.Context, queue string) ([]string, error)
+	// Jobs asks every daemon for its journal: recent failures, job names.
+	Jobs(ctx context.Context) []jobsAnswer
 }
 
 // server is the console's HTTP side.
@@ -34,6 +37,7 @@ type server struct {
 	sessions *sessions
 	throttle *throttle
 	daemons  overviewSource
+	history  *history
 	dead     deadSource
 	tasks    *tasks
 	log      zerolog.Logger
@@ -55,6 +59,7 @@ func newServer(ctx context.Context, c config, daemons overviewSource, dead deadS
 		sessions: newSessions(c.SessionTTL),
 		throttle: newThrottle(c.SignInBurst, c.SignInInterval),
 		daemons:  daemons,
+		history:  newHistory(c.HistoryStep, c.HistoryKeep, c.HistoryFile, log),
 		dead:     dead,
 		tasks:    newTasks(ctx, log),
 		log:      log,
@@ -82,6 +87,20 @@ func (s *server) handler() http.Handler {
 	mux.Handle("POST /signout", s.signedIn(s.withCSRF(http.HandlerFunc(s.signOut))))
 	mux.Handle("GET /{$}", s.signedIn(http.HandlerFunc(s.overviewPage)))
 	mux.Handle("GET /api/live", s.signedIn(http.HandlerFunc(s.liveAPI)))
+	mux.Handle("GET /route", s.signedIn(http.HandlerFunc(s.routePage)))
+	mux.Handle("GET /failures", s.signedIn(http.HandlerFunc(s.failuresPage)))
+	mux.Handle("GET /jobs", s.signedIn(http.HandlerFunc(s.namesPage)))
+	// The parts of pages that their script redraws.
+	mux.Handle("GET /route/part", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, status := s.routeData(r)
+		s.renderPart(w, status, "route", d)
+	})))
+	mux.Handle("GET /failures/part", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderPart(w, http.StatusOK, "failures", s.failuresData(r))
+	})))
+	mux.Handle("GET /jobs/part", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderPart(w, http.StatusOK, "names", s.namesData(r))
+	})))
 	mux.Handle("GET /dead", s.signedIn(http.HandlerFunc(s.deadPage)))
 	mux.Handle("GET /dead/job", s.signedIn(http.HandlerFunc(s.jobPage)))
 	mux.Handle("POST /dead/replay", s.action(s.replay))
@@ -145,7 +164,7 @@ func (s *server) signedIn(next http.Handler) http.Handler {
 		}
 		sess, ok := s.sessions.get(id)
 		if !ok {
-			if r.Method == http.MethodGet && r.URL.Path != "/api/live" {
+			if r.Method == http.MethodGet && r.URL.Path != "/api/live" && !strings.HasSuffix(r.URL.Path, "/part") {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
 				return
 			}

@@ -66,6 +66,8 @@ type config struct {
 	MetricsAddr        string        `envconfig:"METRICS_ADDR" default:":9090" desc:"address of /metrics, /healthz, /readyz and the admin endpoints /admin/; empty turns them off"`
 	QueueStatsInterval time.Duration `envconfig:"QUEUE_STATS_INTERVAL" default:"15s" desc:"how often the daemon reads its queues' figures from RabbitMQ for fpmq_queue_* metrics; 0 turns it off"`
 	AdminToken         string        `envconfig:"ADMIN_TOKEN" desc:"bearer token that lets requests from other addresses use /admin/ (pause, resume, status) on METRICS_ADDR; at least 16 characters (make .env generates one); empty: loopback only; see \"Operating it\" in the daemon's README"`
+	JournalFailures    int           `envconfig:"JOURNAL_FAILURES" default:"100" desc:"failed attempts the daemon keeps in memory, each with the start of the script's stderr, for the console's recent failures (GET /admin/jobs); 0 keeps none"`
+	JournalNames       int           `envconfig:"JOURNAL_NAMES" default:"200" desc:"job names (the AMQP type property) the daemon counts separately for the console's job names page; jobs of further names are counted together"`
 	Pprof              bool          `envconfig:"PPROF" default:"false" desc:"also serve Go profiles under /debug/pprof/ on METRICS_ADDR"`
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"auto" desc:"json, console, or auto (console on a terminal, JSON otherwise)"`
@@ -130,6 +132,12 @@ func (c config) validate() error {
 	}
 	if err := c.Env.Check(); err != nil {
 		return err
+	}
+	if c.JournalFailures < 0 || c.JournalFailures > 10000 {
+		return fmt.Errorf("JOURNAL_FAILURES: 0 to 10000, got %d", c.JournalFailures)
+	}
+	if c.JournalNames < 1 || c.JournalNames > 10000 {
+		return fmt.Errorf("JOURNAL_NAMES: 1 to 10000, got %d", c.JournalNames)
 	}
 	if c.LogFlushInterval < 0 {
 		return fmt.Errorf("LOG_FLUSH_INTERVAL: must be 0 or more, got %s", c.LogFlushInterval)

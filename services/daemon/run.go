@@ -23,6 +23,7 @@ import (
 	"github.com/fpmq/fpmq/services/internal/dispatch"
 	"github.com/fpmq/fpmq/services/internal/fastcgi"
 	"github.com/fpmq/fpmq/services/internal/jobrate"
+	"github.com/fpmq/fpmq/services/internal/journal"
 	"github.com/fpmq/fpmq/services/internal/logging"
 	"github.com/fpmq/fpmq/services/internal/metrics"
 	"github.com/fpmq/fpmq/services/internal/outcome"
@@ -274,6 +275,7 @@ type daemon struct {
 	policies   *queuepolicy.Watcher
 	metrics    *metrics.Metrics
 	rates      *jobrate.Counter // recent succeeded and failed jobs, for the status
+	journal    *journal.Journal // recent failures and job names, for the console
 	topology   broker.Topology
 	// inFlight counts jobs being handled; lastAnswer is when php-fpm last
 	// answered one (Unix nanoseconds).
@@ -290,6 +292,7 @@ func assemble(cfg config, client, pages *fastcgi.Client, spans *tracing.Provider
 		jobs:     client,
 		pool:     &phpfpm.Pool{Client: pages, PingPath: cfg.PingPath, StatusPath: cfg.StatusPath},
 		rates:    jobrate.New(nil),
+		journal:  journal.New(cfg.JournalFailures, cfg.JournalNames),
 		topology: topology,
 	}
 	d.dispatcher = dispatch.New(client, d.pool, dispatch.Config{
@@ -366,6 +369,7 @@ func (d *daemon) handle(ctx context.Context, msg amqp.Delivery, pub *broker.Publ
 	res := d.dispatcher.Handle(ctx, msg, pub)
 	done(res)
 	d.rates.Observe(res.Outcome)
+	d.journal.Observe(msg.MessageId, msg.Type, res, time.Now())
 	if res.Status != 0 {
 		d.lastAnswer.Store(time.Now().UnixNano())
 	}

@@ -17,6 +17,9 @@ func (d *daemon) operations() admin.Operations {
 		Resume:     func() admin.Pause { return d.pauseState(c.Resume()) },
 		PauseState: func() admin.Pause { return d.pauseState(false) },
 		Status:     d.status,
+		Jobs: func() admin.Jobs {
+			return admin.Jobs{Queue: d.topology.Queue, Failures: d.journal.Failures(), Names: d.journal.Names()}
+		},
 	}
 }
 

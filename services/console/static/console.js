@@ -1,6 +1,7 @@
 // Live refresh of the console's pages, without a reload: every few
 // seconds it asks /api/live for the figures and writes each into the
-// element that shows it (data-live="KEY"), and redraws the problems.
+// element that shows it (data-live="KEY"), and redraws the problems and
+// each part of the page that the server draws (an element's data-src).
 "use strict";
 (function () {
   var body = document.body;
@@ -23,6 +24,13 @@
       }));
     }
   }
+  function redrawParts() {
+    return Promise.all(Array.from(document.querySelectorAll("[data-src]")).map(function (part) {
+      return fetch(part.dataset.src, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(new Error(String(r.status))); })
+        .then(function (html) { part.innerHTML = html; });
+    }));
+  }
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) {
@@ -30,6 +38,7 @@
         return r.json();
       })
       .then(apply)
+      .then(redrawParts)
       .catch(function () { /* the next poll tries again */ })
       .finally(function () { window.setTimeout(poll, every); });
   }

@@ -55,6 +55,12 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return s, c.do(ctx, http.MethodGet, "/admin/status", nil, &s)
 }
 
+// Jobs asks for the daemon's recent failed attempts and job names.
+func (c *Client) Jobs(ctx context.Context) (Jobs, error) {
+	var j Jobs
+	return j, c.do(ctx, http.MethodGet, "/admin/jobs", nil, &j)
+}
+
 // do sends one request and decodes its JSON answer into v, unless v is
 // nil. An answer other than 200 is an error with the daemon's own words,
 // wrapping ErrRefused for 401 and 403.

@@ -16,6 +16,8 @@ import (
 	"unicode"
 
 	"github.com/rs/zerolog"
+
+	"github.com/fpmq/fpmq/services/internal/journal"
 )
 
 // Pause is the operator's pause of consumption, as the admin endpoints
@@ -95,6 +97,19 @@ type Operations struct {
 	// Status reads the figures of `daemon status`, asking RabbitMQ before
 	// ctx is done.
 	Status func(ctx context.Context) Status
+	// Jobs reports the recent failed attempts and the figures per job
+	// name; nil answers 404.
+	Jobs func() Jobs
+}
+
+// Jobs is what GET /admin/jobs answers: the daemon's journal of its route.
+type Jobs struct {
+	Queue string `json:"queue"`
+	// Failures are the last failed attempts, the newest first, at most
+	// JOURNAL_FAILURES of them.
+	Failures []journal.Failure `json:"failures"`
+	// Names are the figures of each job name since the daemon started.
+	Names []journal.Name `json:"names"`
 }
 
 // Limits of the admin endpoints.
@@ -126,6 +141,13 @@ func handleOperations(mux *http.ServeMux, ops Operations, token string, log zero
 	}))
 	mux.Handle("POST /admin/resume", guard(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, ops.Resume())
+	}))
+	mux.Handle("GET /admin/jobs", guard(func(w http.ResponseWriter, r *http.Request) {
+		if ops.Jobs == nil {
+			http.NotFound(w, r)
+			return
+		}
+		writeJSON(w, ops.Jobs())
 	}))
 	mux.Handle("GET /admin/status", guard(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), statusTimeout)

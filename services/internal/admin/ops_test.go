@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/fpmq/fpmq/services/internal/journal"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef"
@@ -52,6 +54,10 @@ func (f *fakeOps) operations() *Operations {
 		Status: func(ctx context.Context) Status {
 			ready := 7
 			return Status{Routes: []Route{{Queue: "commands", Ready: &ready, Unacked: 2}}}
+		},
+		Jobs: func() Jobs {
+			return Jobs{Queue: "commands", Failures: []journal.Failure{{MessageID: "m1", Name: "Mail", Attempt: 2, Outcome: "retried", Stderr: "PHP Warning"}},
+				Names: []journal.Name{{Name: "Mail", Succeeded: 3, Failed: 1}}}
 		},
 	}
 }
@@ -188,6 +194,11 @@ func TestClient(t *testing.T) {
 	s, err := c.Status(ctx)
 	if err != nil || len(s.Routes) != 1 || *s.Routes[0].Ready != 7 || s.Routes[0].Unacked != 2 || s.Routes[0].Delayed != nil {
 		t.Errorf("Status = %+v, %v", s, err)
+	}
+
+	j, err := c.Jobs(ctx)
+	if err != nil || j.Queue != "commands" || len(j.Failures) != 1 || j.Failures[0].Stderr != "PHP Warning" || len(j.Names) != 1 || j.Names[0].Succeeded != 3 {
+		t.Errorf("Jobs = %+v, %v", j, err)
 	}
 
 	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -53,6 +53,9 @@ func (o Outcome) String() string {
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
+// StderrExcerpt bounds Result.Stderr, in bytes.
+const StderrExcerpt = 2 << 10
+
 // Reasons for dead-lettering, written in the HeaderReason header.
 const (
 	ReasonMalformed    = "malformed"          // not a job: not a JSON object
@@ -138,6 +141,9 @@ type Result struct {
 	Fatal bool
 	// StderrDropped counts the worker's stderr messages not logged.
 	StderrDropped int
+	// Stderr is the start of the worker's stderr messages, one per line,
+	// at most StderrExcerpt bytes; empty when it wrote none.
+	Stderr string
 	// CopyFailures counts the broker's refusals of this job's retry or
 	// dead-letter copy.
 	CopyFailures int
