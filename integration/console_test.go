@@ -420,6 +420,12 @@ func (c *consoleRun) pauseResume(t *testing.T, ctx context.Context) {
 	if q := c.queue(t, jobQueue); q.Ready != 1 || len(c.misbehaveLines(t)) != before {
 		t.Errorf("while paused: %+v in the queue and %d runs, want the job waiting and no run", q, len(c.misbehaveLines(t))-before)
 	}
+	// The overview says how long it has waited (RabbitMQ's
+	// head_message_timestamp of the classic job queue), by itself.
+	eventually(t, settleTimeout, "the overview to show the waiting job's age", func() bool {
+		age, err := time.ParseDuration(text(t, ctx, `[data-live="route.commands.oldest"]`))
+		return err == nil && age >= 2*time.Second
+	})
 	run(t, ctx, "resume commands", chromedp.Click(chromedp.ID("resume-commands")), chromedp.WaitVisible(chromedp.ID("pause-commands")))
 	eventually(t, settleTimeout, "the job run after the resume", func() bool { return c.misbehaveRuns(t)["while-paused"] == 1 })
 }

@@ -92,3 +92,18 @@ func TestOverviewListsTheAlerts(t *testing.T) {
 		t.Errorf("the overview does not list the alert:\n%s", body)
 	}
 }
+
+func TestOldestAge(t *testing.T) {
+	for _, tt := range []struct {
+		r    routeView
+		want string
+	}{
+		{routeView{Ready: intp(0)}, "none"},
+		{routeView{Ready: intp(3)}, "n/a"}, // a quorum queue: RabbitMQ does not say
+		{routeView{Ready: intp(3), Oldest: timeNow().Add(-90 * time.Second)}, "1m30s"},
+	} {
+		if got := tt.r.OldestAge(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.r, got, tt.want)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type routeView struct {
 	// is true while RabbitMQ blocks a daemon's publishing.
 	PoolWaiting float64
 	Blocked     bool
+	// Oldest is when the job at the head of the job queue was published
+	// (RabbitMQ's head_message_timestamp); zero when unknown.
+	Oldest time.Time
 	// Paused is true while an operator's pause lasts on any daemon of
 	// the route, with that daemon's reason and time.
 	Paused      bool
@@ -117,7 +120,14 @@ func buildOverview(s snapshot) overview {
 func (s *server) overview(ctx context.Context) overview {
 	o := buildOverview(s.daemons.Snapshot(ctx))
 	now := timeNow()
-	for _, r := range o.Routes {
+	heads, err := s.heads.read(ctx, now)
+	if err != nil {
+		o.Problems = append(o.Problems, "RabbitMQ's management API: "+err.Error())
+	}
+	for i, r := range o.Routes {
+		if r.Ready != nil && *r.Ready > 0 {
+			o.Routes[i].Oldest = heads[r.Queue]
+		}
 		ps := s.history.points(r.Queue, now.Add(-ruleWindow-2*s.history.step))
 		o.Problems = append(o.Problems, alerts(r, ps, now, s.history.step)...)
 	}
@@ -215,6 +225,19 @@ func rate(perMinute float64) string {
 	return strconv.FormatFloat(perMinute, 'f', 1, 64)
 }
 
+// OldestAge shows how long the oldest waiting job has waited: "none" for
+// an empty queue, "n/a" when RabbitMQ does not say (a quorum queue, a job
+// without a timestamp).
+func (r routeView) OldestAge() string {
+	switch {
+	case r.Ready != nil && *r.Ready == 0:
+		return "none"
+	case r.Oldest.IsZero():
+		return "n/a"
+	}
+	return max(timeNow().Sub(r.Oldest), 0).Round(time.Second).String()
+}
+
 // pool shows php-fpm's busy children out of all.
 func (r routeView) Pool() string {
 	if !r.PoolKnown {
@@ -234,6 +257,7 @@ func (o overview) live() map[string]string {
 		f[k+"done"] = rate(r.DonePerMinute)
 		f[k+"failed"] = rate(r.FailedPerMinute)
 		f[k+"ready"] = count(r.Ready)
+		f[k+"oldest"] = r.OldestAge()
 		f[k+"running"] = strconv.FormatInt(r.Running, 10)
 		f[k+"retry"] = count(r.Retry)
 		f[k+"delayed"] = count(r.Delayed)

@@ -38,6 +38,7 @@ type server struct {
 	throttle *throttle
 	daemons  overviewSource
 	history  *history
+	heads    *heads
 	dead     deadSource
 	tasks    *tasks
 	log      zerolog.Logger
@@ -60,6 +61,7 @@ func newServer(ctx context.Context, c config, daemons overviewSource, dead deadS
 		throttle: newThrottle(c.SignInBurst, c.SignInInterval),
 		daemons:  daemons,
 		history:  newHistory(c.HistoryStep, c.HistoryKeep, c.HistoryFile, log),
+		heads:    &heads{api: c.api, timeout: c.DaemonTimeout, ttl: c.CacheTTL},
 		dead:     dead,
 		tasks:    newTasks(ctx, log),
 		log:      log,

@@ -187,6 +187,30 @@ func (c *Client) Queue(ctx context.Context, name string) (Queue, error) {
 	return q, nil
 }
 
+// HeadTimestamps returns, by queue name, the timestamp property of the
+// message at the head of each queue of the client's vhost that reports
+// one: RabbitMQ gives head_message_timestamp (whole seconds since the Unix
+// epoch) for classic queues whose head message has a timestamp, and for
+// no quorum queue (rabbitmq-server issue 6813). One request for them all.
+func (c *Client) HeadTimestamps(ctx context.Context) (map[string]time.Time, error) {
+	var qs []struct {
+		Name string `json:"name"`
+		// A number, or "" (older versions) or absent when there is none.
+		Head any `json:"head_message_timestamp"`
+	}
+	query := url.Values{"columns": {"name,head_message_timestamp"}}
+	if err := c.get(ctx, "/api/queues/"+url.PathEscape(c.VHost), query, &qs); err != nil {
+		return nil, fmt.Errorf("queues of vhost %q: %w", c.VHost, err)
+	}
+	heads := map[string]time.Time{}
+	for _, q := range qs {
+		if s, ok := q.Head.(float64); ok && s > 0 {
+			heads[q.Name] = time.Unix(int64(s), 0)
+		}
+	}
+	return heads, nil
+}
+
 // Queues returns every queue of the client's vhost, with the fields of
 // Queue only: one request, however many queues fpmq has.
 func (c *Client) Queues(ctx context.Context) ([]Queue, error) {

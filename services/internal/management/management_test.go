@@ -195,3 +195,22 @@ func TestVHostEscaped(t *testing.T) {
 		t.Errorf("[] and null decode to %v and %v, want empty definitions", q.Arguments, q.Effective)
 	}
 }
+
+// TestHeadTimestamps reads head_message_timestamp in each form RabbitMQ
+// writes it: seconds, "" (3.x without one), null, or left out (quorum).
+func TestHeadTimestamps(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/queues/fpmq" || r.URL.Query().Get("columns") != "name,head_message_timestamp" {
+			t.Errorf("asked %s", r.RequestURI)
+		}
+		w.Write([]byte(`[{"name":"commands","head_message_timestamp":1765000000},{"name":"a","head_message_timestamp":""},{"name":"b","head_message_timestamp":null},{"name":"quorum"}]`))
+	}))
+	defer srv.Close()
+	heads, err := client(t, srv, "amqp://daemon:p%40ss@rabbitmq:5672/fpmq").HeadTimestamps(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(heads) != 1 || heads["commands"].Unix() != 1765000000 {
+		t.Errorf("heads %v, want commands' only", heads)
+	}
+}
