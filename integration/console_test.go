@@ -80,6 +80,9 @@ func TestConsole(t *testing.T) {
 	t.Run("a narrow screen needs no sideways scrolling", func(t *testing.T) {
 		c.narrow(t, ctx)
 	})
+	t.Run("the delayed jobs page shows a job waiting in its delay queue", func(t *testing.T) {
+		c.delayed(t, ctx)
+	})
 	t.Run("a route's page charts its jobs over time and keeps them across a restart", func(t *testing.T) {
 		c.routeOverTime(t, ctx)
 	})
@@ -534,6 +537,23 @@ func (c *consoleRun) failuresAndNames(t *testing.T, ctx context.Context) {
 	}
 	labelled(t, ctx, "names")
 	shot(t, ctx, "names")
+}
+
+// delayed publishes a job due in an hour: the daemon puts it in the
+// longest delay queue not above that, 2048 s, where the page finds it.
+func (c *consoleRun) delayed(t *testing.T, ctx context.Context) {
+	run(t, ctx, "open the delayed jobs", chromedp.Navigate(c.base+"/delayed"), chromedp.WaitVisible(chromedp.ID("delayed-commands")))
+	job := stack.Job("later-1", []byte(`{"do":"ok"}`))
+	job.Headers = amqp.Table{"x-fpmq-due": time.Now().Add(time.Hour).UnixMilli()}
+	c.publishMessages(t, jobQueue, job)
+	eventually(t, settleTimeout, "the delayed job on the page, without a reload", func() bool {
+		return strings.Contains(text(t, ctx, "#delayed-commands .next"), "within 34m8s")
+	})
+	if got := text(t, ctx, "#delayed-commands .total"); got != "1" {
+		t.Errorf("commands' delayed total shows %q, want 1", got)
+	}
+	labelled(t, ctx, "delayed")
+	shot(t, ctx, "delayed")
 }
 
 // httpClientSignedIn is a client with the viewer's session.

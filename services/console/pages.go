@@ -13,7 +13,7 @@ import (
 )
 
 // pageNames are the templates, each drawn inside templates/layout.html.
-var pageNames = []string{"signin", "overview", "route", "failures", "names", "dead", "job", "confirm", "done"}
+var pageNames = []string{"signin", "overview", "route", "failures", "names", "delayed", "dead", "job", "confirm", "done"}
 
 // parsePages parses each page with the layout.
 func parsePages() (map[string]*template.Template, error) {

@@ -92,6 +92,7 @@ func (s *server) handler() http.Handler {
 	mux.Handle("GET /route", s.signedIn(http.HandlerFunc(s.routePage)))
 	mux.Handle("GET /failures", s.signedIn(http.HandlerFunc(s.failuresPage)))
 	mux.Handle("GET /jobs", s.signedIn(http.HandlerFunc(s.namesPage)))
+	mux.Handle("GET /delayed", s.signedIn(http.HandlerFunc(s.delayedPage)))
 	// The parts of pages that their script redraws.
 	mux.Handle("GET /route/part", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d, status := s.routeData(r)
@@ -102,6 +103,9 @@ func (s *server) handler() http.Handler {
 	})))
 	mux.Handle("GET /jobs/part", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.renderPart(w, http.StatusOK, "names", s.namesData(r))
+	})))
+	mux.Handle("GET /delayed/part", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderPart(w, http.StatusOK, "delayed", s.delayedData(r))
 	})))
 	mux.Handle("GET /dead", s.signedIn(http.HandlerFunc(s.deadPage)))
 	mux.Handle("GET /dead/job", s.signedIn(http.HandlerFunc(s.jobPage)))

@@ -89,8 +89,11 @@ func (d *daemon) status(ctx context.Context) admin.Status {
 		r.Retry = append(r.Retry, admin.RetryQueue{Queue: name, Delay: t.RetryDelays[level].String(), Ready: ready(name)})
 	}
 	// Delayed sums the delay queues that RabbitMQ told of.
+	r.DelayQueues = []admin.RetryQueue{}
 	for _, delay := range broker.DelayBuckets(t.DelayMax) {
-		if n := ready(t.DelayQueue(delay)); n != nil {
+		n := ready(t.DelayQueue(delay))
+		r.DelayQueues = append(r.DelayQueues, admin.RetryQueue{Queue: t.DelayQueue(delay), Delay: delay.String(), Ready: n})
+		if n != nil {
 			if r.Delayed == nil {
 				r.Delayed = new(int)
 			}

@@ -70,6 +70,10 @@ type Route struct {
 	// Delayed is the jobs published with a delay that wait in the delay
 	// queues, not due yet; nil when RabbitMQ was not asked.
 	Delayed   *int `json:"delayed"`
+	// DelayQueues lists each delay queue and the jobs waiting in it,
+	// shortest delay first: a job waits in the longest one not above the
+	// time left until it is due, then in shorter ones.
+	DelayQueues []RetryQueue `json:"delay_queues"`
 	Dead      *int `json:"dead"`
 	Consumers *int `json:"consumers"`
 	// Rates of succeeded and failed (retried or dead-lettered) jobs per
@@ -79,7 +83,7 @@ type Route struct {
 	RateSeconds        float64 `json:"rate_window_seconds"`
 }
 
-// RetryQueue is one retry queue of a route.
+// RetryQueue is one retry or delay queue of a route.
 type RetryQueue struct {
 	Queue string `json:"queue"`
 	Delay string `json:"delay"`
