@@ -69,13 +69,13 @@ type Route struct {
 	Retry []RetryQueue `json:"retry"`
 	// Delayed is the jobs published with a delay that wait in the delay
 	// queues, not due yet; nil when RabbitMQ was not asked.
-	Delayed   *int `json:"delayed"`
+	Delayed *int `json:"delayed"`
 	// DelayQueues lists each delay queue and the jobs waiting in it,
 	// shortest delay first: a job waits in the longest one not above the
 	// time left until it is due, then in shorter ones.
 	DelayQueues []RetryQueue `json:"delay_queues"`
-	Dead      *int `json:"dead"`
-	Consumers *int `json:"consumers"`
+	Dead        *int         `json:"dead"`
+	Consumers   *int         `json:"consumers"`
 	// Rates of succeeded and failed (retried or dead-lettered) jobs per
 	// second, counted by this daemon over the last RateSeconds.
 	SucceededPerSecond float64 `json:"succeeded_per_second"`
