@@ -131,6 +131,7 @@ func startConsole(t *testing.T) *consoleRun {
 		"CONSOLE_CACHE_TTL":         "1s",
 		"CONSOLE_REFRESH":           "1s",
 		"CONSOLE_HISTORY_STEP":      "1s",
+		"CONSOLE_HISTORY_KEEP":      "1h",
 		"CONSOLE_HISTORY_FILE":      "/var/lib/fpmq-console/history.json",
 	}})
 	c.base = c.endpoint(t)
