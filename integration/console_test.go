@@ -486,6 +486,12 @@ func (c *consoleRun) routeOverTime(t *testing.T, ctx context.Context) {
 	if !doneAboveAxis(before) || !doneAboveAxis(after) {
 		t.Errorf("after a restart the done line lost its steps with jobs:\nbefore: %s\nafter: %s", before, after)
 	}
+	// Sessions live in the console's memory: the browser signs in again.
+	run(t, ctx, "sign in again after the restart",
+		chromedp.Navigate(c.base+"/signin"), chromedp.WaitVisible(chromedp.ID("user")),
+		chromedp.SendKeys(chromedp.ID("user"), consoleOperator),
+		chromedp.SendKeys(chromedp.ID("password"), c.passwords[consoleOperator]),
+		chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.ID("health")))
 }
 
 // doneAboveAxis reports whether the charts' done line has a point above
