@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +21,42 @@ import (
 
 	"github.com/fpmq/fpmq/integration/stack"
 )
+
+// TestComposeGivesRabbitMQEveryUser checks that the rabbitmq service of
+// compose.yaml passes on every user name and password that
+// docker/rabbitmq/definitions.sh creates users from: a variable left out
+// is a user that never exists (the console's was, until a fresh user's
+// trial found its pages empty).
+func TestComposeGivesRabbitMQEveryUser(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "docker", "rabbitmq", "definitions.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := regexp.MustCompile(`\$\{(RABBITMQ_[A-Z]+_(?:USER|PASSWORD))`).FindAllStringSubmatch(string(script), -1)
+	if len(read) < 6 {
+		t.Fatalf("definitions.sh reads %d user variables, want at least 6: has it changed?", len(read))
+	}
+	cmd := exec.Command("docker", "compose", "config", "--format", "json")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("docker compose config: %v", err)
+	}
+	var cfg struct {
+		Services map[string]struct {
+			Environment map[string]*string `json:"environment"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("parse compose config: %v", err)
+	}
+	env := cfg.Services["rabbitmq"].Environment
+	for _, m := range read {
+		if _, ok := env[m[1]]; !ok {
+			t.Errorf("compose.yaml's rabbitmq service does not pass %s, which docker/rabbitmq/definitions.sh reads", m[1])
+		}
+	}
+}
 
 // TestComposeIsHardened reads the deployment as compose resolves it: what
 // users actually run.
