@@ -42,7 +42,7 @@ func alerts(r routeView, ps []point, now time.Time, step time.Duration) []string
 		fire("FpmqBacklogGrowing", "%d jobs ready, %d more than 10 minutes ago", *last.Ready, *last.Ready-*first.Ready)
 	}
 	if last.Dead != nil && first.Dead != nil && *last.Dead > *first.Dead {
-		fire("FpmqDeadLettersGrowing", "+%d dead letters in 10 minutes", *last.Dead-*first.Dead)
+		fire("FpmqDeadLettersGrowing", "+%s in 10 minutes", plural(*last.Dead-*first.Dead, "dead letter", "dead letters"))
 	}
 	var done, failed float64
 	waitAllHigh := true

@@ -21,6 +21,8 @@ const (
 type chart struct {
 	ID, Title, Unit string
 	Top             string // the value at the top of the drawing area, with its unit
+	Half            string // the value of the dashed line, half way up
+	From, To        string // the times at the left and right edges, UTC
 	Lines           []chartLine
 	// Summary says in words what the chart shows, for a screen reader
 	// and as its caption's last figures.
@@ -89,7 +91,8 @@ func drawChart(id, title, unit string, ps []point, from, to time.Time, ss []seri
 		}
 	}
 	top = roundUp(top)
-	c.Top = figure(top, unit)
+	c.Top, c.Half = figure(top, unit), figure(top/2, unit)
+	c.From, c.To = from.UTC().Format("15:04"), to.UTC().Format("15:04 UTC")
 	width := to.Sub(from).Seconds()
 	var said []string
 	for _, s := range ss {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -49,6 +50,20 @@ func (sel selection) Query() string {
 		}
 	}
 	return q.Encode()
+}
+
+// Href is the dead letters page of the selection. A template.URL, as a
+// query written into an href after "?" would be escaped whole by
+// html/template ("=" and "&" too), and so lost.
+func (sel selection) Href() template.URL {
+	return template.URL("/dead?" + sel.Query()) // Query encodes each value
+}
+
+// ListHref is the dead letters page of the selection without its search
+// by id: from one job's page, back to the list it is in.
+func (sel selection) ListHref() template.URL {
+	sel.ID = ""
+	return sel.Href()
 }
 
 // Describe says in words which jobs the selection takes.
@@ -156,8 +171,17 @@ type deadData struct {
 	Reasons []string // the reasons the daemon writes, for the filter's list
 }
 
-// NextQuery is the query of the next page.
-func (d deadData) NextQuery() string { return d.Sel.Query() + "&skip=" + strconv.Itoa(d.Next) }
+// Busy reports whether a replay or purge of the queue runs: it holds the
+// dead letters it reads (unacknowledged), which the page can neither count
+// nor list until it ends.
+func (d deadData) Busy() bool {
+	return slices.ContainsFunc(d.Tasks, func(t task) bool { return t.Running() })
+}
+
+// NextHref is the next page of the list (as Href).
+func (d deadData) NextHref() template.URL {
+	return template.URL("/dead?" + d.Sel.Query() + "&skip=" + strconv.Itoa(d.Next)) // as Href
+}
 
 // routes lists the routes the daemons serve, for the route menu.
 func (s *server) routes(r *http.Request) []string {

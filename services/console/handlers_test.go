@@ -59,6 +59,11 @@ func TestDeadPageListsAndPages(t *testing.T) {
 	if strings.Contains(body, "boom <script>") || !strings.Contains(body, "boom &lt;script&gt;") {
 		t.Error("a job's last error is not escaped")
 	}
+	// Links keep their query as a query: "=" and "&" not escaped away.
+	_, body = tc.get(c, "/dead?queue=commands&reason=rejected")
+	if !strings.Contains(body, `href="/dead?queue=commands&amp;reason=rejected&amp;skip=2"`) {
+		t.Errorf("the next page's link is not the filter's next page:\n%s", body)
+	}
 	_, body = tc.get(c, "/dead?queue=commands&reason=rejected&skip=1")
 	if strings.Contains(body, ">m1<") || !strings.Contains(body, ">m3<") || !strings.Contains(body, ">m4<") {
 		t.Errorf("rejected jobs from the 2nd on should be m3 and m4:\n%s", body)
@@ -85,6 +90,9 @@ func TestJobPageShowsTheJobWhole(t *testing.T) {
 	}
 	if strings.Contains(body, "Replay this job") {
 		t.Error("the read-only user is offered a replay")
+	}
+	if !strings.Contains(body, `href="/dead?queue=commands"`) {
+		t.Errorf("the link back to the list is not the route's dead letters:\n%s", body)
 	}
 	if status, _ := tc.get(c, "/dead/job?queue=commands&id=nope"); status != http.StatusNotFound {
 		t.Errorf("unknown id: %d, want 404", status)

@@ -176,7 +176,7 @@ func (r *routeView) judge() {
 		if reason == "" {
 			reason = "no reason given"
 		}
-		say("paused by an operator (%s) since %s", reason, r.PausedSince.Format(time.DateTime))
+		say("paused since %s UTC (%s)", r.PausedSince.UTC().Format(time.DateTime), reason)
 	}
 	if r.PoolPause != "" {
 		say("paused for php-fpm: %s", r.PoolPause)
@@ -185,7 +185,7 @@ func (r *routeView) judge() {
 		say("%d of %d daemons not connected to RabbitMQ", r.Daemons-r.Connected, r.Daemons)
 	}
 	if r.Dead != nil && *r.Dead > 0 {
-		say("%d dead letters", *r.Dead)
+		say("%s", plural(*r.Dead, "dead letter", "dead letters"))
 	}
 }
 
@@ -210,6 +210,15 @@ func retrying(qs []admin.RetryQueue) *int {
 		return nil
 	}
 	return &total
+}
+
+// plural writes n with the noun's singular or plural form: "1 dead
+// letter", "3 dead letters".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 // count shows a figure that may be missing.

@@ -18,14 +18,15 @@ var pageNames = []string{"signin", "overview", "route", "failures", "names", "de
 // parsePages parses each page with the layout.
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"count": count,
-		"rate":  rate,
-		"ago":   ago,
-		"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-		"ms":    func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) },
-		"add":   func(a, b int) int { return a + b },
-		"cut":   cut,
-		"span":  span,
+		"count":  count,
+		"rate":   rate,
+		"ago":    ago,
+		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"ms":     func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) },
+		"add":    func(a, b int) int { return a + b },
+		"cut":    cut,
+		"span":   span,
+		"plural": plural,
 	}
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {

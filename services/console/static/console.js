@@ -13,6 +13,11 @@
       var v = live.fields[el.dataset.live];
       if (v !== undefined && el.textContent !== v) { el.textContent = v; }
     });
+    // A page that waits for a replay or purge to end reloads once none runs.
+    if (document.querySelector("[data-reload-when-idle]") && !live.tasks.some(function (t) { return t.running; })) {
+      window.location.reload();
+      return;
+    }
     var health = document.getElementById("health");
     if (health) { health.dataset.healthy = String(live.healthy); }
     var list = document.getElementById("problems");
