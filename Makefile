@@ -42,6 +42,10 @@ check: ## as root on a fresh Debian machine: provision, build every image, run e
 	$(MAKE) --no-print-directory fuzz
 	$(STEP) "alerting rules" "$$(date +%T)"
 	$(MAKE) --no-print-directory alerts-test
+	$(STEP) "the Helm chart, rendered and decoded strictly" "$$(date +%T)"
+	$(MAKE) --no-print-directory helm-test
+	$(STEP) "the Helm chart live, played by podman kube play in a container" "$$(date +%T)"
+	$(MAKE) --no-print-directory helm-live-test
 	$(STEP) "micro-benchmarks once each, so they keep compiling" "$$(date +%T)"
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./services/...
 	$(STEP) "integration tests on RabbitMQ 4" "$$(date +%T)"
@@ -111,14 +115,17 @@ monitoring-test: .env ## the monitoring profile checked in headless Chromium (ru
 	$(WITH_ENV) $(TESTCONTAINERS_ENV) $(GO) -C $(IT) test -tags integration -count=1 -timeout 20m -v -run TestMonitoring .
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck and go mod tidy -diff in both Go modules; phpcs (PSR-12) on php/, shellcheck on the shell scripts
-	@test -z "$$(gofmt -l services $(IT))" || { echo "gofmt -w these:"; gofmt -l services $(IT); exit 1; }
+lint: ## gofmt, go vet, staticcheck and go mod tidy -diff in the three Go modules; phpcs (PSR-12) on php/, shellcheck on the shell scripts
+	@test -z "$$(gofmt -l services $(IT) $(HELM_CHECK))" || { echo "gofmt -w these:"; gofmt -l services $(IT) $(HELM_CHECK); exit 1; }
 	$(GO) vet ./...
 	$(GO) -C $(IT) vet -tags integration ./...
+	$(GO) -C $(HELM_CHECK) vet ./...
 	$(STATICCHECK) ./...
 	cd $(IT) && $(STATICCHECK) -tags integration ./...
+	cd $(HELM_CHECK) && $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 	$(GO) -C $(IT) mod tidy -diff
+	$(GO) -C $(HELM_CHECK) mod tidy -diff
 	$(MAKE) --no-print-directory php-lint shellcheck
 
 # need checks that each command in $(1) is installed; if one is not, it
@@ -189,6 +196,27 @@ soak: .env ## the soak: 100,000 jobs over 10 minutes on a RabbitMQ cluster while
 alerts-test: ## the Prometheus alerting rules' unit tests (promtool, in the Prometheus image; after make images)
 	@$(PREFLIGHT) engine
 	$(WITH_ENV) ./docker/prometheus/test-rules.sh
+
+# The Helm chart's checks are a Go module of their own (client-go and the
+# Prometheus Operator's types stay out of go.mod). Helm itself is built
+# from the Go module proxy once, into a cache kept between runs.
+HELM_CHECK := docker/helm/check
+HELM_VERSION ?= v4.3.2
+HELM_DIR ?= $(HOME)/.cache/fpmq/helm-$(HELM_VERSION)
+HELM ?= $(HELM_DIR)/helm
+
+.PHONY: helm-bin
+helm-bin:
+	@command -v $(HELM) >/dev/null || { echo "building Helm $(HELM_VERSION) into $(HELM_DIR) (a few minutes, once)"; GOBIN=$(HELM_DIR) $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
+
+.PHONY: helm-test
+helm-test: helm-bin ## the Helm chart (docker/helm): helm lint --strict and helm template for each documented variation, every document decoded strictly against the Kubernetes, Prometheus Operator and KEDA types; builds Helm once
+	FPMQ_HELM=$(HELM) $(GO) -C $(HELM_CHECK) test -count=1 -v ./...
+
+.PHONY: helm-live-test
+helm-live-test: helm-bin ## the Helm chart live: its manifests played by podman kube play in a container, jobs run, a worker pod stopped while jobs run (after make images; as root)
+	@$(PREFLIGHT) engine project-images
+	HELM=$(HELM) ./docker/helm/kube-play.sh
 
 FUZZTIME ?= 20s
 .PHONY: fuzz
