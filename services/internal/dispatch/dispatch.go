@@ -320,7 +320,7 @@ func (d *Dispatcher) attempt(ctx context.Context, m amqp.Delivery, body []byte, 
 	}
 	d.logStderr(m.MessageId, &stderr)
 	res.StderrDropped, _ = stderr.Dropped()
-	res.Stderr = excerpt(stderr.Messages(), outcome.StderrExcerpt)
+	res.Stderr = outcome.Excerpt(strings.Join(stderr.Messages(), "\n"))
 	a := answer{resp: resp, err: err}
 	if err == nil {
 		a.refusal, a.refused = phpfpm.Refused(resp.Status, &stderr)
@@ -742,23 +742,6 @@ func (d *Dispatcher) logStderr(messageID string, s *phpfpm.Stderr) {
 		d.log.Warn().Str("message_id", messageID).Str("source", "worker").Int("dropped_messages", n).Int64("dropped_bytes", b).
 			Msg("worker stderr: more than the per-job bound; the rest was not logged")
 	}
-}
-
-// excerpt joins messages one per line, cut to at most n bytes (at a rune's
-// start); "" for none.
-func excerpt(messages []string, n int) string {
-	if len(messages) == 0 {
-		return ""
-	}
-	s := strings.Join(messages, "\n")
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
 }
 
 // attemptOf numbers the delivery: 1 for a new job, then what the daemon

@@ -97,7 +97,7 @@ func (j *Journal) Observe(messageID, name string, res outcome.Result, at time.Ti
 		f.Reason = res.Reason
 	}
 	if res.Err != nil {
-		f.Error = res.Err.Error()
+		f.Error = outcome.Excerpt(res.Err.Error())
 	}
 	if len(j.failures) < cap(j.failures) {
 		j.failures = append(j.failures, f)

@@ -3,8 +3,10 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fpmq/fpmq/services/internal/outcome"
 )
@@ -56,5 +58,15 @@ func TestNamesPastTheBoundAreCountedTogether(t *testing.T) {
 	}
 	if f := j.Failures(); len(f) != 0 {
 		t.Errorf("failures kept with a bound of 0: %+v", f)
+	}
+}
+
+func TestLongErrorsAreCut(t *testing.T) {
+	j := New(1, 1)
+	long := strings.Repeat("é", outcome.StderrExcerpt) // 2 bytes each
+	j.Observe("m", "n", outcome.Result{Outcome: outcome.Retried, Err: errors.New(long)}, t0)
+	got := j.Failures()[0].Error
+	if len(got) > outcome.StderrExcerpt || !utf8.ValidString(got) || !strings.HasPrefix(long, got) {
+		t.Errorf("error of %d bytes kept as %d bytes (valid UTF-8: %v)", len(long), len(got), utf8.ValidString(got))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Outcome says how a delivery was settled.
@@ -55,6 +56,19 @@ func (o Outcome) String() string {
 
 // StderrExcerpt bounds Result.Stderr, in bytes.
 const StderrExcerpt = 2 << 10
+
+// Excerpt returns the start of s, at most StderrExcerpt bytes, cut at a
+// rune's start so that it stays valid UTF-8 if s was.
+func Excerpt(s string) string {
+	n := StderrExcerpt
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 // Reasons for dead-lettering, written in the HeaderReason header.
 const (
