@@ -36,21 +36,7 @@ func TestComposeGivesRabbitMQEveryUser(t *testing.T) {
 	if len(read) < 6 {
 		t.Fatalf("definitions.sh reads %d user variables, want at least 6: has it changed?", len(read))
 	}
-	cmd := exec.Command("docker", "compose", "config", "--format", "json")
-	cmd.Dir = repoRoot(t)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("docker compose config: %v", err)
-	}
-	var cfg struct {
-		Services map[string]struct {
-			Environment map[string]*string `json:"environment"`
-		} `json:"services"`
-	}
-	if err := json.Unmarshal(out, &cfg); err != nil {
-		t.Fatalf("parse compose config: %v", err)
-	}
-	env := cfg.Services["rabbitmq"].Environment
+	env := composeDefaults(t, "rabbitmq")
 	for _, m := range read {
 		if _, ok := env[m[1]]; !ok {
 			t.Errorf("compose.yaml's rabbitmq service does not pass %s, which docker/rabbitmq/definitions.sh reads", m[1])
