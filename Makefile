@@ -101,7 +101,7 @@ integration-test: .env ## end-to-end tests in containers (run make images first)
 # RabbitMQ differently by generation (the console and the dashboard in a
 # browser, php-fpm's life cycle and scaling, the docs, the images'
 # hardening, tracing), which RabbitMQ 4's run covers.
-BROKER_AGNOSTIC := ^(TestConsole|TestMonitoring|TestPHPFPMLifecycle|TestPoolStopped|TestScale|TestObservability|TestDocs.*|TestComposeIsHardened|TestImagesRunAsNonRoot|TestTrac.*)$$
+BROKER_AGNOSTIC := ^(TestConsole|TestConsoleTrace|TestMonitoring|TestPHPFPMLifecycle|TestPoolStopped|TestScale|TestObservability|TestDocs.*|TestComposeIsHardened|TestImagesRunAsNonRoot|TestTrac.*)$$
 .PHONY: integration-test-rabbitmq3
 integration-test-rabbitmq3: .env ## the end-to-end tests whose behaviour depends on the broker, against RabbitMQ 3 (RABBITMQ3_IMAGE; after make images)
 	@$(PREFLIGHT) engine compose base-images rabbitmq3-image

@@ -2,7 +2,8 @@
 # Builds every image of the project.
 #
 # The Dockerfiles start from upstream images (rabbitmq, php fpm, golang,
-# prometheus).
+# prometheus); Jaeger (the tracing profile) is built from the Go module proxy
+# on the golang one.
 # When no registry can be reached, this script first builds Debian-based
 # stand-ins for those (docker/local/), from debootstrap bases and Debian's
 # packages, and points .env at them so that plain `docker compose` uses them.
@@ -124,5 +125,5 @@ case $mode in
 esac
 
 say "building the project's images with docker compose"
-docker compose --profile tools --profile monitoring build
+docker compose --profile tools --profile monitoring --profile tracing build
 say "done: $(env_value RABBITMQ_IMAGE), $(env_value RABBITMQ3_IMAGE), $(env_value PHP_IMAGE), $(env_value GO_IMAGE), $(env_value PROMETHEUS_IMAGE)"

@@ -46,6 +46,7 @@ type config struct {
 	HistoryFile      string        `envconfig:"CONSOLE_HISTORY_FILE" desc:"file the history is saved to after each point and read from at start, so that it outlives a restart of the console (compose keeps it in the console-data volume); empty: memory only"`
 	DeadPageSize     int           `envconfig:"CONSOLE_DEAD_PAGE_SIZE" default:"50" desc:"dead letters shown per page"`
 	DeadScan         int           `envconfig:"CONSOLE_DEAD_SCAN" default:"5000" desc:"with a filter or a search, how many dead letters from the head of the queue a page reads at most to find its matches (RabbitMQ has no random access: a page reads from the head); replay and purge read the whole queue"`
+	JaegerURL        string        `envconfig:"CONSOLE_JAEGER_URL" desc:"Jaeger's query API, http://HOST:16686 (the tracing profile of compose.yaml sets http://jaeger:16686): the trace page shows a job's spans from there, found by message id or trace id; empty: no trace page"`
 	ConnectTimeout   time.Duration `envconfig:"CONNECT_TIMEOUT" default:"10s" desc:"deadline of the connection to RabbitMQ"`
 	PublishTimeout   time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"30s" desc:"replay: how long the broker may take to confirm one job"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
@@ -100,6 +101,9 @@ func (c config) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("CONSOLE_DAEMONS: %q is not a daemon's address: want http://HOST:PORT", d)
 		}
+	}
+	if err := checkJaegerURL(c.JaegerURL); err != nil {
+		return err
 	}
 	if len(c.Daemons) > 0 && len(c.AdminToken) < minAdminToken {
 		return fmt.Errorf("ADMIN_TOKEN: the daemons' token, at least %d characters, got %d (make .env generates one)", minAdminToken, len(c.AdminToken))

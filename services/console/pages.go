@@ -13,7 +13,7 @@ import (
 )
 
 // pageNames are the templates, each drawn inside templates/layout.html.
-var pageNames = []string{"signin", "overview", "route", "failures", "names", "delayed", "dead", "job", "confirm", "done"}
+var pageNames = []string{"signin", "overview", "route", "failures", "names", "delayed", "dead", "job", "confirm", "done", "trace"}
 
 // parsePages parses each page with the layout.
 func parsePages() (map[string]*template.Template, error) {
@@ -65,6 +65,7 @@ type page struct {
 	CSRF    string
 	Refresh int // seconds between live refreshes; 0: none
 	Queue   string
+	Tracing bool // the trace page is on: link it
 	Data    any
 }
 
@@ -75,6 +76,7 @@ func (p page) CanAct() bool { return p.Role.mayAct() }
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	sess := sessionOf(r)
 	p.User, p.Role, p.CSRF = sess.user, sess.role, sess.csrf
+	p.Tracing = s.jaeger != nil
 	if p.Refresh == 0 && sess.user != "" && name != "confirm" {
 		p.Refresh = int(max(s.refresh/time.Second, 1))
 	}

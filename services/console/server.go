@@ -40,6 +40,7 @@ type server struct {
 	history  *history
 	heads    *heads
 	dead     deadSource
+	jaeger   *jaeger // nil: tracing off (CONSOLE_JAEGER_URL)
 	tasks    *tasks
 	log      zerolog.Logger
 	pages    map[string]*template.Template
@@ -63,6 +64,7 @@ func newServer(ctx context.Context, c config, daemons overviewSource, dead deadS
 		history:  newHistory(c.HistoryStep, c.HistoryKeep, c.HistoryFile, log),
 		heads:    &heads{api: c.api, timeout: c.DaemonTimeout, ttl: c.CacheTTL},
 		dead:     dead,
+		jaeger:   newJaeger(c.JaegerURL, jaegerTimeout),
 		tasks:    newTasks(ctx, log),
 		log:      log,
 		pages:    pages,
@@ -109,6 +111,7 @@ func (s *server) handler() http.Handler {
 	})))
 	mux.Handle("GET /dead", s.signedIn(http.HandlerFunc(s.deadPage)))
 	mux.Handle("GET /dead/job", s.signedIn(http.HandlerFunc(s.jobPage)))
+	mux.Handle("GET /trace", s.signedIn(http.HandlerFunc(s.tracePage)))
 	mux.Handle("POST /dead/replay", s.action(s.replay))
 	mux.Handle("POST /dead/purge", s.action(s.purgeConfirm))
 	mux.Handle("POST /dead/purge/confirm", s.action(s.purge))
