@@ -328,7 +328,8 @@ func TestChartRefuses(t *testing.T) {
 		{"no secret", []string{"rabbitmq.existingSecret.name="}, "rabbitmq.existingSecret.name"},
 		{"unknown source", []string{"rabbitmq.source=guest"}, "rabbitmq.source"},
 		{"bad route name", []string{"routes.Big_Route.script=/app/x.php"}, "lowercase"},
-		{"message rate without a value", []string{"routeDefaults.keda.enabled=true", "routeDefaults.keda.mode=MessageRate"}, "MessageRate"},
+		{"message rate without a value", []string{"routeDefaults.keda.enabled=true", "routeDefaults.keda.mode=MessageRate", "routeDefaults.keda.management.secret=m"}, "keda.value"},
+		{"message rate over AMQP", []string{"routeDefaults.keda.enabled=true", "routeDefaults.keda.mode=MessageRate", "routeDefaults.keda.value=0.4"}, "keda.management.secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -190,6 +190,11 @@ func decodeKEDA(kind string, doc []byte) (runtime.Object, error) {
 		if m := t.Metadata["mode"]; m != "QueueLength" && m != "MessageRate" {
 			return nil, fmt.Errorf("ScaledObject %s: the rabbitmq trigger's mode must be QueueLength or MessageRate, not %q", so.Name, m)
 		}
+		// KEDA's RabbitMQ scaler: "MessageRate" needs protocol http (the
+		// management API); over AMQP it can count ready messages only.
+		if t.Metadata["mode"] == "MessageRate" && t.Metadata["protocol"] != "http" {
+			return nil, fmt.Errorf("ScaledObject %s: the rabbitmq trigger's mode MessageRate needs protocol http, not %q", so.Name, t.Metadata["protocol"])
+		}
 		if _, err := strconv.ParseFloat(t.Metadata["value"], 64); err != nil {
 			return nil, fmt.Errorf("ScaledObject %s: the rabbitmq trigger's value: %w", so.Name, err)
 		}

@@ -82,8 +82,11 @@ objects' name. It fails on values that cannot work.
 {{- if and $r.keda.enabled $r.hpa.enabled -}}
 {{- fail (printf "routes.%s: enable keda or hpa, not both: they would fight over the replicas" $name) -}}
 {{- end -}}
-{{- if and $r.keda.enabled (eq $r.keda.mode "MessageRate") (not (int $r.keda.value)) -}}
+{{- if and $r.keda.enabled (eq $r.keda.mode "MessageRate") (not $r.keda.value) -}}
 {{- fail (printf "routes.%s.keda.value: give the jobs/s one pod runs (concurrency / seconds per job) for MessageRate" $name) -}}
+{{- end -}}
+{{- if and $r.keda.enabled (eq $r.keda.mode "MessageRate") (not $r.keda.management.secret) -}}
+{{- fail (printf "routes.%s.keda: mode MessageRate needs keda.management.secret: KEDA reads message rates from RabbitMQ's management API only" $name) -}}
 {{- end -}}
 {{- if not (has $r.keda.mode (list "QueueLength" "MessageRate")) -}}
 {{- fail (printf "routes.%s.keda.mode must be QueueLength or MessageRate" $name) -}}
