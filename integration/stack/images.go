@@ -114,6 +114,12 @@ const FrameworksDockerfile = "integration/frameworks/Dockerfile"
 // installs the frameworks with apt-get (about a minute); Docker's cache
 // makes a rebuild take seconds.
 func BuildFrameworks(ctx context.Context, root, prefix, tag, phpFPM string) (string, error) {
+	return buildImage(ctx, root, FrameworksDockerfile, prefix+"php-frameworks", tag, map[string]*string{"BASE": &phpFPM})
+}
+
+// buildImage builds dockerfile in the repository at root with args,
+// tagged repo:tag and kept, within BuildTimeout, and returns its reference.
+func buildImage(ctx context.Context, root, dockerfile, repo, tag string, args map[string]*string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
 	defer cancel()
 	provider, err := testcontainers.NewDockerProvider()
@@ -122,15 +128,10 @@ func BuildFrameworks(ctx context.Context, root, prefix, tag, phpFPM string) (str
 	}
 	defer provider.Close()
 	ref, err := provider.BuildImage(ctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		Context:    root,
-		Dockerfile: FrameworksDockerfile,
-		Repo:       prefix + "php-frameworks",
-		Tag:        tag,
-		BuildArgs:  map[string]*string{"BASE": &phpFPM},
-		KeepImage:  true,
+		Context: root, Dockerfile: dockerfile, Repo: repo, Tag: tag, BuildArgs: args, KeepImage: true,
 	}})
 	if err != nil {
-		return "", fmt.Errorf("build php-frameworks from %s: %w", FrameworksDockerfile, err)
+		return "", fmt.Errorf("build %s from %s: %w", repo, dockerfile, err)
 	}
 	return ref, nil
 }

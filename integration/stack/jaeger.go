@@ -27,25 +27,7 @@ const (
 // reference. Cold, it compiles Jaeger (minutes); Docker's cache makes a
 // rebuild take seconds, and shares the layers of `make images`.
 func BuildJaeger(ctx context.Context, root, prefix, tag, goImage string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
-	defer cancel()
-	provider, err := testcontainers.NewDockerProvider()
-	if err != nil {
-		return "", fmt.Errorf("docker provider: %w", err)
-	}
-	defer provider.Close()
-	ref, err := provider.BuildImage(ctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		Context:    root,
-		Dockerfile: JaegerDockerfile,
-		Repo:       prefix + "jaeger",
-		Tag:        tag,
-		BuildArgs:  map[string]*string{"GO_IMAGE": &goImage},
-		KeepImage:  true,
-	}})
-	if err != nil {
-		return "", fmt.Errorf("build jaeger from %s: %w", JaegerDockerfile, err)
-	}
-	return ref, nil
+	return buildImage(ctx, root, JaegerDockerfile, prefix+"jaeger", tag, map[string]*string{"GO_IMAGE": &goImage})
 }
 
 // Jaeger runs the image on the stack's network as JaegerHost, hardened as
