@@ -125,5 +125,9 @@ case $mode in
 esac
 
 say "building the project's images with docker compose"
+# The daemon, caller and console images share one Go build stage. Built
+# for the daemon first, it is in the cache for the other two: compose
+# builds in parallel, and each image would compile it again.
+docker compose build daemon
 docker compose --profile tools --profile monitoring --profile tracing build
 say "done: $(env_value RABBITMQ_IMAGE), $(env_value RABBITMQ3_IMAGE), $(env_value PHP_IMAGE), $(env_value GO_IMAGE), $(env_value PROMETHEUS_IMAGE)"

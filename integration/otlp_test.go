@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	dockerclient "github.com/moby/moby/client"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -41,6 +42,7 @@ type receivedSpan struct {
 	Status                        tracepb.Status_StatusCode
 	Attrs                         map[string]any // string, int64, float64 or bool values
 	Links                         []receivedLink
+	Start                         time.Time
 }
 
 type receivedLink struct {
@@ -141,6 +143,7 @@ func received(service string, s *tracepb.Span) receivedSpan {
 		Kind:         s.GetKind(),
 		Status:       s.GetStatus().GetCode(),
 		Attrs:        attrMap(s.GetAttributes()),
+		Start:        time.Unix(0, int64(s.GetStartTimeUnixNano())),
 	}
 	for _, l := range s.GetLinks() {
 		rs.Links = append(rs.Links, receivedLink{

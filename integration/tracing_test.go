@@ -258,8 +258,16 @@ func checkConsumer(t *testing.T, sp, producer receivedSpan, attempt int) {
 			t.Errorf("attempt %d: %s = %v, want %v", attempt, k, sp.Attrs[k], v)
 		}
 	}
-	if w, ok := sp.Attrs["fpmq.queue.wait_ms"].(int64); !ok || w < 0 {
+	w, ok := sp.Attrs["fpmq.queue.wait_ms"].(int64)
+	if !ok || w < 0 {
 		t.Errorf("attempt %d: fpmq.queue.wait_ms = %v, want a wait in ms", attempt, sp.Attrs["fpmq.queue.wait_ms"])
+	}
+	// The first attempt waited from the publication, just before the
+	// producer's span began: measured in whole seconds (the AMQP
+	// timestamp) rather than from timestamp_in_ms, it would read up to a
+	// second longer.
+	if most := sp.Start.Sub(producer.Start) + 50*time.Millisecond; attempt == 1 && ok && time.Duration(w)*time.Millisecond > most {
+		t.Errorf("attempt 1: fpmq.queue.wait_ms = %d, more than the %v from the producer's span to this one", w, most)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/fpmq/fpmq/services/internal/amqptest"
+	"github.com/fpmq/fpmq/services/internal/outcome"
 )
 
 // TestRunPublishesJobs checks that the flags reach every message: the JSON
@@ -16,6 +17,7 @@ import (
 func TestRunPublishesJobs(t *testing.T) {
 	b := &amqptest.Server{}
 	useBroker(t, b)
+	start := time.Now()
 	args := []string{"--type", "send-mail", "--json", `{"to": "a@b"}`, "--header", "tenant=acme", "--priority=5", "7"}
 	code, stdout, stderr := callCaller(t.Context(), args, "")
 	if code != exitOK || stderr != "" {
@@ -31,8 +33,14 @@ func TestRunPublishesJobs(t *testing.T) {
 	for i, body := range []string{`{"to":"a@b"}`, `{"number":7}`} {
 		m := msgs[i]
 		if string(m.Body) != body || m.RoutingKey != "commands" || m.Type != "send-mail" || m.Priority != 5 ||
-			len(m.Headers) != 1 || m.Headers["tenant"] != "acme" || m.ContentType != "application/json" {
+			len(m.Headers) != 2 || m.Headers["tenant"] != "acme" || m.ContentType != "application/json" {
 			t.Errorf("message %d: key %q type %q priority %d headers %v body %s; want %s to commands with the flags", i, m.RoutingKey, m.Type, m.Priority, m.Headers, m.Body, body)
+		}
+		// The publication time in milliseconds, the AMQP timestamp's
+		// second.
+		ms, ok := m.Headers[outcome.HeaderTimestampMs].(int64)
+		if at := time.UnixMilli(ms); !ok || at.Before(start.Truncate(time.Millisecond)) || at.After(time.Now()) || at.Unix() != m.Timestamp.Unix() {
+			t.Errorf("message %d: %s = %v (%T), want the time of publishing in ms, in the timestamp's second %v", i, outcome.HeaderTimestampMs, m.Headers[outcome.HeaderTimestampMs], m.Headers[outcome.HeaderTimestampMs], m.Timestamp)
 		}
 	}
 }
@@ -57,7 +65,7 @@ func TestRunPublishesDelayed(t *testing.T) {
 		b := &amqptest.Server{}
 		useBroker(t, b)
 		code, _, stderr := callCaller(t.Context(), []string{"--delay", "0s", "42"}, "")
-		if m := b.Published(); code != exitOK || len(m) != 1 || m[0].RoutingKey != "commands" || m[0].Headers != nil {
+		if m := b.Published(); code != exitOK || len(m) != 1 || m[0].RoutingKey != "commands" || len(m[0].Headers) != 1 || m[0].Headers[outcome.HeaderDue] != nil {
 			t.Errorf("exit status %d (%s), published %+v; want a plain job to commands", code, stderr, m)
 		}
 	})

@@ -138,10 +138,11 @@ func newMessage(cfg config, index int, p payload, o options) message {
 		Priority:     o.priority,
 		Body:         p.body,
 	}}
-	if len(o.headers) > 0 || o.delay > 0 {
-		m.pub.Headers = make(amqp.Table, len(o.headers)+1)
-		maps.Copy(m.pub.Headers, o.headers)
-	}
+	// The AMQP timestamp has whole seconds; the daemon measures a job's
+	// wait in the queue from this header's milliseconds.
+	m.pub.Headers = make(amqp.Table, len(o.headers)+2)
+	maps.Copy(m.pub.Headers, o.headers)
+	m.pub.Headers[outcome.HeaderTimestampMs] = now.UnixMilli()
 	if o.delay > 0 {
 		m.pub.Headers[outcome.HeaderDue] = now.Add(o.delay).UnixMilli()
 		if d, ok := broker.DelayBucket(o.delay, cfg.DelayMax); ok {

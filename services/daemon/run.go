@@ -361,11 +361,7 @@ func (d *daemon) handle(ctx context.Context, msg amqp.Delivery, pub *broker.Publ
 	d.inFlight.Add(1)
 	defer d.inFlight.Add(-1)
 	// A delayed job's wait in the queue starts when it is due.
-	published := msg.Timestamp
-	if due, ok := outcome.Due(msg.Headers[outcome.HeaderDue]); ok && due.After(published) {
-		published = due
-	}
-	done := d.metrics.Started(published)
+	done := d.metrics.Started(outcome.WaitStart(msg.Timestamp, msg.Headers))
 	res := d.dispatcher.Handle(ctx, msg, pub)
 	done(res)
 	d.rates.Observe(res.Outcome)

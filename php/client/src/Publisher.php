@@ -38,6 +38,14 @@ final class Publisher
     /** The header that holds when a delayed job is due, in Unix milliseconds. */
     public const HEADER_DUE = 'x-fpmq-due';
 
+    /**
+     * The header that holds when the job was published, in Unix milliseconds:
+     * the AMQP timestamp has whole seconds, and the daemon measures a job's
+     * wait in the queue from this. RabbitMQ's own timestamp interceptor uses
+     * the same name.
+     */
+    public const HEADER_TIMESTAMP_MS = 'timestamp_in_ms';
+
     private ?AMQPChannel $channel = null;
 
     /** @var array<string, bool> confirmed (true) or nacked (false), by message id */
@@ -301,9 +309,8 @@ final class Publisher
                 $table->set(TraceContext::HEADER_TRACESTATE, $trace->tracestate);
             }
         }
-        if ($headers !== [] || $delay > 0 || $trace !== null) {
-            $properties['application_headers'] = $table;
-        }
+        $table->set(self::HEADER_TIMESTAMP_MS, (int) floor($now * 1000), AMQPTable::T_INT_LONGLONG);
+        $properties['application_headers'] = $table;
         $message = new AMQPMessage($body, $properties);
 
         unset($this->settled[$id], $this->returned[$id]);

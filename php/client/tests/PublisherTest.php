@@ -38,6 +38,23 @@ final class PublisherTest extends TestCase
 
     private int $channels = 0;
 
+    /**
+     * headers returns $m's headers but the publication time in milliseconds,
+     * which every message has: an integer, not before the test began.
+     *
+     * @return array<string, mixed>
+     */
+    private static function headers(AMQPMessage $m): array
+    {
+        $headers = $m->get('application_headers')->getNativeData();
+        $ms = $headers[Publisher::HEADER_TIMESTAMP_MS] ?? null;
+        self::assertIsInt($ms, 'the publication time in ms');
+        self::assertGreaterThanOrEqual(1_765_000_000_000, $ms);
+        self::assertLessThanOrEqual((int) (microtime(true) * 1000), $ms);
+        unset($headers[Publisher::HEADER_TIMESTAMP_MS]);
+        return $headers;
+    }
+
     private function publisher(string $queue = 'commands', int $delayMax = Publisher::DEFAULT_DELAY_MAX): Publisher
     {
         $connection = $this->createMock(AbstractConnection::class);
@@ -97,9 +114,11 @@ final class PublisherTest extends TestCase
         self::assertSame('send-mail', $m->get('type'));
         self::assertSame(5, $m->get('priority'));
         self::assertGreaterThanOrEqual($before, $m->get('timestamp'));
-        $headers = $m->get('application_headers');
-        self::assertInstanceOf(AMQPTable::class, $headers);
-        self::assertSame(['tenant' => 'acme'], $headers->getNativeData());
+        self::assertInstanceOf(AMQPTable::class, $m->get('application_headers'));
+        self::assertSame(['tenant' => 'acme'], self::headers($m));
+        // The same time in milliseconds, in the timestamp's second.
+        $ms = $m->get('application_headers')->getNativeData()[Publisher::HEADER_TIMESTAMP_MS];
+        self::assertSame($m->get('timestamp'), intdiv($ms, 1000));
     }
 
     public function testAPlainJobHasNoNameHeadersOrPriority(): void
@@ -109,9 +128,10 @@ final class PublisherTest extends TestCase
         self::assertSame('again-1', $id);
         $m = $this->published[0][0];
         self::assertSame('{}', $m->getBody());
-        foreach (['type', 'priority', 'application_headers'] as $property) {
+        foreach (['type', 'priority'] as $property) {
             self::assertFalse($m->has($property), $property);
         }
+        self::assertSame([], self::headers($m));
     }
 
     public function testATraceContextGoesInTheHeaders(): void
@@ -123,9 +143,9 @@ final class PublisherTest extends TestCase
 
         self::assertSame(
             ['tenant' => 'acme', 'traceparent' => $tp, 'tracestate' => 'rojo=1'],
-            $this->published[0][0]->get('application_headers')->getNativeData(),
+            self::headers($this->published[0][0]),
         );
-        self::assertSame(['traceparent' => $tp], $this->published[1][0]->get('application_headers')->getNativeData());
+        self::assertSame(['traceparent' => $tp], self::headers($this->published[1][0]));
     }
 
     public function testPublishRaw(): void
@@ -142,8 +162,7 @@ final class PublisherTest extends TestCase
     {
         $this->publisher()->publishRaw('x', '{}', 'application/json', ['laravel' => new AMQPTable(['attempts' => 2])]);
 
-        $headers = $this->published[0][0]->get('application_headers');
-        self::assertSame(['laravel' => ['attempts' => 2]], $headers->getNativeData());
+        self::assertSame(['laravel' => ['attempts' => 2]], self::headers($this->published[0][0]));
     }
 
     public function testADelayedJobGoesToItsDelayQueue(): void

@@ -118,9 +118,11 @@ type Dispatcher struct {
 	ledger ledger
 
 	// tracer is Config.Tracer, or a no-op one; traced says Config.Tracer
-	// was set. traceLog logs malformed trace contexts, a few a minute.
+	// was set. spanName names every span ("process QUEUE"). traceLog logs
+	// malformed trace contexts, a few a minute.
 	tracer   trace.Tracer
 	traced   bool
+	spanName string
 	traceLog zerolog.Logger
 
 	// poolCheck bounds the ping of poolDown: poolCheckTimeout, shorter in
@@ -158,6 +160,7 @@ func New(client *fastcgi.Client, pool *phpfpm.Pool, cfg Config, log zerolog.Logg
 		poolCheck: poolCheckTimeout,
 		tracer:    cfg.Tracer,
 		traced:    traced,
+		spanName:  "process " + cfg.Topology.Queue,
 		traceLog:  log.Sample(&zerolog.BurstSampler{Burst: malformedLogBurst, Period: time.Minute}),
 	}
 }

@@ -70,7 +70,7 @@ func (d *Dispatcher) startSpan(ctx context.Context, m amqp.Delivery, start time.
 			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{AttrLinkType.String("replay-of")}}))
 		}
 	}
-	return d.tracer.Start(parentCtx, "process "+d.cfg.Topology.Queue, opts...)
+	return d.tracer.Start(parentCtx, d.spanName, opts...)
 }
 
 // startAttributes returns the attributes of m's span known at its start:
@@ -78,7 +78,8 @@ func (d *Dispatcher) startSpan(ctx context.Context, m amqp.Delivery, start time.
 // jobs are published to the default exchange with the queue's name as
 // routing key) and fpmq's.
 func (d *Dispatcher) startAttributes(m amqp.Delivery, start time.Time) []attribute.KeyValue {
-	attrs := []attribute.KeyValue{
+	attrs := make([]attribute.KeyValue, 0, 12)
+	attrs = append(attrs,
 		semconv.MessagingSystemRabbitMQ,
 		semconv.MessagingOperationTypeProcess,
 		semconv.MessagingOperationName("process"),
@@ -87,19 +88,15 @@ func (d *Dispatcher) startAttributes(m amqp.Delivery, start time.Time) []attribu
 		semconv.MessagingMessageID(m.MessageId),
 		semconv.MessagingMessageBodySize(len(m.Body)),
 		AttrAttempt.Int(attemptOf(m)),
-	}
+	)
 	if m.CorrelationId != "" {
 		attrs = append(attrs, semconv.MessagingMessageConversationID(m.CorrelationId))
 	}
 	if m.Type != "" {
 		attrs = append(attrs, AttrJobName.String(m.Type))
 	}
-	published := m.Timestamp
-	if due, ok := outcome.Due(m.Headers[outcome.HeaderDue]); ok && due.After(published) {
-		published = due
-	}
-	if !published.IsZero() && !published.After(start) {
-		attrs = append(attrs, AttrQueueWait.Int64(start.Sub(published).Milliseconds()))
+	if since := outcome.WaitStart(m.Timestamp, m.Headers); !since.IsZero() && !since.After(start) {
+		attrs = append(attrs, AttrQueueWait.Int64(start.Sub(since).Milliseconds()))
 	}
 	return attrs
 }
@@ -112,24 +109,27 @@ func endSpan(span trace.Span, res outcome.Result) {
 		span.End()
 		return
 	}
-	span.SetAttributes(AttrOutcome.String(res.Outcome.String()), AttrAttempt.Int(res.Attempt))
+	// One SetAttributes call: each grows the span's attribute list.
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs, AttrOutcome.String(res.Outcome.String()), AttrAttempt.Int(res.Attempt))
 	if res.MaxAttempts > 0 {
-		span.SetAttributes(AttrMaxAttempts.Int(res.MaxAttempts))
+		attrs = append(attrs, AttrMaxAttempts.Int(res.MaxAttempts))
 	}
 	if res.Status != 0 {
-		span.SetAttributes(AttrStatus.Int(res.Status))
+		attrs = append(attrs, AttrStatus.Int(res.Status))
 	}
 	if res.Ran {
-		span.SetAttributes(AttrWorkerTime.Int64(res.WorkerTime.Milliseconds()))
+		attrs = append(attrs, AttrWorkerTime.Int64(res.WorkerTime.Milliseconds()))
 	}
 	switch res.Outcome {
 	case outcome.Retried:
-		span.SetAttributes(semconv.ErrorTypeKey.String("attempt-failed"))
+		attrs = append(attrs, semconv.ErrorTypeKey.String("attempt-failed"))
 		span.SetStatus(codes.Error, errText(res.Err))
 	case outcome.DeadLettered:
-		span.SetAttributes(AttrReason.String(res.Reason), semconv.ErrorTypeKey.String(res.Reason))
+		attrs = append(attrs, AttrReason.String(res.Reason), semconv.ErrorTypeKey.String(res.Reason))
 		span.SetStatus(codes.Error, errText(res.Err))
 	}
+	span.SetAttributes(attrs...)
 	span.End()
 }
 
@@ -170,7 +170,9 @@ func (d *Dispatcher) logTrace(e *zerolog.Event, sc trace.SpanContext) *zerolog.E
 	if !d.traced || !sc.IsValid() {
 		return e
 	}
-	return e.Str("trace_id", sc.TraceID().String()).Str("span_id", sc.SpanID().String())
+	tid, sid := sc.TraceID(), sc.SpanID()
+	// Hex writes the ids as their String methods do, without a copy.
+	return e.Hex("trace_id", tid[:]).Hex("span_id", sid[:])
 }
 
 // clipped returns s cut to 128 bytes, for a log line.

@@ -123,6 +123,29 @@ func Due(v any) (time.Time, bool) {
 	return time.UnixMilli(ms), true
 }
 
+// HeaderTimestampMs is the time a job was published in Unix milliseconds
+// (an integer): the name RabbitMQ's own timestamp interceptor gives it
+// (rabbitmq.conf's message_interceptors.incoming.set_header_timestamp,
+// RabbitMQ 3.12 and later). fpmq's publishers write it, because the AMQP
+// timestamp property holds whole seconds.
+const HeaderTimestampMs = "timestamp_in_ms"
+
+// WaitStart returns when a delivery's wait in the queue began: its due
+// time (HeaderDue) when it has one later than its publication, else its
+// publication, from HeaderTimestampMs when that holds one, else from
+// timestamp, the AMQP timestamp property (whole seconds). It is the zero
+// time when the message says nothing of either.
+func WaitStart(timestamp time.Time, headers map[string]any) time.Time {
+	published := timestamp
+	if ms, ok := Int(headers[HeaderTimestampMs]); ok && ms > 0 {
+		published = time.UnixMilli(ms)
+	}
+	if due, ok := Due(headers[HeaderDue]); ok && due.After(published) {
+		return due
+	}
+	return published
+}
+
 // ErrPoolUnavailable means the php-fpm pool could not take a job: its
 // socket refused the connection, it answered "overloaded", or php-fpm
 // itself refused to run the script (script not found, access denied). The

@@ -106,7 +106,33 @@ func Parse(traceparent, tracestate string) (trace.SpanContext, error) {
 // Format returns sc as W3C Trace Context header values: traceparent, and
 // tracestate ("" when it has none). Both are "" for an invalid sc.
 func Format(sc trace.SpanContext) (traceparent, tracestate string) {
-	carrier := propagation.MapCarrier{}
-	traceContext.Inject(trace.ContextWithSpanContext(context.Background(), sc), carrier)
-	return carrier[HeaderTraceparent], carrier[HeaderTracestate]
+	var c contextHeaders
+	traceContext.Inject(trace.ContextWithSpanContext(context.Background(), sc), &c)
+	return c.traceparent, c.tracestate
 }
+
+// contextHeaders holds the two W3C Trace Context headers: a
+// propagation.TextMapCarrier cheaper than a map, for the span context
+// every job hands its script.
+type contextHeaders struct{ traceparent, tracestate string }
+
+func (c *contextHeaders) Get(key string) string {
+	switch key {
+	case HeaderTraceparent:
+		return c.traceparent
+	case HeaderTracestate:
+		return c.tracestate
+	}
+	return ""
+}
+
+func (c *contextHeaders) Set(key, value string) {
+	switch key {
+	case HeaderTraceparent:
+		c.traceparent = value
+	case HeaderTracestate:
+		c.tracestate = value
+	}
+}
+
+func (c *contextHeaders) Keys() []string { return []string{HeaderTraceparent, HeaderTracestate} }

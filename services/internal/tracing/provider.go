@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/rs/zerolog"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -41,9 +40,10 @@ func New(s Env, service string, log zerolog.Logger) (*Provider, error) {
 	if s.ServiceName != "" {
 		service = s.ServiceName
 	}
-	// The exporter reads OTEL_EXPORTER_OTLP_* itself; its own retries
-	// stay within OTEL_BSP_EXPORT_TIMEOUT, the context of each export.
-	exporter, err := otlptracehttp.New(context.Background())
+	// The exporter's client reads OTEL_EXPORTER_OTLP_* itself; its own
+	// retries stay within OTEL_BSP_EXPORT_TIMEOUT, the context of each
+	// export.
+	exporter, err := newExporter(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("OTLP exporter: %w", err)
 	}
