@@ -153,6 +153,16 @@ func checkObject(t *testing.T, obj runtime.Object) {
 				t.Errorf("Secret %s: %s is not a generated password of 32 characters", o.Name, k)
 			}
 		}
+	case *monitoringv1.ServiceMonitor:
+		// The alerting rules select the daemons' targets as job="daemon"
+		// (FpmqDaemonNotReady's up{job="daemon"}), compose's name.
+		for _, e := range o.Spec.Endpoints {
+			if !slices.ContainsFunc(e.RelabelConfigs, func(r monitoringv1.RelabelConfig) bool {
+				return r.TargetLabel == "job" && r.Replacement != nil && *r.Replacement == "daemon" && len(r.SourceLabels) == 0
+			}) {
+				t.Errorf("ServiceMonitor %s: endpoint %s does not name its targets job=\"daemon\", which the alerting rules select", o.Name, e.Port)
+			}
+		}
 	case *monitoringv1.PrometheusRule:
 		if n := len(o.Spec.Groups); n == 0 || len(o.Spec.Groups[0].Rules) < 5 {
 			t.Errorf("PrometheusRule %s: %d groups, want docker/prometheus/alerts.yml's", o.Name, n)
@@ -187,8 +197,11 @@ func checkPod(t *testing.T, name string, spec *corev1.PodSpec, broker bool) {
 			t.Errorf("%s/%s: not non-root with a read-only root: %+v", name, c.Name, sc)
 		}
 		for _, e := range c.Env {
-			if e.Name == "AMQP_URL" && e.ValueFrom == nil && !strings.Contains(e.Value, "$(RABBITMQ_PASSWORD)") {
-				t.Errorf("%s/%s: AMQP_URL holds a password in the manifest: %q", name, c.Name, e.Value)
+			if e.Name == "AMQP_URL" && e.ValueFrom == nil && strings.Contains(e.Value, "@") {
+				t.Errorf("%s/%s: AMQP_URL holds credentials in the manifest: %q", name, c.Name, e.Value)
+			}
+			if e.Name == "AMQP_PASSWORD" && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+				t.Errorf("%s/%s: AMQP_PASSWORD is not read from a Secret", name, c.Name)
 			}
 		}
 	}

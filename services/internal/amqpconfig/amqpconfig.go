@@ -22,6 +22,8 @@ import (
 type Settings struct {
 	URL       string `envconfig:"AMQP_URL" required:"true" desc:"RabbitMQ URL, amqp://USER:PASSWORD@HOST:5672/VHOST or amqps://... (required; percent-encode special characters); with compose, the vhost is fpmq and the user RABBITMQ_DAEMON_USER for the daemon, RABBITMQ_OPERATOR_USER for daemon dead, RABBITMQ_CALLER_USER for the caller"`
 	Addresses string `envconfig:"AMQP_ADDRESSES" desc:"a RabbitMQ cluster's nodes, HOST:PORT,HOST:PORT,... (empty: AMQP_URL's host alone): each replaces AMQP_URL's host and port in turn, keeping its user, password, vhost and TLS; fpmq connects to the first that answers and, when that one fails, reconnects to another, where the caller publishes its unconfirmed jobs again; see \"A RabbitMQ cluster\" in the daemon's README"`
+	Username  string `envconfig:"AMQP_USERNAME" desc:"the user, in place of AMQP_URL's (optional): with AMQP_PASSWORD, for credentials kept apart from the URL, such as a Kubernetes Secret's, which need no percent-encoding"`
+	Password  string `envconfig:"AMQP_PASSWORD" desc:"the password, in place of AMQP_URL's (optional; see AMQP_USERNAME)"`
 	CAFile    string `envconfig:"AMQP_CA_FILE" desc:"PEM file of the CA certificates that verify RabbitMQ's certificate over amqps:// (empty: the system's CA bundle)"`
 	CertFile  string `envconfig:"AMQP_CERT_FILE" desc:"PEM client certificate to present over amqps://, with AMQP_KEY_FILE (optional)"`
 	KeyFile   string `envconfig:"AMQP_KEY_FILE" desc:"PEM private key of AMQP_CERT_FILE"`
@@ -49,19 +51,44 @@ func (s Settings) Check(passwordVar string) (nodes []string, tlsConfig *tls.Conf
 	if err != nil {
 		return nil, nil, fmt.Errorf("AMQP_URL %s is not an AMQP URL: %w (%s)", broker.Redact(s.URL), err, wantURL)
 	}
+	raw := s.withCredentials(u)
+	if raw == "" {
+		raw = s.URL
+	}
 	if pw, _ := u.User.Password(); pw == "" && passwordVar != "" {
 		// RabbitMQ refuses empty passwords; say so before it does.
 		return nil, nil, fmt.Errorf("AMQP_URL: no password (with compose: set %s in .env, then restart rabbitmq)", passwordVar)
 	}
-	if nodes, err = broker.ParseAddresses(s.URL, s.Addresses); err != nil {
+	if nodes, err = broker.ParseAddresses(raw, s.Addresses); err != nil {
 		return nil, nil, fmt.Errorf("AMQP_ADDRESSES: %w", err)
 	}
 	// Its errors name AMQP_CA_FILE, AMQP_CERT_FILE or AMQP_KEY_FILE.
-	tlsConfig, err = broker.TLSConfigFor(s.URL, broker.TLSFiles{CAFile: s.CAFile, CertFile: s.CertFile, KeyFile: s.KeyFile})
+	tlsConfig, err = broker.TLSConfigFor(raw, broker.TLSFiles{CAFile: s.CAFile, CertFile: s.CertFile, KeyFile: s.KeyFile})
 	if err != nil {
 		return nil, nil, err
 	}
 	return nodes, tlsConfig, nil
+}
+
+// withCredentials sets AMQP_USERNAME and AMQP_PASSWORD, those set, as
+// u's user and password, and returns u as a URL, in which they are
+// percent-encoded; "" when neither is set.
+func (s Settings) withCredentials(u *url.URL) string {
+	if s.Username == "" && s.Password == "" {
+		return ""
+	}
+	user, pw := u.User.Username(), ""
+	if p, ok := u.User.Password(); ok {
+		pw = p
+	}
+	if s.Username != "" {
+		user = s.Username
+	}
+	if s.Password != "" {
+		pw = s.Password
+	}
+	u.User = url.UserPassword(user, pw)
+	return u.String()
 }
 
 // parseURL parses raw as the AMQP client will when it dials, and as

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kelseyhightower/envconfig"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func TestCheck(t *testing.T) {
@@ -81,5 +82,32 @@ func TestEmbedded(t *testing.T) {
 	os.Unsetenv("AMQP_URL")
 	if err := envconfig.Process("", &cfg); err == nil || !strings.Contains(err.Error(), "AMQP_URL") {
 		t.Errorf("without AMQP_URL: %v, want an error naming it (required)", err)
+	}
+}
+
+// AMQP_USERNAME and AMQP_PASSWORD replace AMQP_URL's, percent-encoded in
+// every node's URL, and count as its password.
+func TestCheckCredentials(t *testing.T) {
+	const pw = "p@ss:w/rd%#?&= x"
+	tests := []struct {
+		name     string
+		s        Settings
+		wantUser string
+	}{
+		{"both", Settings{URL: "amqp://rabbitmq.ns.svc:5672/fpmq", Username: "daemon", Password: pw}, "daemon"},
+		{"the password alone", Settings{URL: "amqp://daemon:old@rabbitmq.ns.svc:5672/fpmq", Password: pw}, "daemon"},
+		{"through the addresses", Settings{URL: "amqp://rabbitmq:5672/fpmq", Addresses: "a:5672,b:5672", Username: "daemon", Password: pw}, "daemon"},
+	}
+	for _, tt := range tests {
+		nodes, _, err := tt.s.Check("RABBITMQ_DAEMON_PASSWORD")
+		if err != nil || len(nodes) == 0 {
+			t.Fatalf("%s: Check = %q, %v", tt.name, nodes, err)
+		}
+		for _, n := range nodes {
+			u, err := amqp.ParseURI(n)
+			if err != nil || u.Username != tt.wantUser || u.Password != pw || u.Vhost != "fpmq" {
+				t.Errorf("%s: node %q dials as %q/%q on vhost %q (%v); want %q/%q on fpmq", tt.name, n, u.Username, u.Password, u.Vhost, err, tt.wantUser, pw)
+			}
+		}
 	}
 }

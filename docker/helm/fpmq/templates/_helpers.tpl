@@ -120,18 +120,19 @@ entries, from rabbitmq.source.
 {{- if or (not $rmq.cluster.name) (not $rmq.cluster.credentialsSecret) -}}
 {{- fail "rabbitmq.cluster.name and rabbitmq.cluster.credentialsSecret: name the RabbitmqCluster and the Secret of the daemon's user" -}}
 {{- end }}
-- name: RABBITMQ_USERNAME
+{{- /* The credentials in variables of their own: the URL would need them percent-encoded. */}}
+- name: AMQP_USERNAME
   valueFrom:
     secretKeyRef:
       name: {{ $rmq.cluster.credentialsSecret }}
       key: {{ $rmq.cluster.usernameKey }}
-- name: RABBITMQ_PASSWORD
+- name: AMQP_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ $rmq.cluster.credentialsSecret }}
       key: {{ $rmq.cluster.passwordKey }}
 - name: AMQP_URL
-  value: {{ printf "amqp://$(RABBITMQ_USERNAME):$(RABBITMQ_PASSWORD)@%s:5672/%s" (include "fpmq.clusterHost" .) $rmq.vhost | quote }}
+  value: {{ printf "amqp://%s:5672/%s" (include "fpmq.clusterHost" .) $rmq.vhost | quote }}
 {{- else if eq $rmq.source "tryout" }}
 - name: AMQP_URL
   valueFrom:
