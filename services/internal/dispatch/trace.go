@@ -111,7 +111,8 @@ func endSpan(span trace.Span, res outcome.Result) {
 	}
 	// One SetAttributes call: each grows the span's attribute list.
 	attrs := make([]attribute.KeyValue, 0, 7)
-	attrs = append(attrs, AttrOutcome.String(res.Outcome.String()), AttrAttempt.Int(res.Attempt))
+	// The attempt is the start's (Handle sets it once): not again.
+	attrs = append(attrs, AttrOutcome.String(res.Outcome.String()))
 	if res.MaxAttempts > 0 {
 		attrs = append(attrs, AttrMaxAttempts.Int(res.MaxAttempts))
 	}
