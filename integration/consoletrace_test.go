@@ -117,11 +117,9 @@ func TestConsoleTrace(t *testing.T) {
 	shot(t, ctx, "trace-attributes")
 
 	run(t, ctx, "open the trace 375 px wide",
-		chromedp.EmulateViewport(375, 800, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.EmulateViewport(narrowWidth, 800, chromedp.EmulateScale(2), chromedp.EmulateMobile),
 		chromedp.Navigate(c.base+"/trace?id="+id), chromedp.WaitVisible(chromedp.ID("trace-id")))
-	if widths := value(t, ctx, "measure", chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)); len(widths) != 2 || widths[0] > widths[1] {
-		t.Errorf("the trace page at 375 px is %v px wide (scroll width, window): it scrolls sideways", widths)
-	}
+	checkNarrow(t, ctx, "/trace")
 	shot(t, ctx, "trace-narrow")
 	t.Logf("done after %s", time.Since(start).Round(time.Second))
 }

@@ -39,6 +39,8 @@ type options struct {
 	// traceparent and tracestate: --traceparent and --tracestate, W3C
 	// Trace Context (see traceParent).
 	traceparent, tracestate string
+	// ids: --ids, each confirmed job's line also gives its message id.
+	ids bool
 }
 
 // input is what the caller was asked to publish.
@@ -88,6 +90,13 @@ func parseInput(args []string, stdin io.Reader) (input, error) {
 			continue
 		}
 		name, value, hasValue := strings.Cut(arg[2:], "=")
+		if name == "ids" {
+			if hasValue {
+				return in, usagef("flag --ids takes no value (argument %d)", i+1)
+			}
+			in.opts.ids = true
+			continue
+		}
 		if !knownFlag(name) {
 			return in, usagef("unknown flag %q (argument %d)", clip(arg), i+1)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -126,5 +127,27 @@ func TestRunDeclaresPriority(t *testing.T) {
 				t.Errorf("declared %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRunPrintsIDs checks --ids: each line gives the message id the job
+// was published with, and --ids=VALUE is a usage error.
+func TestRunPrintsIDs(t *testing.T) {
+	b := &amqptest.Server{}
+	useBroker(t, b)
+	code, stdout, stderr := callCaller(t.Context(), []string{"--ids", "7", "8"}, "")
+	if code != exitOK || stderr != "" {
+		t.Fatalf("exit status %d, stderr %q; want %d and nothing", code, stderr, exitOK)
+	}
+	msgs := b.Published()
+	if len(msgs) != 2 {
+		t.Fatalf("broker got %d messages, want 2", len(msgs))
+	}
+	want := fmt.Sprintf(" [x] Message sent: 7 (message id %s)\n [x] Message sent: 8 (message id %s)\n", msgs[0].MessageId, msgs[1].MessageId)
+	if stdout != want || msgs[0].MessageId == "" {
+		t.Errorf("stdout = %q, want %q", stdout, want)
+	}
+	if code, _, stderr := callCaller(t.Context(), []string{"--ids=yes", "7"}, ""); code != exitUsage || !strings.Contains(stderr, "--ids takes no value") {
+		t.Errorf("--ids=yes: exit status %d, stderr %q; want %d and a usage error", code, stderr, exitUsage)
 	}
 }

@@ -94,6 +94,9 @@ func publish(ctx context.Context, cfg config, in input, stdout io.Writer, prog p
 		pause:   backoff.Sleep,
 		spans:   newJobSpans(cfg.tracer, cfg.parent, cfg.Queue),
 	}
+	if in.opts.ids {
+		s.out.ids = make([]string, len(in.jobs))
+	}
 	for _, o := range clock {
 		o(s)
 	}
@@ -337,6 +340,9 @@ func (s *sender) take() message {
 	}
 	s.next++
 	m := newMessage(s.cfg, s.next-1, s.jobs[s.next-1], s.opts)
+	if s.out.ids != nil {
+		s.out.ids[m.index] = m.pub.MessageId
+	}
 	s.spans.start(&m)
 	return m
 }

@@ -21,6 +21,7 @@ type reporter struct {
 	buf       *bufio.Writer // w's buffer; nil when w is written directly
 	before    func()        // if set, called before each line is printed
 	labels    []string      // how each job is named, in input order
+	ids       []string      // each job's message id, in input order, once it has one; nil: not printed (--ids)
 	confirmed int           // jobs settled as confirmed, printed or held
 	next      int           // index of the first job neither printed nor settled as failed
 	held      map[int]bool  // jobs settled after next, by index: true if confirmed
@@ -38,7 +39,7 @@ func (r *reporter) settle(i int, ok bool) {
 	}
 	for {
 		if ok {
-			r.print(r.labels[r.next])
+			r.print(r.next)
 		}
 		r.next++
 		var found bool
@@ -68,16 +69,21 @@ func (r *reporter) flush() {
 func (r *reporter) finish() {
 	for _, i := range slices.Sorted(maps.Keys(r.held)) {
 		if r.held[i] {
-			r.print(r.labels[i])
+			r.print(i)
 		}
 	}
 	clear(r.held)
 	r.flush()
 }
 
-func (r *reporter) print(label string) {
+// print prints the line of the job at index i.
+func (r *reporter) print(i int) {
 	if r.before != nil {
 		r.before()
 	}
-	fmt.Fprintf(r.w, " [x] Message sent: %s\n", label)
+	if r.ids != nil {
+		fmt.Fprintf(r.w, " [x] Message sent: %s (message id %s)\n", r.labels[i], r.ids[i])
+		return
+	}
+	fmt.Fprintf(r.w, " [x] Message sent: %s\n", r.labels[i])
 }

@@ -127,6 +127,8 @@ Flags, for every job of the run:
                      classic queue; RabbitMQ 4 quorum queues: above 4 is high)
   --traceparent TP   a W3C traceparent whose trace the jobs join (instead of
                      TRACEPARENT); --tracestate TS goes with it
+  --ids              each job's line also gives its message id, by which the
+                     console finds the job's dead letter or trace
 
 Every NUMBER must be a base-10 integer within int64, every OBJECT a JSON
 object, and all of them are checked before anything is published.

@@ -152,7 +152,7 @@ func Replay(ctx context.Context, s *Session, cfg ReplayConfig) (Result, error) {
 			}
 		}
 		last = time.Now()
-		if err := cfg.Publish(ctx, target, Republish(d)); err != nil {
+		if err := cfg.Publish(ctx, target, Republish(d, last)); err != nil {
 			if ctx.Err() == nil && errors.Is(err, broker.ErrNotConfirmed) {
 				fail(j, err)
 				return nil

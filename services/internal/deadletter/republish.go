@@ -2,6 +2,7 @@ package deadletter
 
 import (
 	"strings"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -46,10 +47,13 @@ func CleanHeaders(h amqp.Table) amqp.Table {
 //
 // The replayed job runs in a trace of its own, linked to the dead job's:
 // its traceparent and tracestate headers are dropped, and the traceparent
-// goes to outcome.HeaderReplayOf, which the daemon links its span to.
-func Republish(d amqp.Delivery) amqp.Publishing {
+// goes to outcome.HeaderReplayOf, which the daemon links its span to. Its
+// wait in the queue starts at now, the replay: outcome.HeaderTimestampMs
+// says so (the AMQP timestamp keeps the first publication's).
+func Republish(d amqp.Delivery, now time.Time) amqp.Publishing {
 	msg := broker.CopyOf(d)
 	msg.Headers = CleanHeaders(d.Headers)
+	msg.Headers[outcome.HeaderTimestampMs] = now.UnixMilli()
 	if tp, ok := msg.Headers[tracing.HeaderTraceparent]; ok {
 		msg.Headers[outcome.HeaderReplayOf] = tp
 		delete(msg.Headers, tracing.HeaderTraceparent)

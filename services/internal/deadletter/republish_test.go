@@ -68,8 +68,9 @@ func TestRepublish(t *testing.T) {
 		RoutingKey:      "commands.dead",
 		Redelivered:     true,
 	}
+	now := time.UnixMilli(1800000000123)
 	want := amqp.Publishing{
-		Headers:         amqp.Table{"tenant": "acme"},
+		Headers:         amqp.Table{"tenant": "acme", outcome.HeaderTimestampMs: int64(1800000000123)},
 		ContentType:     "application/json",
 		ContentEncoding: "identity",
 		DeliveryMode:    amqp.Persistent,
@@ -82,7 +83,7 @@ func TestRepublish(t *testing.T) {
 		AppId:           "shop",
 		Body:            []byte(`{"number":1}`),
 	}
-	if got := Republish(d); !reflect.DeepEqual(got, want) {
+	if got := Republish(d, now); !reflect.DeepEqual(got, want) {
 		t.Errorf("Republish:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -104,7 +105,8 @@ func TestRepublishTrace(t *testing.T) {
 		{"untraced", amqp.Table{"tenant": "acme"}, amqp.Table{"tenant": "acme"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := Republish(amqp.Delivery{Headers: c.in}).Headers; !reflect.DeepEqual(got, c.want) {
+			got := Republish(amqp.Delivery{Headers: c.in}, time.UnixMilli(5)).Headers
+			if c.want[outcome.HeaderTimestampMs] = int64(5); !reflect.DeepEqual(got, c.want) {
 				t.Errorf("headers:\n got %v\nwant %v", got, c.want)
 			}
 		})

@@ -244,8 +244,10 @@ func TestReplay(t *testing.T) {
 		if p.RoutingKey != "commands" || !p.Mandatory || p.DeliveryMode != amqp.Persistent {
 			t.Errorf("published %s to %q, mandatory %v, mode %d; want commands, mandatory, persistent", p.MessageId, p.RoutingKey, p.Mandatory, p.DeliveryMode)
 		}
-		if len(p.Headers) != 1 || p.Headers["tenant"] != "acme" {
-			t.Errorf("published %s with headers %v, want only the job's own", p.MessageId, p.Headers)
+		// The job's own, and the replay's publication time.
+		ms, _ := p.Headers[outcome.HeaderTimestampMs].(int64)
+		if at := time.UnixMilli(ms); len(p.Headers) != 2 || p.Headers["tenant"] != "acme" || time.Since(at) < 0 || time.Since(at) > time.Minute {
+			t.Errorf("published %s with headers %v, want only the job's own and the replay's time", p.MessageId, p.Headers)
 		}
 	}
 }
