@@ -311,7 +311,7 @@ func showSpan(t jaegerTrace, s jaegerSpan, depth int, start, total int64) shownS
 		MessageID: s.tag(attrMessageID),
 	}
 	r.Left = int((s.StartTime - start) * barScale / total)
-	r.Width = max(int(s.Duration*barScale/total), 2) // a span too short to see still shows
+	r.Width = max(int(s.Duration*barScale/total), 8) // a span too short to see still shows, 2 px or so
 	r.Left = min(r.Left, barScale-r.Width)
 	for _, ref := range s.References {
 		if ref.TraceID != s.TraceID && ref.TraceID != "" && !slices.Contains(r.Links, ref.TraceID) {

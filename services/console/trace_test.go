@@ -109,7 +109,7 @@ func TestShowTraceDrawsTheWaterfall(t *testing.T) {
 		offset                         time.Duration
 		failed                         bool
 	}{
-		{"send commands", "", "", "", 0, 0, 3, 0, false},
+		{"send commands", "", "", "", 0, 0, 8, 0, false}, // 3 units long: drawn 8, to be seen
 		{"process commands", "1", "retried", "500", 1, 15, 76, 10 * time.Millisecond, true},
 		{"process commands", "2", "retried", "500", 1, 461, 76, 300 * time.Millisecond, true},
 		{"process commands", "3", "succeeded", "200", 1, 923, 76, 600 * time.Millisecond, false},
