@@ -95,6 +95,34 @@ func TestSignIn(t *testing.T) {
 	}
 }
 
+// After signing in, the console goes back to the page that asked for it,
+// and only ever to a page of its own.
+func TestSignInLeadsBack(t *testing.T) {
+	tc := newTestConsole(t)
+	status, body := tc.get(tc.client(), "/signin?next="+url.QueryEscape("/dead?queue=commands"))
+	if status != http.StatusOK || !strings.Contains(body, `name="next" value="/dead?queue=commands"`) {
+		t.Errorf("sign-in page: %d, want 200 carrying next:\n%s", status, body)
+	}
+	for next, want := range map[string]string{
+		"/dead?queue=commands":  "/dead?queue=commands",
+		"":                      "/",
+		"//evil.example/":       "/",
+		"/\\evil.example/":      "/",
+		"https://evil.example":  "/",
+		"dead":                  "/",
+		"/x\r\nSet-Cookie: a=b": "/",
+	} {
+		resp, err := tc.client().PostForm(tc.srv.URL+"/signin", url.Values{"user": {"alice"}, "password": {operatorPassword}, "next": {next}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+			t.Errorf("sign in with next %q: %s to %q, want 303 to %q", next, resp.Status, resp.Header.Get("Location"), want)
+		}
+	}
+}
+
 func TestSignOutEndsTheSession(t *testing.T) {
 	tc := newTestConsole(t)
 	c, csrf := tc.signIn("alice", operatorPassword)
@@ -115,8 +143,10 @@ func TestAnonymousRequestsAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
-			t.Errorf("GET %s: %s to %q, want 303 to /signin", path, resp.Status, resp.Header.Get("Location"))
+		// To the sign-in page, which will lead back here.
+		want := "/signin?" + url.Values{"next": {path}}.Encode()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+			t.Errorf("GET %s: %s to %q, want 303 to %s", path, resp.Status, resp.Header.Get("Location"), want)
 		}
 	}
 	if status, _ := tc.get(c, "/api/live"); status != http.StatusUnauthorized {

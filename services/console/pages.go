@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -115,8 +116,26 @@ type doneData struct {
 	Back    string // where to go on
 }
 
+// signInData is the sign-in page's: why the last try failed, and the page
+// to go to once signed in.
+type signInData struct {
+	Error string
+	Next  string
+}
+
 func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "signin", page{Title: "Sign in"})
+	s.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", Data: signInData{Next: localPath(r.URL.Query().Get("next"))}})
+}
+
+// localPath returns p if it is a path of this site ("/trace?id=x"), else
+// "/": a link to the sign-in page must not send a user elsewhere once
+// signed in ("//host", "/\\host" and "https://host" are other sites to a
+// browser).
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+		return "/"
+	}
+	return p
 }
 
 // signIn checks the form's user and password and starts a session. After
@@ -125,26 +144,27 @@ func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
 func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	user, password := r.PostFormValue("user"), r.PostFormValue("password")
+	next := localPath(r.PostFormValue("next"))
 	keys := signInKeys(r, user)
 	if wait := s.throttle.wait(keys...); wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		s.log.Warn().Str("user", user).Str("from", r.RemoteAddr).Int("retry_after_s", secs).Msg("sign-in refused: too many failed sign-ins")
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "Sign in",
-			Data: fmt.Sprintf("Too many failed sign-ins: try again in %d s.", secs)})
+			Data: signInData{Error: fmt.Sprintf("Too many failed sign-ins: try again in %d s.", secs), Next: next}})
 		return
 	}
 	role, ok := s.users.check(user, password)
 	if !ok {
 		s.throttle.failed(keys...)
 		s.log.Warn().Str("user", user).Str("from", r.RemoteAddr).Msg("sign-in refused: wrong user or password")
-		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "Sign in", Data: "Wrong user name or password."})
+		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "Sign in", Data: signInData{Error: "Wrong user name or password.", Next: next}})
 		return
 	}
 	id, _ := s.sessions.start(user, role)
 	s.setCookie(w, id, int(s.sessions.ttl/time.Second))
 	s.log.Info().Str("user", user).Str("role", string(role)).Str("from", r.RemoteAddr).Msg("signed in")
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // signInKeys returns the throttle's keys of a sign-in: the client's

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -174,7 +175,8 @@ func (s *server) signedIn(next http.Handler) http.Handler {
 		sess, ok := s.sessions.get(id)
 		if !ok {
 			if r.Method == http.MethodGet && r.URL.Path != "/api/live" && !strings.HasSuffix(r.URL.Path, "/part") {
-				http.Redirect(w, r, "/signin", http.StatusSeeOther)
+				// Back to this page once signed in.
+				http.Redirect(w, r, "/signin?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
 				return
 			}
 			s.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).Msg("refused: not signed in")
