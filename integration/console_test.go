@@ -639,8 +639,9 @@ func (c *consoleRun) speed(t *testing.T) {
 // session's CSRF token are refused, and that nothing changed.
 func (c *consoleRun) refusals(t *testing.T) {
 	anon := c.httpClient()
-	if resp := c.do(t, anon, http.MethodGet, "/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
-		t.Errorf("anonymous GET /: %s to %q, want 303 to /signin", resp.Status, resp.Header.Get("Location"))
+	// To the sign-in page, which leads back to the page asked for.
+	if resp := c.do(t, anon, http.MethodGet, "/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?next=%2F" {
+		t.Errorf("anonymous GET /: %s to %q, want 303 to /signin?next=%%2F", resp.Status, resp.Header.Get("Location"))
 	}
 	for _, path := range []string{"/api/live", "/dead?queue=commands"} {
 		if resp := c.do(t, anon, http.MethodGet, path, nil); resp.StatusCode == http.StatusOK {
